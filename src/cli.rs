@@ -1,0 +1,219 @@
+//! Command-line interface (clap). Only argument handling and printing live here; the work is
+//! done by the library.
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use mortalsim::crossbar::Tile;
+use mortalsim::device::{presets, Device, DeviceError};
+use std::io::Write;
+
+/// mortalsim: a simulator of analog in-memory hardware that learns while it ages.
+#[derive(Debug, Parser)]
+#[command(name = "mortalsim", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Device presets and device files.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DevicesCommand {
+    /// Every preset with a one-line description.
+    List,
+    /// All parameters of a device, resolved with defaults, with units.
+    Show {
+        /// A preset name or a device file.
+        device: String,
+    },
+    /// Validate device files; exit 0 when all are valid, 2 otherwise.
+    Check {
+        /// Device files (or preset names).
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// The standard device-response experiment: cells start at weight 0, receive N up pulses
+    /// then N down pulses; writes CSV `pulse,direction,mean,std` (mean and std over cells).
+    Response {
+        /// A preset name or a device file.
+        device: String,
+        /// Pulses in each direction [default: 1.2 × the device's number of states, at most 100000].
+        #[arg(long)]
+        pulses: Option<usize>,
+        /// Number of cells.
+        #[arg(long, default_value_t = 1000)]
+        cells: usize,
+        /// Seed of the cells' fabrication and noise.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output CSV file [default: standard output].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+/// An error that is the user's input: exit code 2.
+#[derive(Debug)]
+struct InputError(String);
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for InputError {}
+
+fn load(device: &str) -> Result<Device> {
+    Device::load(device).map_err(|e: DeviceError| InputError(e.to_string()).into())
+}
+
+/// Runs the command line; returns the process exit code (0 ok, 2 bad input, 1 other failure).
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<InputError>().is_some() {
+                2
+            } else {
+                1
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Devices(DevicesCommand::List) => {
+            for name in presets::names() {
+                let d = load(name)?;
+                println!("{name:<18} {}", d.spec.description);
+            }
+            Ok(0)
+        }
+        Command::Devices(DevicesCommand::Show { device }) => {
+            let d = load(&device)?;
+            print!("{}", show(&d)?);
+            Ok(0)
+        }
+        Command::Devices(DevicesCommand::Check { files }) => {
+            let mut bad = 0;
+            for f in &files {
+                match Device::load(f) {
+                    Ok(_) => println!("ok      {f}"),
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("{e}");
+                    }
+                }
+            }
+            if bad > 0 {
+                eprintln!("{bad} of {} device files invalid", files.len());
+                Ok(2)
+            } else {
+                Ok(0)
+            }
+        }
+        Command::Devices(DevicesCommand::Response {
+            device,
+            pulses,
+            cells,
+            seed,
+            out,
+        }) => {
+            let d = load(&device)?;
+            if cells == 0 {
+                return Err(InputError("--cells must be at least 1".into()).into());
+            }
+            let n = match pulses {
+                Some(n) => n,
+                None => ((1.2 * d.states()).ceil() as usize).clamp(10, 100_000),
+            };
+            let csv = response_csv(&d, n, cells, seed)?;
+            match out {
+                Some(path) => std::fs::write(&path, csv)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => std::io::stdout().write_all(csv.as_bytes())?,
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// The resolved device as TOML, with a header giving units and derived figures.
+fn show(d: &Device) -> Result<String> {
+    let body = toml::to_string(&d.spec).context("cannot format the device")?;
+    let mut s = String::new();
+    s.push_str(&format!("# {} — {}\n", d.spec.name, d.spec.description));
+    s.push_str(
+        "# Units: weights, steps, bounds and noise std in normalised weight units unless noted;\n",
+    );
+    s.push_str("# *_dtod and dw_min_std are relative; write_noise_std is in units of dw_min;\n");
+    s.push_str(
+        "# *_us microsiemens, *_s seconds, *_j joules, *_pulses pulses, *_per_s per second.\n",
+    );
+    if !matches!(d.shape, mortalsim::device::Shape::Ideal) {
+        s.push_str(&format!(
+            "# Derived: states (w_max − w_min)/dw_min = {:.0}; weight scale {} ↔ {} µS above g_min.\n",
+            d.states(),
+            d.w_scale(),
+            d.spec.conductance.g_max_us - d.spec.conductance.g_min_us
+        ));
+    }
+    s.push('\n');
+    s.push_str(&body);
+    Ok(s)
+}
+
+/// Runs the response experiment and formats it as CSV.
+fn response_csv(d: &Device, pulses: usize, cells: usize, seed: u64) -> Result<String> {
+    let mut tile = Tile::new(d, 1, cells, seed);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["pulse", "direction", "mean", "std"])?;
+    for (dir, up) in [("up", true), ("down", false)] {
+        for p in 1..=pulses {
+            tile.pulse_all(up);
+            let weights = tile.privileged_true_weights();
+            let n = weights.len() as f64;
+            let mean = weights.iter().map(|&v| v as f64).sum::<f64>() / n;
+            let var = weights
+                .iter()
+                .map(|&v| (v as f64 - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            w.write_record([
+                p.to_string(),
+                dir.to_string(),
+                mean.to_string(),
+                var.sqrt().to_string(),
+            ])?;
+        }
+    }
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if bytes.is_empty() {
+        bail!("no output");
+    }
+    Ok(String::from_utf8(bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,200 @@
+//! Loading TOML configuration files with errors that name the file, the line and the field.
+//!
+//! Every configuration file of mortalsim (device files, later experiment files) is read through
+//! [`parse_toml`]: serde does the typing, and any error — a syntax error, an unknown field, a wrong
+//! type, or a range check found later by validation ([`ConfigError::at_field`]) — is reported as
+//! `FILE:LINE:COLUMN: field `a.b`: message`.
+
+use serde::de::DeserializeOwned;
+use std::fmt;
+use toml::de::{DeTable, DeValue};
+
+/// An error in a configuration file, located by file, line, column and field path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// The file's path (or a label such as `preset ideal` for embedded files).
+    pub file: String,
+    /// 1-based line of the offending value, when known.
+    pub line: Option<usize>,
+    /// 1-based column of the offending value, when known.
+    pub column: Option<usize>,
+    /// Dotted path of the offending field (`response.dw_min`), when known.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": ")?;
+        if let Some(field) = &self.field {
+            write!(f, "field `{field}`: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// An error about the whole file (it cannot be read, for example).
+    pub fn file(file: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.to_string(),
+            line: None,
+            column: None,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// An error about the field at dotted `path` in the TOML source `src`; the line and column
+    /// are those of the field's value, or of its table when the field is absent.
+    pub fn at_field(src: &str, file: &str, path: &str, message: impl Into<String>) -> Self {
+        let (line, column) = match locate(src, path) {
+            Some(offset) => {
+                let (l, c) = line_col(src, offset);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        ConfigError {
+            file: file.to_string(),
+            line,
+            column,
+            field: Some(path.to_string()),
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses `src` (the contents of `file`) into `T`, turning serde/TOML errors into [`ConfigError`]s
+/// with line, column and the path of the field whose value is at fault.
+pub fn parse_toml<T: DeserializeOwned>(src: &str, file: &str) -> Result<T, ConfigError> {
+    toml::from_str::<T>(src).map_err(|e| {
+        let (line, column, field) = match e.span() {
+            Some(span) => {
+                let (l, c) = line_col(src, span.start);
+                (Some(l), Some(c), field_at(src, span.start))
+            }
+            None => (None, None, None),
+        };
+        ConfigError {
+            file: file.to_string(),
+            line,
+            column,
+            field,
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
+/// 1-based (line, column) of a byte offset.
+pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(src.len());
+    let before = &src[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Byte offset of the value at dotted `path`; when the field is absent, the offset of the
+/// deepest table on the path that exists (its header).
+fn locate(src: &str, path: &str) -> Option<usize> {
+    let root = DeTable::parse(src).ok()?;
+    let mut table: &DeTable<'_> = root.get_ref();
+    let mut found = None;
+    for key in path.split('.') {
+        let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == key) else {
+            return found;
+        };
+        found = Some(if v.get_ref().is_table() {
+            k.span().start
+        } else {
+            v.span().start
+        });
+        match v.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => return found,
+        }
+    }
+    found
+}
+
+/// Dotted path of the innermost key whose key or value span contains `offset`.
+fn field_at(src: &str, offset: usize) -> Option<String> {
+    fn search(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+        for (k, v) in table.iter() {
+            path.push(k.get_ref().to_string());
+            // A `[section]` table's own span covers only its header: always look inside.
+            if let DeValue::Table(t) = v.get_ref() {
+                if search(t, offset, path) {
+                    return true;
+                }
+            }
+            let (ks, vs) = (k.span(), v.span());
+            let hit =
+                |s: std::ops::Range<usize>| s.start <= offset && offset < s.end.max(s.start + 1);
+            if hit(ks) || (!v.get_ref().is_table() && hit(vs)) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let root = DeTable::parse(src).ok()?;
+    let mut path = Vec::new();
+    search(root.get_ref(), offset, &mut path).then(|| path.join("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        x: f64,
+    }
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        inner: Inner,
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_field() {
+        let src = "name = \"a\"\n[inner]\nx = \"oops\"\n";
+        let e = parse_toml::<Outer>(src, "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.field.as_deref(), Some("inner.x"));
+        assert!(e.to_string().starts_with("f.toml:3:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let src = "name = \"a\"\n[inner]\nx = 1.0\ny = 2\n";
+        let e = parse_toml::<Outer>(src, "f.toml").unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert!(e.message.contains("unknown field `y`"), "{e}");
+    }
+
+    #[test]
+    fn validation_error_locates_value() {
+        let src = "name = \"a\"\n[inner]\nx = -1.0\n";
+        let e = ConfigError::at_field(src, "f.toml", "inner.x", "must be > 0");
+        assert_eq!((e.line, e.column), (Some(3), Some(5)));
+        assert_eq!(e.to_string(), "f.toml:3:5: field `inner.x`: must be > 0");
+    }
+}

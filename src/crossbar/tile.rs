@@ -1,0 +1,943 @@
+//! One physical tile: an array of cells with its periphery and its clock.
+//!
+//! The tile offers only physical operations: [`Tile::read`] (forward, batched), [`Tile::pulse_update`]
+//! (the parallel rank-1 stochastic pulse update), [`Tile::program`] (write-and-verify),
+//! [`Tile::readout`] (one-hot forward reads) and [`Tile::advance`] (time passes). There is no
+//! transposed read. Cells live in flat arrays: per device (one per weight, or two for one-sided
+//! pairs) its fabrication parameters and its state, plus a cache of the apparent weight of every
+//! cell that the read multiplies with.
+//!
+//! Time-dependent physics (drift, leak, random failures) is integrated in closed form over the
+//! time elapsed since the last settlement, which happens at every update, programming and
+//! `advance`: reads between two updates see the chip as it was at the last of them.
+
+use super::cost::Counters;
+use super::periphery;
+use super::pulse::{train, TrainPlan};
+use crate::device::drift;
+use crate::device::failure::{self, Fabrication};
+use crate::device::noise;
+use crate::device::response::{CellParams, Response};
+use crate::device::{Device, PulseType, Shape};
+use crate::random::normal as gauss;
+use crate::random::{purpose, stream};
+use nalgebra::DMatrix;
+use rand::{Rng, RngExt};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Condition of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Working.
+    Alive,
+    /// Stuck since fabrication.
+    Stuck,
+    /// Failed after its endurance was used up.
+    WornOut,
+    /// Failed at random (hazard).
+    Hazard,
+}
+
+/// One device: its changing state and its fabrication-time parameters, packed in one cache line
+/// because an update touches them together.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, align(64))]
+pub struct CellState {
+    /// Weight (or one-sided conductance) as programmed, before drift since `t_prog_s`.
+    pub w: f32,
+    /// Write noise on the apparent weight, drawn when the device was last written.
+    pub wn: f32,
+    /// Simulated time of the last programming or pulse, seconds (the drift clock).
+    pub t_prog_s: f64,
+    /// Pulses received (update coincidences and programming pulses), saturating at u32::MAX.
+    pub pulses: u32,
+    /// Pulses this device survives (u32::MAX: unlimited; endurance above 4.29e9 counts as such).
+    pub endurance: u32,
+    /// Condition.
+    pub status: Status,
+    /// Fabrication-time parameters (device-to-device variation).
+    pub params: CellParams,
+}
+
+/// A crossbar tile of `rows` outputs × `cols` inputs.
+#[derive(Debug, Clone)]
+pub struct Tile {
+    dev: Arc<Device>,
+    response: Response,
+    rows: usize,
+    cols: usize,
+    sides: usize,
+    state: Vec<CellState>,
+    nu: Vec<f32>,
+    tau_s: Vec<f32>,
+    offset: Vec<f32>,
+    weights: Vec<f32>,
+    read_var: Vec<f32>,
+    seed: u64,
+    op: u64,
+    now_s: f64,
+    settled_s: f64,
+    updates: u64,
+    counters: Counters,
+    scratch: periphery::Scratch,
+}
+
+/// Physics shared by a row of devices while they are updated in parallel.
+struct Physics<'a> {
+    dev: &'a Device,
+    response: &'a Response,
+    now_s: f64,
+    drift_t0: f64,
+}
+
+impl Physics<'_> {
+    /// Value of device `st` now (drift applied unless frozen).
+    #[inline]
+    fn value(&self, st: &CellState, nu: f32) -> f32 {
+        if st.status == Status::Alive && nu != 0.0 {
+            st.w * drift::factor(self.now_s - st.t_prog_s, self.drift_t0, nu)
+        } else {
+            st.w
+        }
+    }
+
+    /// Applies `n` pulses in direction `up`; returns true when the device wore out.
+    #[inline]
+    fn pulse<R: Rng + ?Sized>(
+        &self,
+        st: &mut CellState,
+        nu: f32,
+        n: u32,
+        up: bool,
+        rng: &mut R,
+    ) -> bool {
+        if st.status != Status::Alive {
+            return false;
+        }
+        let mut w = self.value(st, nu);
+        let mut worn = false;
+        let p = st.params;
+        for _ in 0..n {
+            if st.pulses >= st.endurance {
+                let f = &self.dev.spec.failure;
+                w = failure::failed_value(
+                    f.worn_out_state,
+                    w,
+                    p.b_min,
+                    p.b_max,
+                    f.stuck_random_range,
+                    rng,
+                );
+                st.status = Status::WornOut;
+                worn = true;
+                break;
+            }
+            st.pulses = st.pulses.saturating_add(1);
+            w = self.response.update_once(w, up, &p, rng);
+        }
+        st.w = w;
+        if !worn {
+            st.t_prog_s = self.now_s;
+            st.wn = self.response.draw_write_noise(rng);
+        }
+        worn
+    }
+}
+
+/// The pulse trains of one vector pair: its plan and, per slot, the columns (with the sign of
+/// their input) that fire in it.
+struct SlotPlan {
+    plan: TrainPlan,
+    /// Columns of slot k are `columns[starts[k]..starts[k + 1]]`.
+    starts: Vec<u32>,
+    /// Column index, with the input's sign in bit 31.
+    columns: Vec<u32>,
+}
+
+impl Tile {
+    /// Fabricates a tile of `rows` × `cols` cells of `dev`, all randomness derived from `seed`.
+    /// Cells start at weight 0 (one-sided pairs at their reset values).
+    pub fn new(dev: &Device, rows: usize, cols: usize, seed: u64) -> Tile {
+        Tile::with_device(Arc::new(dev.clone()), rows, cols, seed)
+    }
+
+    pub(crate) fn with_device(dev: Arc<Device>, rows: usize, cols: usize, seed: u64) -> Tile {
+        let response = Response::new(&dev);
+        let sides = if dev.spec.response.one_sided { 2 } else { 1 };
+        let n = rows * cols * sides;
+        let mut rng = stream(seed, &[purpose::FABRICATION]);
+        let fl = &dev.spec.failure;
+        let mut state = Vec::with_capacity(n);
+        let drift_on = drift::enabled(&dev);
+        let leak = &dev.spec.leak;
+        let mut nu = Vec::new();
+        let mut tau_s = Vec::new();
+        for _ in 0..n {
+            let p = response.draw_cell(&dev, &mut rng);
+            let start = if sides == 2 { p.reset } else { 0.0 };
+            let mut st = CellState {
+                w: start,
+                wn: 0.0,
+                t_prog_s: 0.0,
+                pulses: 0,
+                endurance: u32::MAX,
+                status: Status::Alive,
+                params: p,
+            };
+            let fab = failure::draw_fabrication(fl, &mut rng);
+            if fab != Fabrication::Healthy {
+                let state = match fab {
+                    Fabrication::StuckMin => crate::device::FailedState::Min,
+                    Fabrication::StuckMax => crate::device::FailedState::Max,
+                    _ => crate::device::FailedState::Random,
+                };
+                st.w = failure::failed_value(
+                    state,
+                    start,
+                    p.b_min,
+                    p.b_max,
+                    fl.stuck_random_range,
+                    &mut rng,
+                );
+                st.status = Status::Stuck;
+            }
+            st.endurance = u32::try_from(failure::draw_endurance(fl, &mut rng)).unwrap_or(u32::MAX);
+            if drift_on {
+                let g = Some(dev.conductance_us(start as f64) / dev.spec.conductance.g_max_us)
+                    .filter(|_| dev.spec.drift.model == crate::device::DriftModel::Pcm);
+                nu.push(drift::draw_nu(&dev, g, &mut rng).unwrap_or(0.0));
+            }
+            if leak.lifetime_s.is_finite() {
+                tau_s.push(
+                    (leak.lifetime_s * (1.0 + leak.lifetime_dtod * gauss(&mut rng) as f64)).abs()
+                        as f32,
+                );
+            }
+            state.push(st);
+        }
+        let mut offset = Vec::new();
+        if let Shape::SoftBounds { .. } = dev.shape {
+            let r = &dev.spec.response;
+            let (mean, std) = (
+                r.reference_mean.unwrap_or(0.0),
+                r.reference_std.unwrap_or(0.0),
+            );
+            let sym = r.subtract_symmetry_point.unwrap_or(false);
+            if mean != 0.0 || std != 0.0 || sym {
+                offset = state
+                    .iter()
+                    .map(|st| {
+                        let p = &st.params;
+                        let reference = (mean + std * gauss(&mut rng) as f64) as f32;
+                        reference
+                            + if sym {
+                                Response::symmetry_point(p)
+                            } else {
+                                0.0
+                            }
+                    })
+                    .collect();
+            }
+        }
+        let mut tile = Tile {
+            dev,
+            response,
+            rows,
+            cols,
+            sides,
+            state,
+            nu,
+            tau_s,
+            offset,
+            weights: vec![0.0; rows * cols],
+            read_var: Vec::new(),
+            seed,
+            op: 0,
+            now_s: 0.0,
+            settled_s: 0.0,
+            updates: 0,
+            counters: Counters::default(),
+            scratch: periphery::Scratch::default(),
+        };
+        tile.refresh_weights();
+        tile
+    }
+
+    /// Outputs (rows).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Inputs (columns).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The device this tile is made of.
+    pub fn device(&self) -> &Device {
+        &self.dev
+    }
+
+    /// Simulated time, seconds.
+    pub fn now_s(&self) -> f64 {
+        self.now_s
+    }
+
+    /// Operation counts so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Devices per weight: 1, or 2 for one-sided pairs (w = g⁺ − g⁻, device 2c is g⁺).
+    pub fn devices_per_cell(&self) -> usize {
+        self.sides
+    }
+
+    /// Simulator introspection (tests, wear maps, checkpoints): the state of every device,
+    /// indexed `(row·cols + col)·devices_per_cell + side`. Not a physical operation.
+    pub fn device_states(&self) -> &[CellState] {
+        &self.state
+    }
+
+    /// Simulator introspection: every device's fabrication parameters, indexed as
+    /// [`Tile::device_states`].
+    pub fn device_params(&self) -> impl Iterator<Item = &CellParams> + '_ {
+        self.state.iter().map(|s| &s.params)
+    }
+
+    /// Fraction of devices that have failed (stuck, worn out or hazard).
+    pub fn failed_fraction(&self) -> f64 {
+        let failed = self
+            .state
+            .iter()
+            .filter(|s| s.status != Status::Alive)
+            .count();
+        failed as f64 / self.state.len().max(1) as f64
+    }
+
+    /// The true apparent weights, row-major: the privileged view that only the `bp-oracle`
+    /// reference may use. Counted as an oracle read, impossible on this hardware.
+    pub fn privileged_true_weights(&mut self) -> DMatrix<f32> {
+        self.counters.oracle_reads += 1;
+        DMatrix::from_row_slice(self.rows, self.cols, &self.weights)
+    }
+
+    /// Lets `dt_s` seconds of simulated time pass: drift, leak and random failures act.
+    pub fn advance(&mut self, dt_s: f64) {
+        assert!(
+            dt_s >= 0.0 && dt_s.is_finite(),
+            "advance: dt must be finite and ≥ 0"
+        );
+        self.now_s += dt_s;
+        self.settle();
+    }
+
+    /// Moves the clock forward to `t_s` without settling (tiles of one crossbar stay in step).
+    pub(crate) fn sync_clock(&mut self, t_s: f64) {
+        if t_s > self.now_s {
+            self.now_s = t_s;
+        }
+    }
+
+    fn next_op(&mut self) -> u64 {
+        self.op += 1;
+        self.op
+    }
+
+    /// Apparent weight of cell `c` now.
+    fn cell_weight(&self, ph: &Physics<'_>, c: usize) -> f32 {
+        let off = self.offset.get(c).copied().unwrap_or(0.0);
+        if self.sides == 1 {
+            let st = &self.state[c];
+            ph.value(st, self.nu.get(c).copied().unwrap_or(0.0)) + st.wn - off
+        } else {
+            let (kp, km) = (2 * c, 2 * c + 1);
+            let (sp, sm) = (&self.state[kp], &self.state[km]);
+            let vp = ph.value(sp, self.nu.get(kp).copied().unwrap_or(0.0)) + sp.wn;
+            let vm = ph.value(sm, self.nu.get(km).copied().unwrap_or(0.0)) + sm.wn;
+            vp - vm - off
+        }
+    }
+
+    fn physics(&self) -> Physics<'_> {
+        Physics {
+            dev: &self.dev,
+            response: &self.response,
+            now_s: self.now_s,
+            drift_t0: self.dev.spec.drift.t0_s,
+        }
+    }
+
+    /// Recomputes every cached apparent weight (and per-cell read-noise variance).
+    fn refresh_weights(&mut self) {
+        let ph = self.physics();
+        let w: Vec<f32> = (0..self.rows * self.cols)
+            .map(|c| self.cell_weight(&ph, c))
+            .collect();
+        self.weights = w;
+        self.refresh_read_var();
+    }
+
+    fn refresh_read_var(&mut self) {
+        if !noise::read_noise_per_cell(&self.dev) {
+            return;
+        }
+        let dev = &self.dev;
+        let now = self.now_s;
+        self.read_var = (0..self.rows * self.cols)
+            .map(|c| {
+                let k = c * self.sides;
+                let s = noise::read_std(dev, self.weights[c], now - self.state[k].t_prog_s);
+                s * s
+            })
+            .collect();
+    }
+
+    /// Brings the cells to the current time: leak and random failures over the elapsed interval,
+    /// then the drifted weights.
+    fn settle(&mut self) {
+        let dt = self.now_s - self.settled_s;
+        if dt <= 0.0 {
+            return;
+        }
+        self.settled_s = self.now_s;
+        let mut changed = !self.nu.is_empty() || noise::read_noise_per_cell(&self.dev);
+        if !self.tau_s.is_empty() {
+            for (st, tau) in self.state.iter_mut().zip(&self.tau_s) {
+                if st.status == Status::Alive && *tau > 0.0 {
+                    let r = st.params.reset;
+                    st.w = r + (st.w - r) * (-(dt / *tau as f64)).exp() as f32;
+                }
+            }
+            changed = true;
+        }
+        let dev = Arc::clone(&self.dev);
+        let f = &dev.spec.failure;
+        let p = failure::hazard_probability(f.hazard_rate_per_s, dt);
+        if p > 0.0 {
+            let op = self.next_op();
+            let mut rng = stream(self.seed, &[purpose::HAZARD, op]);
+            let n = self.state.len();
+            let ln_q = (-p).ln_1p();
+            let mut k = 0usize;
+            loop {
+                // Geometric skip: the gap to the next failing device, exact for independent draws.
+                if p < 1.0 {
+                    let u: f64 = 1.0 - rng.random::<f64>();
+                    let gap = (u.ln() / ln_q).floor();
+                    if gap >= (n - k) as f64 {
+                        break;
+                    }
+                    k += gap as usize;
+                }
+                if k >= n {
+                    break;
+                }
+                if self.state[k].status == Status::Alive {
+                    let ph = self.physics();
+                    let cur = ph.value(&self.state[k], self.nu.get(k).copied().unwrap_or(0.0));
+                    let pr = self.state[k].params;
+                    let v = failure::failed_value(
+                        f.hazard_state,
+                        cur,
+                        pr.b_min,
+                        pr.b_max,
+                        f.stuck_random_range,
+                        &mut rng,
+                    );
+                    let st = &mut self.state[k];
+                    st.w = v;
+                    st.status = Status::Hazard;
+                    self.counters.hazard_failures += 1;
+                    changed = true;
+                }
+                k += 1;
+            }
+        }
+        if changed {
+            self.refresh_weights();
+        }
+    }
+
+    /// Forward read of a batch: `x` is cols × batch (one input vector per column); returns
+    /// rows × batch. Goes through noise management, DAC, the array product, read noise, output
+    /// noise and ADC, with bound management (see [`super::periphery`]).
+    pub fn read(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        assert_eq!(
+            x.nrows(),
+            self.cols,
+            "read: input has {} rows, tile has {} columns",
+            x.nrows(),
+            self.cols
+        );
+        let op = self.next_op();
+        let mut rng = stream(self.seed, &[purpose::READ, op]);
+        let dev = Arc::clone(&self.dev);
+        let io = periphery::Io::new(&dev);
+        let (y, stats) = io.read(
+            &mut self.scratch,
+            &self.weights,
+            &self.read_var,
+            self.rows,
+            self.cols,
+            x,
+            &mut rng,
+        );
+        let c = &mut self.counters;
+        c.reads += stats.vectors;
+        c.bm_rereads += stats.rereads;
+        c.cells_read += stats.vectors * (self.rows * self.cols) as u64;
+        c.dac_conversions += stats.vectors * self.cols as u64;
+        c.adc_conversions += stats.vectors * self.rows as u64;
+        c.digital_ops += stats.digital_ops;
+        self.now_s += stats.vectors as f64 * dev.spec.timing.read_s;
+        y
+    }
+
+    /// Reads the whole array with one-hot inputs: the weights as the chip can know them
+    /// (noisy and quantised like any read, and counted). Returns rows × cols.
+    pub fn readout(&mut self) -> DMatrix<f32> {
+        let mut w = DMatrix::zeros(self.rows, self.cols);
+        let chunk = 256;
+        let mut j0 = 0;
+        while j0 < self.cols {
+            let m = chunk.min(self.cols - j0);
+            let mut x = DMatrix::zeros(self.cols, m);
+            for q in 0..m {
+                x[(j0 + q, q)] = 1.0;
+            }
+            let y = self.read(&x);
+            w.columns_mut(j0, m).copy_from(&y);
+            j0 += m;
+        }
+        w
+    }
+
+    /// The parallel rank-1 update W ← W − lr·Σ_b d_b x_bᵀ of a batch: `x` is cols × batch, `d` is
+    /// rows × batch. With stochastic pulses each vector pair drives row and column pulse trains;
+    /// every coincidence applies one update-once of the device model to that cell.
+    pub fn pulse_update(&mut self, x: &DMatrix<f32>, d: &DMatrix<f32>, lr: f32) {
+        assert_eq!(
+            x.nrows(),
+            self.cols,
+            "pulse_update: x has {} rows, tile has {} columns",
+            x.nrows(),
+            self.cols
+        );
+        assert_eq!(
+            d.nrows(),
+            self.rows,
+            "pulse_update: d has {} rows, tile has {} rows",
+            d.nrows(),
+            self.rows
+        );
+        assert_eq!(
+            x.ncols(),
+            d.ncols(),
+            "pulse_update: x and d batch sizes differ"
+        );
+        self.settle();
+        let stochastic = self.dev.spec.update.pulse_type == PulseType::StochasticCompressed
+            && !matches!(self.dev.shape, Shape::Ideal);
+        if stochastic {
+            self.stochastic_update(x, d, lr);
+        } else {
+            self.float_update(x, d, lr);
+        }
+        self.counters.update_rows += x.ncols() as u64;
+        self.updates += 1;
+        let every = self.dev.spec.refresh.every_updates;
+        if every > 0 && self.updates.is_multiple_of(every) {
+            self.refresh_pairs();
+        }
+        self.refresh_read_var();
+    }
+
+    fn stochastic_update(&mut self, x: &DMatrix<f32>, d: &DMatrix<f32>, lr: f32) {
+        let op = self.next_op();
+        let batch = x.ncols();
+        let dw_min = self.dev.spec.response.dw_min as f32;
+        // Column trains are shared by all rows, as on the chip: draw them once per vector pair and
+        // file each firing column under the slots it fires in, so that a row visits exactly the
+        // columns it coincides with.
+        let mut col_rng = stream(self.seed, &[purpose::UPDATE_COLUMNS, op]);
+        let mut plans: Vec<Option<SlotPlan>> = Vec::with_capacity(batch);
+        let mut slots = 0u64;
+        let (xs, ds) = (x.as_slice(), d.as_slice());
+        let (cols, rows) = (self.cols, self.rows);
+        let mut fired: Vec<(u32, u32)> = Vec::new();
+        for b in 0..batch {
+            let xc = &xs[b * cols..(b + 1) * cols];
+            let dc = &ds[b * rows..(b + 1) * rows];
+            let x_max = xc.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d_max = dc.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let Some(plan) = TrainPlan::new(&self.dev.spec.update, lr, dw_min, x_max, d_max) else {
+                plans.push(None);
+                continue;
+            };
+            slots += plan.bl as u64;
+            // (slot, column | sign bit) of every column pulse, then grouped by slot.
+            fired.clear();
+            for (j, v) in xc.iter().enumerate() {
+                if *v == 0.0 {
+                    continue;
+                }
+                let mut m = train(plan.b * v.abs(), plan.bl, &mut col_rng);
+                let tagged = j as u32 | (u32::from(*v < 0.0) << 31);
+                while m != 0 {
+                    fired.push((m.trailing_zeros(), tagged));
+                    m &= m - 1;
+                }
+            }
+            fired.sort_unstable_by_key(|&(slot, _)| slot);
+            let mut starts = vec![0u32; plan.bl as usize + 1];
+            for &(slot, _) in &fired {
+                starts[slot as usize + 1] += 1;
+            }
+            for k in 0..plan.bl as usize {
+                starts[k + 1] += starts[k];
+            }
+            let columns = fired.iter().map(|&(_, c)| c).collect();
+            plans.push(Some(SlotPlan {
+                plan,
+                starts,
+                columns,
+            }));
+        }
+        self.counters.pulse_slots += slots;
+        self.now_s += slots as f64 * self.dev.spec.timing.pulse_s;
+
+        let sides = self.sides;
+        let seed = self.seed;
+        let ph = Physics {
+            dev: &self.dev,
+            response: &self.response,
+            now_s: self.now_s,
+            drift_t0: self.dev.spec.drift.t0_s,
+        };
+        let nu = &self.nu;
+        let offset = &self.offset;
+        let plans = &plans;
+        let totals = self
+            .weights
+            .par_chunks_mut(cols)
+            .zip(self.state.par_chunks_mut(cols * sides))
+            .enumerate()
+            .with_min_len(8)
+            .map(|(i, (wrow, srow))| {
+                // One stream per row, consumed in sample order: the same bits on any thread count.
+                let mut rng = stream(seed, &[purpose::UPDATE_ROWS, op, i as u64]);
+                let mut local = Counters::default();
+                let base = i * cols * sides;
+                let row_nu = if nu.is_empty() {
+                    &[][..]
+                } else {
+                    &nu[base..base + cols * sides]
+                };
+                let row_off = if offset.is_empty() {
+                    &[][..]
+                } else {
+                    &offset[i * cols..(i + 1) * cols]
+                };
+                let simple = sides == 1 && row_nu.is_empty() && row_off.is_empty();
+                for (b, plan) in plans.iter().enumerate() {
+                    let Some(SlotPlan {
+                        plan,
+                        starts,
+                        columns,
+                    }) = plan
+                    else {
+                        continue;
+                    };
+                    let di = ds[b * rows + i];
+                    if di == 0.0 {
+                        continue;
+                    }
+                    let mut mask = train(plan.a * di.abs(), plan.bl, &mut rng);
+                    let neg_d = di < 0.0;
+                    // Slot by slot, as the pulses arrive in time.
+                    while mask != 0 {
+                        let slot = mask.trailing_zeros() as usize;
+                        mask &= mask - 1;
+                        for &tagged in &columns[starts[slot] as usize..starts[slot + 1] as usize] {
+                            let j = (tagged & 0x7FFF_FFFF) as usize;
+                            let neg_x = tagged >> 31 == 1;
+                            // ΔW = −lr·d·x: the weight goes up where d and x have opposite signs.
+                            let up = neg_d != neg_x;
+                            local.coincidences += 1;
+                            if simple {
+                                // Bidirectional cell, no drift clock, no reference: the common case.
+                                let st = &mut srow[j];
+                                if st.status == Status::Alive && st.pulses < st.endurance {
+                                    st.pulses += 1;
+                                    st.w = ph.response.update_once(st.w, up, &st.params, &mut rng);
+                                    st.t_prog_s = ph.now_s;
+                                    st.wn = ph.response.draw_write_noise(&mut rng);
+                                    wrow[j] = st.w + st.wn;
+                                    continue;
+                                }
+                            }
+                            let k = if sides == 1 {
+                                j
+                            } else {
+                                2 * j + usize::from(!up)
+                            };
+                            let nu_k = row_nu.get(k).copied().unwrap_or(0.0);
+                            if ph.pulse(&mut srow[k], nu_k, 1, up || sides == 2, &mut rng) {
+                                local.worn_out += 1;
+                            }
+                            let off = row_off.get(j).copied().unwrap_or(0.0);
+                            wrow[j] = if sides == 1 {
+                                ph.value(&srow[j], nu_k) + srow[j].wn - off
+                            } else {
+                                let (sp, sm) = (&srow[2 * j], &srow[2 * j + 1]);
+                                let np = row_nu.get(2 * j).copied().unwrap_or(0.0);
+                                let nm = row_nu.get(2 * j + 1).copied().unwrap_or(0.0);
+                                (ph.value(sp, np) + sp.wn) - (ph.value(sm, nm) + sm.wn) - off
+                            };
+                        }
+                    }
+                }
+                local
+            })
+            .reduce(Counters::default, |mut a, b| {
+                a += b;
+                a
+            });
+        self.counters += totals;
+    }
+
+    /// One pulse slot in which every row and every column fires: each alive cell receives exactly
+    /// one pulse in direction `up` (for one-sided pairs: on g⁺ when up, on g⁻ when down). This is
+    /// the device-response experiment's stimulus.
+    pub fn pulse_all(&mut self, up: bool) {
+        self.settle();
+        let op = self.next_op();
+        let mut rng = stream(self.seed, &[purpose::UPDATE_ROWS, op]);
+        let ph = Physics {
+            dev: &self.dev,
+            response: &self.response,
+            now_s: self.now_s,
+            drift_t0: self.dev.spec.drift.t0_s,
+        };
+        let mut worn = 0;
+        for c in 0..self.rows * self.cols {
+            let k = if self.sides == 1 {
+                c
+            } else {
+                2 * c + usize::from(!up)
+            };
+            let nu = self.nu.get(k).copied().unwrap_or(0.0);
+            let dir = up || self.sides == 2;
+            if ph.pulse(&mut self.state[k], nu, 1, dir, &mut rng) {
+                worn += 1;
+            }
+        }
+        let n = (self.rows * self.cols) as u64;
+        self.counters.coincidences += n;
+        self.counters.pulse_slots += 1;
+        self.counters.worn_out += worn;
+        self.now_s += self.dev.spec.timing.pulse_s;
+        self.refresh_weights();
+    }
+
+    /// Exact floating-point rank-1 update, clipped at each cell's bounds; failed cells stay.
+    fn float_update(&mut self, x: &DMatrix<f32>, d: &DMatrix<f32>, lr: f32) {
+        let (rows, cols, batch) = (self.rows, self.cols, x.ncols());
+        let mut delta = vec![0f32; rows * cols];
+        // delta (row-major rows × cols) = −lr · D·Xᵀ.
+        unsafe {
+            matrixmultiply::sgemm(
+                rows,
+                batch,
+                cols,
+                -lr,
+                d.as_ptr(),
+                1,
+                rows as isize,
+                x.as_ptr(),
+                cols as isize,
+                1,
+                0.0,
+                delta.as_mut_ptr(),
+                cols as isize,
+                1,
+            );
+        }
+        let ph = self.physics();
+        let mut changed = 0u64;
+        let mut writes: Vec<(usize, f32)> = Vec::new();
+        for (c, dl) in delta.iter().enumerate() {
+            if *dl == 0.0 {
+                continue;
+            }
+            let k = if self.sides == 1 {
+                c
+            } else {
+                2 * c + usize::from(*dl < 0.0)
+            };
+            let st = &self.state[k];
+            if st.status != Status::Alive {
+                continue;
+            }
+            let cur = ph.value(st, self.nu.get(k).copied().unwrap_or(0.0));
+            let step = if self.sides == 1 { *dl } else { dl.abs() };
+            let p = &st.params;
+            writes.push((k, (cur + step).clamp(p.b_min, p.b_max)));
+            changed += 1;
+        }
+        let now = self.now_s;
+        for (k, v) in writes {
+            let st = &mut self.state[k];
+            st.w = v;
+            st.t_prog_s = now;
+            st.pulses = st.pulses.saturating_add(1);
+        }
+        self.counters.coincidences += changed;
+        self.counters.digital_ops += (2 * rows * cols * batch) as u64;
+        let ph = self.physics();
+        let w: Vec<f32> = (0..rows * cols).map(|c| self.cell_weight(&ph, c)).collect();
+        self.weights = w;
+    }
+
+    /// Write-and-verify of cells `cells` (row-major indices) to `targets` (weights). Each
+    /// iteration is one programming pulse (counted, and wearing the cell) with programming
+    /// noise, followed by a verify read; it stops within the verify tolerance or after
+    /// `max_iterations`. Targets outside a cell's range end at its bound. Failed cells cannot be
+    /// programmed (the controller still spends its iterations on them).
+    pub fn program(&mut self, cells: &[usize], targets: &[f32]) {
+        assert_eq!(
+            cells.len(),
+            targets.len(),
+            "program: {} cells but {} targets",
+            cells.len(),
+            targets.len()
+        );
+        self.settle();
+        let op = self.next_op();
+        let mut rng = stream(self.seed, &[purpose::PROGRAM, op]);
+        let before = self.counters.programming_pulses;
+        for (&c, &t) in cells.iter().zip(targets) {
+            assert!(c < self.rows * self.cols, "program: cell {c} out of range");
+            if self.sides == 1 {
+                self.program_device(c, t, &mut rng);
+            } else {
+                // A pair: the idle side is reset, the other carries the weight above it.
+                let (kp, km) = (2 * c, 2 * c + 1);
+                let (carry, idle) = if t >= 0.0 { (kp, km) } else { (km, kp) };
+                let r = self.state[idle].params.reset;
+                self.program_device(idle, r, &mut rng);
+                let base = self.state[idle].w + self.state[idle].wn;
+                self.program_device(carry, t.abs() + base, &mut rng);
+            }
+        }
+        let spent = self.counters.programming_pulses - before;
+        self.now_s += spent as f64 * self.dev.spec.timing.program_pulse_s;
+        self.settled_s = self.now_s;
+        let ph = self.physics();
+        let fresh: Vec<f32> = cells.iter().map(|&c| self.cell_weight(&ph, c)).collect();
+        for (&c, v) in cells.iter().zip(fresh) {
+            self.weights[c] = v;
+        }
+        self.refresh_read_var();
+    }
+
+    /// Programs every cell to `targets` (rows × cols).
+    pub fn program_all(&mut self, targets: &DMatrix<f32>) {
+        assert_eq!(
+            targets.shape(),
+            (self.rows, self.cols),
+            "program_all: shape mismatch"
+        );
+        let cells: Vec<usize> = (0..self.rows * self.cols).collect();
+        let t: Vec<f32> = cells
+            .iter()
+            .map(|c| targets[(c / self.cols, c % self.cols)])
+            .collect();
+        self.program(&cells, &t);
+    }
+
+    fn program_device<R: Rng + ?Sized>(&mut self, k: usize, target: f32, rng: &mut R) {
+        let pr = &self.dev.spec.programming;
+        let max_it = pr.max_iterations as u64;
+        if self.state[k].status != Status::Alive {
+            self.counters.programming_pulses += max_it;
+            return;
+        }
+        let p = self.state[k].params;
+        let target = target.clamp(p.b_min, p.b_max);
+        let sigma = noise::program_std(&self.dev, target);
+        let tol = pr.verify_tolerance as f32;
+        let mut w = self.state[k].w;
+        for _ in 0..max_it {
+            if self.state[k].pulses >= self.state[k].endurance {
+                let f = &self.dev.spec.failure;
+                w = failure::failed_value(
+                    f.worn_out_state,
+                    w,
+                    p.b_min,
+                    p.b_max,
+                    f.stuck_random_range,
+                    rng,
+                );
+                self.state[k].status = Status::WornOut;
+                self.state[k].w = w;
+                self.counters.worn_out += 1;
+                return;
+            }
+            self.state[k].pulses = self.state[k].pulses.saturating_add(1);
+            self.counters.programming_pulses += 1;
+            w = if sigma > 0.0 {
+                (target + sigma * gauss(rng)).clamp(p.b_min, p.b_max)
+            } else {
+                target
+            };
+            if (w - target).abs() <= tol {
+                break;
+            }
+        }
+        let wn = self.response.draw_write_noise(rng);
+        let st = &mut self.state[k];
+        st.w = w;
+        st.wn = wn;
+        st.t_prog_s = self.now_s;
+        if self.dev.spec.drift.model == crate::device::DriftModel::Pcm {
+            let g = self.dev.conductance_us(target as f64) / self.dev.spec.conductance.g_max_us;
+            if let Some(nu) = drift::draw_nu(&self.dev, Some(g), rng) {
+                self.nu[k] = nu;
+            }
+        }
+    }
+
+    /// One-sided pairs: reset and re-program a pair when both of its cells have climbed high
+    /// (one above `upper_threshold`·b_max, the other above `lower_threshold`·b_max), freeing
+    /// headroom while keeping the weight (aihwkit OneSidedUnitCell refresh).
+    fn refresh_pairs(&mut self) {
+        if self.sides != 2 {
+            return;
+        }
+        let rf = &self.dev.spec.refresh;
+        let (upper, lower) = (rf.upper_threshold as f32, rf.lower_threshold as f32);
+        let ph = self.physics();
+        let mut cells = Vec::new();
+        let mut targets = Vec::new();
+        for c in 0..self.rows * self.cols {
+            let (kp, km) = (2 * c, 2 * c + 1);
+            let (sp, sm) = (&self.state[kp], &self.state[km]);
+            if sp.status != Status::Alive || sm.status != Status::Alive {
+                continue;
+            }
+            let gp = ph.value(sp, self.nu.get(kp).copied().unwrap_or(0.0)) / sp.params.b_max;
+            let gm = ph.value(sm, self.nu.get(km).copied().unwrap_or(0.0)) / sm.params.b_max;
+            if gp.max(gm) > upper && gp.min(gm) > lower {
+                cells.push(c);
+                targets.push(self.weights[c] + self.offset.get(c).copied().unwrap_or(0.0));
+            }
+        }
+        if !cells.is_empty() {
+            self.counters.refreshes += cells.len() as u64;
+            self.program(&cells, &targets);
+        }
+    }
+}

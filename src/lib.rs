@@ -1,0 +1,28 @@
+//! mortalsim: a simulator of analog in-memory hardware (crossbar arrays) whose cells are noisy,
+//! imprecise, drifting and failing, and which cannot read a weight matrix transposed.
+//!
+//! The crate is laid out as the physics is, from the cell up; each room uses only the rooms
+//! above it in this list:
+//!
+//! - [`device`]: one cell's physics — device files, pulse response models, drift, noise, failure;
+//! - [`crossbar`]: tiles of cells with their periphery, offering only the physical operations
+//!   `read`, `pulse_update`, `program`, `readout` and `advance` (no transpose);
+//!
+//! with [`config_file`] (TOML loading with located errors) beside them.
+//!
+//! ```
+//! use mortalsim::{crossbar::Crossbar, device::Device};
+//! use nalgebra::DMatrix;
+//!
+//! let dev = Device::ideal();
+//! let mut xbar = Crossbar::new(&dev, 2, 3, 42);
+//! xbar.program_all(&DMatrix::from_row_slice(2, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+//! let y = xbar.read(&DMatrix::from_column_slice(3, 1, &[1.0, 0.0, -1.0]));
+//! assert_eq!((y[0], y[1]), (-2.0, -2.0));
+//! ```
+#![deny(missing_docs)]
+
+pub mod config_file;
+pub mod crossbar;
+pub mod device;
+pub mod random;

@@ -1,0 +1,310 @@
+//! The `mortalsim` binary: `devices list|show|check|response`, exit codes (0 ok, 2 bad input) and
+//! the response CSV.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const PRESETS: [&str; 12] = [
+    "ideal",
+    "constant-step",
+    "idealized",
+    "gokmen-vlasov",
+    "reram-es",
+    "reram-sb",
+    "capacitor",
+    "ecram",
+    "ecram-mo",
+    "pcm",
+    "reram-array-om",
+    "reram-array-hfo2",
+];
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mortalsim"))
+        .args(args)
+        .output()
+        .expect("cannot run mortalsim")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts the exit code, showing both streams when it is wrong.
+fn assert_code(o: &Output, code: i32, what: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{what}: exit {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Exit 2, a non-empty message and no panic.
+fn assert_bad_input(o: &Output, what: &str) -> String {
+    assert_code(o, 2, what);
+    let err = stderr(o);
+    assert!(!err.trim().is_empty(), "{what}: empty stderr");
+    assert!(!err.contains("panicked"), "{what}: panicked:\n{err}");
+    err
+}
+
+/// A fresh directory under the system temp dir, unique to this process and `tag`.
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mortalsim-cli-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("temp path is UTF-8")
+}
+
+#[test]
+fn devices_list_prints_every_preset() {
+    let o = run(&["devices", "list"]);
+    assert_code(&o, 0, "devices list");
+    let out = stdout(&o);
+    let first_words: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for name in PRESETS {
+        assert!(
+            first_words.contains(&name),
+            "preset {name} missing from `devices list`:\n{out}"
+        );
+    }
+    assert_eq!(first_words.len(), PRESETS.len(), "{out}");
+}
+
+#[test]
+fn devices_show_constant_step() {
+    let o = run(&["devices", "show", "constant-step"]);
+    assert_code(&o, 0, "devices show constant-step");
+    let out = stdout(&o);
+    assert!(
+        out.lines().any(|l| l.trim() == "dw_min = 0.001"),
+        "no `dw_min = 0.001` line:\n{out}"
+    );
+    assert!(out.contains("# Units:"), "no units header:\n{out}");
+    assert!(out.contains("constant-step"), "{out}");
+    // The body is the resolved device: every section is shown.
+    for section in ["[response]", "[conductance]", "[periphery]", "[failure]"] {
+        assert!(out.contains(section), "{section} missing:\n{out}");
+    }
+}
+
+#[test]
+fn devices_show_unknown_name() {
+    let o = run(&["devices", "show", "no-such-device"]);
+    let err = assert_bad_input(&o, "devices show no-such-device");
+    assert!(err.contains("no-such-device"), "{err}");
+    for name in PRESETS {
+        assert!(err.contains(name), "preset {name} not listed:\n{err}");
+    }
+}
+
+#[test]
+fn devices_check_valid_file_and_preset() {
+    let dir = temp_dir("check-ok");
+    let good = dir.join("good.toml");
+    std::fs::write(&good, "name = \"mine\"\n[response]\ndw_min = 0.01\n").unwrap();
+    let o = run(&["devices", "check", path_str(&good), "constant-step"]);
+    assert_code(&o, 0, "devices check good.toml constant-step");
+    let out = stdout(&o);
+    assert!(out.contains(path_str(&good)), "{out}");
+    assert!(out.contains("constant-step"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn devices_check_out_of_range_value() {
+    let dir = temp_dir("check-bad");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"bad\"\n[response]\ndw_min = 0.001\n\n[update]\ndesired_bl = 40\n",
+    )
+    .unwrap();
+    let p = path_str(&bad);
+    let o = run(&["devices", "check", p]);
+    let err = assert_bad_input(&o, "devices check bad.toml");
+    assert!(err.contains(&format!("{p}:6:")), "no `{p}:6:` in:\n{err}");
+    assert!(err.contains("update.desired_bl"), "field not named:\n{err}");
+
+    // One bad file among good ones still fails the whole check.
+    let o = run(&["devices", "check", "ideal", p, "constant-step"]);
+    let err = assert_bad_input(&o, "devices check ideal bad.toml constant-step");
+    assert!(err.contains("update.desired_bl"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn devices_check_missing_file() {
+    let o = run(&["devices", "check", "no/such/file.toml"]);
+    let err = assert_bad_input(&o, "devices check no/such/file.toml");
+    assert!(err.contains("no/such/file.toml"), "{err}");
+}
+
+#[test]
+fn devices_check_needs_a_file() {
+    let o = run(&["devices", "check"]);
+    assert_bad_input(&o, "devices check (no file)");
+}
+
+struct Row {
+    pulse: usize,
+    direction: String,
+    mean: f64,
+    std: f64,
+}
+
+fn response(seed: &str, out: &Path) -> String {
+    let o = run(&[
+        "devices",
+        "response",
+        "constant-step",
+        "--pulses",
+        "50",
+        "--cells",
+        "200",
+        "--seed",
+        seed,
+        "--out",
+        path_str(out),
+    ]);
+    assert_code(&o, 0, "devices response constant-step");
+    std::fs::read_to_string(out).expect("response CSV not written")
+}
+
+fn parse(csv: &str) -> Vec<Row> {
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("pulse,direction,mean,std"), "{csv}");
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 4, "bad row {l:?}");
+            Row {
+                pulse: f[0]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad pulse in {l:?}")),
+                direction: f[1].to_string(),
+                mean: f[2].parse().unwrap_or_else(|_| panic!("bad mean in {l:?}")),
+                std: f[3].parse().unwrap_or_else(|_| panic!("bad std in {l:?}")),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn devices_response_csv() {
+    let dir = temp_dir("response");
+    let f1 = dir.join("a.csv");
+    let csv = response("3", &f1);
+    let rows = parse(&csv);
+    assert_eq!(rows.len(), 100, "{csv}");
+    let (up, down) = rows.split_at(50);
+    for (i, r) in up.iter().enumerate() {
+        assert_eq!(r.direction, "up", "row {}", i + 1);
+        assert_eq!(r.pulse, i + 1);
+    }
+    for (i, r) in down.iter().enumerate() {
+        assert_eq!(r.direction, "down", "row {}", i + 51);
+        assert_eq!(r.pulse, i + 1);
+    }
+    for r in &rows {
+        assert!(r.mean.is_finite() && r.std.is_finite() && r.std >= 0.0);
+    }
+    assert!(up[0].mean > 0.0, "mean after one up pulse: {}", up[0].mean);
+    assert!(
+        up[49].mean > up[0].mean,
+        "up means do not increase: {} then {}",
+        up[0].mean,
+        up[49].mean
+    );
+    assert!(
+        down[49].mean < up[49].mean,
+        "down half does not end lower: up end {}, down end {}",
+        up[49].mean,
+        down[49].mean
+    );
+    // Cells differ (30 % device-to-device spread), so the spread over cells is not zero.
+    assert!(up[49].std > 0.0);
+
+    // Same seed: the same bytes.
+    let f2 = dir.join("b.csv");
+    let again = response("3", &f2);
+    assert_eq!(std::fs::read(&f1).unwrap(), std::fs::read(&f2).unwrap());
+    assert_eq!(csv, again);
+
+    // Another seed: other numbers.
+    let f3 = dir.join("c.csv");
+    let other = response("4", &f3);
+    assert_ne!(csv, other, "seeds 3 and 4 give the same CSV");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn devices_response_to_stdout() {
+    let o = run(&[
+        "devices",
+        "response",
+        "constant-step",
+        "--pulses",
+        "5",
+        "--cells",
+        "10",
+    ]);
+    assert_code(&o, 0, "devices response to stdout");
+    let rows = parse(&stdout(&o));
+    assert_eq!(rows.len(), 10);
+}
+
+#[test]
+fn devices_response_zero_cells() {
+    let o = run(&["devices", "response", "constant-step", "--cells", "0"]);
+    let err = assert_bad_input(&o, "devices response --cells 0");
+    assert!(err.contains("cells"), "{err}");
+}
+
+#[test]
+fn devices_response_unknown_device() {
+    let o = run(&["devices", "response", "no-such-device", "--pulses", "5"]);
+    let err = assert_bad_input(&o, "devices response no-such-device");
+    assert!(err.contains("no-such-device"), "{err}");
+}
+
+#[test]
+fn unknown_subcommand_or_flag() {
+    for args in [
+        &["devices", "frobnicate"][..],
+        &["frobnicate"][..],
+        &["devices", "list", "--bogus"][..],
+        &["devices", "response", "constant-step", "--pulses", "many"][..],
+        &[][..],
+    ] {
+        let o = run(args);
+        assert_bad_input(&o, &format!("mortalsim {}", args.join(" ")));
+    }
+}
+
+#[test]
+fn help_and_version_exit_zero() {
+    for args in [
+        &["--help"][..],
+        &["--version"][..],
+        &["devices", "--help"][..],
+    ] {
+        let o = run(args);
+        assert_code(&o, 0, &format!("mortalsim {}", args.join(" ")));
+        assert!(!stdout(&o).trim().is_empty());
+    }
+}
