@@ -133,6 +133,12 @@ fn run(cli: Cli) -> Result<i32> {
             out,
         }) => {
             let d = load(&device)?;
+            if matches!(d.shape, mortalsim::device::Shape::Ideal) {
+                return Err(InputError(format!(
+                    "{device}: floating-point cells have no pulse response (their updates are exact)"
+                ))
+                .into());
+            }
             if cells == 0 {
                 return Err(InputError("--cells must be at least 1".into()).into());
             }

@@ -308,3 +308,14 @@ fn help_and_version_exit_zero() {
         assert!(!stdout(&o).trim().is_empty());
     }
 }
+
+#[test]
+fn devices_response_of_the_ideal_device_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mortalsim"))
+        .args(["devices", "response", "ideal", "--pulses", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no pulse response"), "{err}");
+}
