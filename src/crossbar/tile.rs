@@ -78,6 +78,10 @@ pub struct Tile {
     op: u64,
     now_s: f64,
     settled_s: f64,
+    /// Time at which drift-dependent caches were last recomputed.
+    drift_refreshed_s: f64,
+    /// Largest drift exponent of the tile.
+    nu_max: f32,
     updates: u64,
     counters: Counters,
     scratch: periphery::Scratch,
@@ -256,10 +260,13 @@ impl Tile {
             op: 0,
             now_s: 0.0,
             settled_s: 0.0,
+            drift_refreshed_s: 0.0,
+            nu_max: 0.0,
             updates: 0,
             counters: Counters::default(),
             scratch: periphery::Scratch::default(),
         };
+        tile.nu_max = tile.nu.iter().fold(0f32, |m, v| m.max(*v));
         tile.refresh_weights();
         tile
     }
@@ -373,10 +380,22 @@ impl Tile {
     fn refresh_weights(&mut self) {
         let ph = self.physics();
         let w: Vec<f32> = (0..self.rows * self.cols)
+            .into_par_iter()
+            .with_min_len(4096)
             .map(|c| self.cell_weight(&ph, c))
             .collect();
         self.weights = w;
+        self.drift_refreshed_s = self.now_s;
         self.refresh_read_var();
+    }
+
+    /// Whether time-dependent caches (drift, PCM read noise) are stale by more than f32
+    /// resolution: their relative change over Δt is at most ν_max·Δt/t₀ (drift) or Δt/t₀.
+    fn drift_due(&self) -> bool {
+        let time_dependent = !self.nu.is_empty()
+            || self.dev.spec.read_noise.model == crate::device::ReadNoiseModel::Pcm;
+        let rate = (self.nu_max as f64).max(1.0) / self.dev.spec.drift.t0_s;
+        time_dependent && (self.now_s - self.drift_refreshed_s) * rate > 1e-7
     }
 
     fn refresh_read_var(&mut self) {
@@ -386,6 +405,8 @@ impl Tile {
         let dev = &self.dev;
         let now = self.now_s;
         self.read_var = (0..self.rows * self.cols)
+            .into_par_iter()
+            .with_min_len(4096)
             .map(|c| {
                 let k = c * self.sides;
                 let s = noise::read_std(dev, self.weights[c], now - self.state[k].t_prog_s);
@@ -402,7 +423,7 @@ impl Tile {
             return;
         }
         self.settled_s = self.now_s;
-        let mut changed = !self.nu.is_empty() || noise::read_noise_per_cell(&self.dev);
+        let mut changed = self.drift_due();
         if !self.tau_s.is_empty() {
             for (st, tau) in self.state.iter_mut().zip(&self.tau_s) {
                 if st.status == Status::Alive && *tau > 0.0 {
@@ -834,7 +855,7 @@ impl Tile {
         }
         let spent = self.counters.programming_pulses - before;
         self.now_s += spent as f64 * self.dev.spec.timing.program_pulse_s;
-        self.settled_s = self.now_s;
+        self.settle();
         let ph = self.physics();
         let fresh: Vec<f32> = cells.iter().map(|&c| self.cell_weight(&ph, c)).collect();
         for (&c, v) in cells.iter().zip(fresh) {
@@ -906,6 +927,7 @@ impl Tile {
             let g = self.dev.conductance_us(target as f64) / self.dev.spec.conductance.g_max_us;
             if let Some(nu) = drift::draw_nu(&self.dev, Some(g), rng) {
                 self.nu[k] = nu;
+                self.nu_max = self.nu_max.max(nu);
             }
         }
     }
