@@ -7,6 +7,7 @@
 //! - [`device`]: one cell's physics — device files, pulse response models, drift, noise, failure;
 //! - [`crossbar`]: tiles of cells with their periphery, offering only the physical operations
 //!   `read`, `pulse_update`, `program`, `readout` and `advance` (no transpose);
+//! - [`data`]: datasets (uses no other room) — the IDX reader, MNIST, batches, seeded epoch order;
 //!
 //! with [`config_file`] (TOML loading with located errors) beside them.
 //!
@@ -24,5 +25,6 @@
 
 pub mod config_file;
 pub mod crossbar;
+pub mod data;
 pub mod device;
 pub mod random;

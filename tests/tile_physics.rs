@@ -521,3 +521,76 @@ fn same_seed_same_bits_with_one_and_two_threads() {
         );
     }
 }
+
+#[test]
+fn operations_advance_the_clock_and_counters_and_energy_follows() {
+    let d = Device::load("constant-step").unwrap();
+    let (rows, cols, batch) = (6usize, 9usize, 5usize);
+    let mut t = Tile::new(&d, rows, cols, 3);
+    t.program_all(&rand_matrix(rows, cols, -0.3, 0.3, 1));
+    let c = t.counters();
+    // No programming noise: one write-verify iteration per cell.
+    assert_eq!(c.programming_pulses, (rows * cols) as u64);
+    let timing = &d.spec.timing;
+    let t_prog = (rows * cols) as f64 * timing.program_pulse_s;
+    assert!((t.now_s() - t_prog).abs() < 1e-15);
+
+    // Small weights and inputs: no output saturates, so no bound-management re-reads.
+    let x = rand_matrix(cols, batch, 0.0, 0.1, 2);
+    t.read(&x);
+    let c = t.counters();
+    assert_eq!(c.bm_rereads, 0);
+    assert_eq!(c.reads, batch as u64);
+    assert_eq!(c.cells_read, (rows * cols * batch) as u64);
+    assert_eq!(c.dac_conversions, (cols * batch) as u64);
+    assert_eq!(c.adc_conversions, (rows * batch) as u64);
+    let t_read = t_prog + batch as f64 * timing.read_s;
+    assert!((t.now_s() - t_read).abs() < 1e-12);
+
+    t.pulse_update(&x, &rand_matrix(rows, batch, -0.5, 0.5, 3), 0.1);
+    let c = t.counters();
+    assert_eq!(c.update_rows, batch as u64);
+    assert!(c.coincidences > 0 && c.pulse_slots > 0);
+    assert!((t.now_s() - (t_read + c.pulse_slots as f64 * timing.pulse_s)).abs() < 1e-12);
+    // Pulses received by the cells equal programming pulses plus coincidences.
+    let received: u64 = t.device_states().iter().map(|s| s.pulses as u64).sum();
+    assert_eq!(received, c.programming_pulses + c.coincidences);
+
+    let e = c.energy(&d);
+    let en = &d.spec.energy;
+    assert_eq!(e.array_read_j, c.cells_read as f64 * en.read_cell_j);
+    assert_eq!(e.adc_j, c.adc_conversions as f64 * en.adc_step_j * 512.0); // 9 bits
+    assert_eq!(e.dac_j, c.dac_conversions as f64 * en.dac_step_j * 128.0); // 7 bits
+    assert_eq!(e.update_j, c.coincidences as f64 * en.pulse_j);
+    assert_eq!(
+        e.program_j,
+        c.programming_pulses as f64 * en.program_pulse_j
+    );
+    assert!(
+        (e.total_j()
+            - (e.array_read_j + e.dac_j + e.adc_j + e.update_j + e.program_j + e.digital_j))
+            .abs()
+            < 1e-24
+    );
+}
+
+#[test]
+fn readout_returns_the_weights_within_the_read_chains_resolution() {
+    // One-hot reads through a 9-bit ADC with output bound 12 resolve 12/510 per step, so
+    // readout is coarse but unbiased, and it is counted like any read.
+    let d = dev(&Device::load("constant-step")
+        .map(|d| toml::to_string(&d.spec).unwrap())
+        .unwrap()
+        .replace("out_noise = 0.06", "out_noise = 0.0"));
+    let w = rand_matrix(8, 300, -0.5, 0.5, 5);
+    let mut t = Tile::new(&d, 8, 300, 1);
+    t.program_all(&w);
+    let truth = t.privileged_true_weights();
+    let r = t.readout();
+    // abs-max noise management makes α = 1 for a one-hot input: the error is half an ADC step.
+    let step = 12.0 / 510.0;
+    for (a, b) in r.iter().zip(truth.iter()) {
+        assert!((a - b).abs() <= step / 2.0 + 1e-6, "{a} vs {b}");
+    }
+    assert_eq!(t.counters().reads, 300);
+}

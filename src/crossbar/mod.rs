@@ -140,6 +140,12 @@ impl Crossbar {
         }
     }
 
+    /// Row range and column range of tile `k` in the logical matrix.
+    fn block(&self, k: usize) -> ((usize, usize), (usize, usize)) {
+        let nc = self.col_blocks.len();
+        (self.row_blocks[k / nc], self.col_blocks[k % nc])
+    }
+
     fn slice_rows(m: &DMatrix<f32>, (start, len): (usize, usize)) -> DMatrix<f32> {
         m.rows(start, len).into_owned()
     }
@@ -226,14 +232,13 @@ impl Crossbar {
             (self.rows, self.cols),
             "program_all: shape mismatch"
         );
-        let nc = self.col_blocks.len();
-        let rb = self.row_blocks.clone();
-        let cb = self.col_blocks.clone();
-        self.tiles.par_iter_mut().enumerate().for_each(|(k, t)| {
-            let (r0, rl) = rb[k / nc];
-            let (c0, cl) = cb[k % nc];
-            t.program_all(&targets.view((r0, c0), (rl, cl)).into_owned());
-        });
+        let blocks: Vec<_> = (0..self.tiles.len()).map(|k| self.block(k)).collect();
+        self.tiles
+            .par_iter_mut()
+            .zip(&blocks)
+            .for_each(|(t, &((r0, rl), (c0, cl)))| {
+                t.program_all(&targets.view((r0, c0), (rl, cl)).into_owned());
+            });
         self.sync();
     }
 
@@ -284,12 +289,10 @@ impl Crossbar {
     /// One-hot reads of the whole matrix: the weights as the chip can know them (noisy,
     /// quantised, counted). Returns rows × cols.
     pub fn readout(&mut self) -> DMatrix<f32> {
-        let nc = self.col_blocks.len();
         let parts: Vec<DMatrix<f32>> = self.tiles.par_iter_mut().map(Tile::readout).collect();
         let mut w = DMatrix::zeros(self.rows, self.cols);
         for (k, p) in parts.iter().enumerate() {
-            let (r0, rl) = self.row_blocks[k / nc];
-            let (c0, cl) = self.col_blocks[k % nc];
+            let ((r0, rl), (c0, cl)) = self.block(k);
             w.view_mut((r0, c0), (rl, cl)).copy_from(p);
         }
         self.sync();
@@ -304,11 +307,9 @@ impl Crossbar {
     /// The true apparent weights (rows × cols), for the `bp-oracle` reference only: counted as
     /// an oracle read on every tile, impossible on this hardware.
     pub fn privileged_true_weights(&mut self) -> DMatrix<f32> {
-        let nc = self.col_blocks.len();
         let mut w = DMatrix::zeros(self.rows, self.cols);
         for k in 0..self.tiles.len() {
-            let (r0, rl) = self.row_blocks[k / nc];
-            let (c0, cl) = self.col_blocks[k % nc];
+            let ((r0, rl), (c0, cl)) = self.block(k);
             let p = self.tiles[k].privileged_true_weights();
             w.view_mut((r0, c0), (rl, cl)).copy_from(&p);
         }

@@ -124,16 +124,7 @@ impl Physics<'_> {
         let p = st.params;
         for _ in 0..n {
             if st.pulses >= st.endurance {
-                let f = &self.dev.spec.failure;
-                w = failure::failed_value(
-                    f.worn_out_state,
-                    w,
-                    p.b_min,
-                    p.b_max,
-                    f.stuck_random_range,
-                    rng,
-                );
-                st.status = Status::WornOut;
+                w = wear_out(self.dev, st, w, rng);
                 worn = true;
                 break;
             }
@@ -147,6 +138,23 @@ impl Physics<'_> {
         }
         worn
     }
+}
+
+/// The device `st`, holding `w`, has used up its endurance: it takes its worn-out state for good.
+/// Returns the value it is frozen at.
+fn wear_out<R: Rng + ?Sized>(dev: &Device, st: &mut CellState, w: f32, rng: &mut R) -> f32 {
+    let f = &dev.spec.failure;
+    let p = &st.params;
+    let v = failure::failed_value(
+        f.worn_out_state,
+        w,
+        p.b_min,
+        p.b_max,
+        f.stuck_random_range,
+        rng,
+    );
+    st.status = Status::WornOut;
+    v
 }
 
 /// The pulse trains of one vector pair: its plan and, per slot, the columns (with the sign of
@@ -893,17 +901,8 @@ impl Tile {
         let mut w = self.state[k].w;
         for _ in 0..max_it {
             if self.state[k].pulses >= self.state[k].endurance {
-                let f = &self.dev.spec.failure;
-                w = failure::failed_value(
-                    f.worn_out_state,
-                    w,
-                    p.b_min,
-                    p.b_max,
-                    f.stuck_random_range,
-                    rng,
-                );
-                self.state[k].status = Status::WornOut;
-                self.state[k].w = w;
+                let dev = Arc::clone(&self.dev);
+                self.state[k].w = wear_out(&dev, &mut self.state[k], w, rng);
                 self.counters.worn_out += 1;
                 return;
             }

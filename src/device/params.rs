@@ -343,12 +343,6 @@ pub struct ResponseSection {
     pub subtract_symmetry_point: Option<bool>,
 }
 
-impl Default for ResponseSection {
-    fn default() -> Self {
-        toml::from_str("").expect("all response fields have defaults")
-    }
-}
-
 /// `[conductance]`: the mapping of weights onto conductances.
 ///
 /// A bidirectional cell's weight is read differentially against a reference at weight 0; a
@@ -363,12 +357,6 @@ pub struct ConductanceSection {
     /// Highest conductance of a cell, µS (PCM noise and drift statistics are stated against it).
     #[serde(default = "d_g_max")]
     pub g_max_us: f64,
-}
-
-impl Default for ConductanceSection {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
 }
 
 /// `[read_noise]`: noise added to every read, re-drawn at each read.
@@ -389,12 +377,6 @@ fn d_t_read() -> f64 {
     250e-9
 }
 
-impl Default for ReadNoiseSection {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
-}
-
 /// `[programming]`: write-and-verify of chosen cells.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -411,12 +393,6 @@ pub struct ProgrammingSection {
     /// Most write-verify iterations per cell.
     #[serde(default = "d_max_iter")]
     pub max_iterations: u32,
-}
-
-impl Default for ProgrammingSection {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
 }
 
 /// `[drift]`: power-law drift from each cell's last programming.
@@ -437,12 +413,6 @@ pub struct DriftSection {
     pub nu_std: f64,
 }
 
-impl Default for DriftSection {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
-}
-
 /// `[leak]`: w ← reset + (w − reset)·exp(−Δt/τ), τ per cell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -453,12 +423,6 @@ pub struct LeakSection {
     /// Device-to-device spread of τ, relative.
     #[serde(default)]
     pub lifetime_dtod: f64,
-}
-
-impl Default for LeakSection {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
 }
 
 /// `[failure]`: cells that are stuck from fabrication, wear out, or fail at random.
@@ -492,12 +456,6 @@ pub struct FailureSection {
     /// What a randomly failed cell becomes.
     #[serde(default = "d_failed")]
     pub hazard_state: FailedState,
-}
-
-impl Default for FailureSection {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
 }
 
 /// `[periphery]`: the forward read chain (aihwkit IOParameters defaults).
@@ -542,12 +500,6 @@ pub struct PeripherySection {
     pub max_tile_cols: usize,
 }
 
-impl Default for PeripherySection {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
-}
-
 /// `[update]`: the stochastic pulse update (aihwkit UpdateParameters defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -566,12 +518,6 @@ pub struct UpdateSection {
     pub update_bl_management: bool,
 }
 
-impl Default for UpdateSection {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
-}
-
 /// `[refresh]`: one-sided pairs are reset and re-programmed when a cell nears saturation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -585,12 +531,6 @@ pub struct RefreshSection {
     /// ... and the weight's magnitude is below this fraction of the upper bound.
     #[serde(default = "d_lower")]
     pub lower_threshold: f64,
-}
-
-impl Default for RefreshSection {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
 }
 
 /// `[timing]`: simulated seconds per operation. They advance the tile's clock (so drift, leak and
@@ -611,12 +551,6 @@ pub struct TimingSection {
     /// One digital arithmetic operation, seconds.
     #[serde(default = "d_digital_s")]
     pub digital_op_s: f64,
-}
-
-impl Default for TimingSection {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
 }
 
 /// `[energy]`: joules per operation. Defaults of the order NeuroSim uses: read 0.5 V for 10 ns on
@@ -646,8 +580,29 @@ pub struct EnergySection {
     pub digital_op_j: f64,
 }
 
-impl Default for EnergySection {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults")
-    }
+/// A section's default is what an empty section deserialises to, so the `#[serde(default)]`
+/// attributes are the single source of every default.
+macro_rules! default_from_empty_section {
+    ($($t:ty),*) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                toml::from_str("").expect("every field of a section has a default")
+            }
+        }
+    )*};
 }
+
+default_from_empty_section!(
+    ResponseSection,
+    ConductanceSection,
+    ReadNoiseSection,
+    ProgrammingSection,
+    DriftSection,
+    LeakSection,
+    FailureSection,
+    PeripherySection,
+    UpdateSection,
+    RefreshSection,
+    TimingSection,
+    EnergySection
+);
