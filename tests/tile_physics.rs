@@ -180,7 +180,7 @@ fn bound_management_recovers_a_saturating_read() {
     );
     with.program_all(&w);
     let y = with.read(&x)[0];
-    // Read at scale 1/32 the input 1/32 sits between DAC levels (step 1/126): the error bound is
+    // Read at scale 1/32 the input 1/32 sits between DAC levels (step 2/126): the error bound is
     // (ADC step/2 + 16·DAC step/2)·32.
     let io = Io::new(&ideal_cells_with(periph));
     let tol = (io.output_step().unwrap() / 2.0 + 16.0 * io.input_step().unwrap() / 2.0) * 32.0;
@@ -576,7 +576,7 @@ fn operations_advance_the_clock_and_counters_and_energy_follows() {
 
 #[test]
 fn readout_returns_the_weights_within_the_read_chains_resolution() {
-    // One-hot reads through a 9-bit ADC with output bound 12 resolve 12/510 per step, so
+    // One-hot reads through a 9-bit ADC with output bound 12 resolve 24/510 per step, so
     // readout is coarse but unbiased, and it is counted like any read.
     let d = dev(&Device::load("constant-step")
         .map(|d| toml::to_string(&d.spec).unwrap())
@@ -588,7 +588,7 @@ fn readout_returns_the_weights_within_the_read_chains_resolution() {
     let truth = t.privileged_true_weights();
     let r = t.readout();
     // abs-max noise management makes α = 1 for a one-hot input: the error is half an ADC step.
-    let step = 12.0 / 510.0;
+    let step = 24.0 / 510.0;
     for (a, b) in r.iter().zip(truth.iter()) {
         assert!((a - b).abs() <= step / 2.0 + 1e-6, "{a} vs {b}");
     }

@@ -2,11 +2,11 @@
 //!
 //! 1. noise management: each input vector is divided by α (its largest magnitude for `abs-max`,
 //!    `nm_thres` for `constant`, 1 for `none`);
-//! 2. DAC: clip to ±`inp_bound`, round to the step `inp_bound/(2^dac_bits − 2)`;
+//! 2. DAC: clip to ±`inp_bound`, round to the step `2·inp_bound/(2^dac_bits − 2)`;
 //! 3. one matrix product with the cells' apparent weights for the whole batch;
 //! 4. read noise: y_i += σ·‖x‖·ξ (constant per cell) or √(Σ_j σ_ij² x_j²)·ξ (per-cell σ);
 //! 5. output noise: y_i += `out_noise`·ξ;
-//! 6. ADC: clip to ±`out_bound`, round to the step `out_bound/(2^adc_bits − 2)`;
+//! 6. ADC: clip to ±`out_bound`, round to the step `2·out_bound/(2^adc_bits − 2)`;
 //! 7. bound management (`iterative`): a vector whose output reached the bound is read again with
 //!    its input halved, until nothing saturates or the reduction reaches `max_bm_factor`;
 //! 8. the result is scaled back by α/s.
@@ -115,14 +115,14 @@ impl Io {
             inp_step: p
                 .dac_bits
                 .relative_step()
-                .map(|s| s * inp_bound)
+                .map(|s| s * 2.0 * inp_bound)
                 .filter(|s| s.is_finite())
                 .map(|s| (s, 1.0 / s)),
             out_bound,
             out_step: p
                 .adc_bits
                 .relative_step()
-                .map(|s| s * out_bound)
+                .map(|s| s * 2.0 * out_bound)
                 .filter(|s| s.is_finite())
                 .map(|s| (s, 1.0 / s)),
             out_noise: p.out_noise as f32,

@@ -44,7 +44,8 @@ impl TrainPlan {
             u.desired_bl
         };
         let base = (lr as f64 / (dw_min as f64 * bl as f64)).sqrt();
-        let (a, b) = if u.update_management {
+        // aihwkit turns update management on whenever bit-length management is on.
+        let (a, b) = if u.update_management || u.update_bl_management {
             let r = (x_max as f64 / d_max as f64).sqrt();
             (base * r, base / r)
         } else {

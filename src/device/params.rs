@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Bits {
-    /// Finite resolution, 2 to 16 bits: the converter's step is `bound / (2^bits − 2)`
-    /// (aihwkit's convention: 7 bits ⇒ 1/126 of the bound, sign carried separately).
+    /// Finite resolution, 2 to 16 bits: the converter's step is `2·bound / (2^bits − 2)`, i.e.
+    /// 2^bits − 1 levels over [−bound, bound] (aihwkit's convention: `inp_res = 1/(2^7 − 2)` of
+    /// the range 2·bound, so 7 bits give 127 levels).
     Finite(u32),
     /// No quantisation (the word `"ideal"` in the file).
     Ideal(IdealWord),
@@ -27,7 +28,7 @@ pub enum IdealWord {
 }
 
 impl Bits {
-    /// Quantisation step relative to the bound, or `None` when ideal.
+    /// Quantisation step relative to the full range 2·bound, or `None` when ideal.
     pub fn relative_step(self) -> Option<f32> {
         match self {
             Bits::Finite(b) => Some(1.0 / ((2f64.powi(b as i32) - 2.0) as f32)),
@@ -510,7 +511,8 @@ pub struct UpdateSection {
     /// Pulse train length BL (1..=32).
     #[serde(default = "d_bl")]
     pub desired_bl: u32,
-    /// Update management: balance row and column probabilities by √(x_max/d_max).
+    /// Update management: balance row and column probabilities by √(x_max/d_max) (always on
+    /// when bit-length management is, as in aihwkit).
     #[serde(default = "d_true")]
     pub update_management: bool,
     /// Bit-length management: shorten BL to ⌈lr·x_max·d_max/dw_min⌉ when that is smaller.
