@@ -139,11 +139,13 @@ fn outputs_stay_within_bounds_without_bound_management() {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
     /// Iterative bound management never returns a clipped output when a smaller input scale
-    /// would not clip: every output equals the exact product within the quantisation error at
-    /// the scale bound management ended on.
+    /// (within its limits) would not clip: every output equals the exact product within the
+    /// quantisation error at the scale bound management ended on. With `max_bm_res` = 16·2/126
+    /// the reduction may reach 16, enough for |Wx|/α up to 16 × out_bound; larger outputs are
+    /// returned clipped and counted.
     #[test]
     fn bound_management_never_returns_clipped_outputs(rows in 1usize..12, cols in 1usize..40, seed in 0u64..10_000, big in 0.5f32..30.0) {
-        let d = ideal_cells_with("out_bound = 2.0\nout_noise = 0.0\nbound_management = \"iterative\"");
+        let d = ideal_cells_with("out_bound = 2.0\nout_noise = 0.0\nbound_management = \"iterative\"\nmax_bm_res = 8.0");
         let w = rand_matrix(rows, cols, -big, big, seed);
         let x = rand_matrix(cols, 4, -1.0, 1.0, seed + 7);
         let mut t = Tile::new(&d, rows, cols, seed);
@@ -170,29 +172,30 @@ proptest::proptest! {
 #[test]
 fn bound_management_recovers_a_saturating_read() {
     let periph = "out_bound = 1.0\nout_noise = 0.0";
-    let x = DMatrix::from_element(16, 1, 1.0f32);
-    let w = DMatrix::from_element(1, 16, 1.0f32);
+    let x = DMatrix::from_element(8, 1, 1.0f32);
+    let w = DMatrix::from_element(1, 8, 1.0f32);
     let mut with = Tile::new(
         &ideal_cells_with(&format!("{periph}\nbound_management = \"iterative\"")),
         1,
-        16,
+        8,
         1,
     );
     with.program_all(&w);
     let y = with.read(&x)[0];
-    // Read at scale 1/32 the input 1/32 sits between DAC levels (step 2/126): the error bound is
-    // (ADC step/2 + 16·DAC step/2)·32.
+    // |Wx| = 8 against out_bound 1: read at scale 1/16 the input 1/16 sits between DAC levels
+    // (step 2/126), so the error bound is (ADC step/2 + 8·DAC step/2)·16.
     let io = Io::new(&ideal_cells_with(periph));
-    let tol = (io.output_step().unwrap() / 2.0 + 16.0 * io.input_step().unwrap() / 2.0) * 32.0;
+    let tol = (io.output_step().unwrap() / 2.0 + 8.0 * io.input_step().unwrap() / 2.0) * 16.0;
     assert!(
-        (y - 16.0).abs() <= tol && y > 8.0,
-        "iterative bound management should read 16 ± {tol}, got {y}"
+        (y - 8.0).abs() <= tol && y > 4.0,
+        "iterative bound management should read 8 ± {tol}, got {y}"
     );
-    assert!(with.counters().bm_rereads >= 4, "{:?}", with.counters());
+    assert_eq!(with.counters().bm_rereads, 4, "{:?}", with.counters());
+    assert_eq!(with.counters().saturated_reads, 0);
     let mut without = Tile::new(
         &ideal_cells_with(&format!("{periph}\nbound_management = \"none\"")),
         1,
-        16,
+        8,
         1,
     );
     without.program_all(&w);
@@ -593,4 +596,22 @@ fn readout_returns_the_weights_within_the_read_chains_resolution() {
         assert!((a - b).abs() <= step / 2.0 + 1e-6, "{a} vs {b}");
     }
     assert_eq!(t.counters().reads, 300);
+}
+
+#[test]
+fn bound_management_stops_at_aihwkits_resolution_limit_and_counts_it() {
+    // |Wx| = 200 against out_bound 1 needs a reduction of 256; with a 7-bit DAC and
+    // max_bm_res 0.25 halving stops once the reduction passes 0.25/(2/126) ≈ 15.75, i.e. at 16,
+    // and the read comes back clipped at out_bound·16.
+    let d = ideal_cells_with("out_bound = 1.0\nout_noise = 0.0");
+    let mut t = Tile::new(&d, 1, 200, 1);
+    t.program_all(&DMatrix::from_element(1, 200, 1.0f32));
+    let y = t.read(&DMatrix::from_element(200, 1, 1.0f32))[0];
+    assert!(
+        (y - 16.0).abs() < 1e-4,
+        "clipped at out_bound·16 = 16, got {y}"
+    );
+    let c = t.counters();
+    assert_eq!(c.saturated_reads, 1);
+    assert_eq!(c.bm_rereads, 4);
 }

@@ -14,6 +14,8 @@ pub struct Counters {
     pub reads: u64,
     /// Re-reads caused by bound management (included in `reads`).
     pub bm_rereads: u64,
+    /// Vector reads returned with an output clipped at the ADC bound.
+    pub saturated_reads: u64,
     /// Cells taking part in reads (rows × columns per vector read).
     pub cells_read: u64,
     /// DAC conversions (one per input per vector read).
@@ -44,6 +46,7 @@ impl AddAssign for Counters {
     fn add_assign(&mut self, o: Counters) {
         self.reads += o.reads;
         self.bm_rereads += o.bm_rereads;
+        self.saturated_reads += o.saturated_reads;
         self.cells_read += o.cells_read;
         self.dac_conversions += o.dac_conversions;
         self.adc_conversions += o.adc_conversions;

@@ -8,7 +8,9 @@
 //! 5. output noise: y_i += `out_noise`·ξ;
 //! 6. ADC: clip to ±`out_bound`, round to the step `2·out_bound/(2^adc_bits − 2)`;
 //! 7. bound management (`iterative`): a vector whose output reached the bound is read again with
-//!    its input halved, until nothing saturates or the reduction reaches `max_bm_factor`;
+//!    its input halved, until nothing saturates or the reduction would pass `max_bm_factor` or
+//!    `max_bm_res`/(DAC step relative to 2·inp_bound) (aihwkit's limits); a vector still saturated
+//!    then is returned clipped and counted;
 //! 8. the result is scaled back by α/s.
 //!
 //! With `perfect = true` only step 3 (and read noise, if the device has it) remains: the read is
@@ -32,6 +34,8 @@ pub struct Io {
     nm_thres: f32,
     bm: BoundManagement,
     max_bm_factor: f32,
+    /// Largest reduction at which another halving is still allowed: max_bm_res/inp_res.
+    bm_res_limit: f32,
     read_noise: ReadNoiseModel,
     read_noise_std: f32,
     normal: Normal,
@@ -44,6 +48,8 @@ pub struct ReadStats {
     pub vectors: u64,
     /// Re-reads by bound management.
     pub rereads: u64,
+    /// Vectors returned with a saturated output (bound management off, or at its limit).
+    pub saturated: u64,
     /// Digital operations (scaling in and out).
     pub digital_ops: u64,
 }
@@ -130,6 +136,10 @@ impl Io {
             nm_thres: p.nm_thres as f32,
             bm: p.bound_management,
             max_bm_factor: p.max_bm_factor as f32,
+            bm_res_limit: match p.dac_bits.relative_step() {
+                Some(r) => (p.max_bm_res / (2.0 * r as f64)) as f32,
+                None => f32::INFINITY,
+            },
             read_noise: dev.spec.read_noise.model,
             read_noise_std: dev.spec.read_noise.std as f32,
             normal: Normal::default(),
@@ -232,7 +242,6 @@ impl Io {
         let mut scale = vec![1f32; batch];
         // Vectors with α = 0 read nothing: their scaled-back output is 0.
         let mut pending: Vec<usize> = (0..batch).filter(|&b| alpha[b] > 0.0).collect();
-        let min_scale = 1.0 / self.max_bm_factor;
         let mut first = true;
         while !pending.is_empty() {
             let m = pending.len();
@@ -271,10 +280,19 @@ impl Io {
                 for (d, v) in dst.iter_mut().zip(col.iter()) {
                     *d = v * back;
                 }
-                if saturated && self.bm == BoundManagement::Iterative && scale[b] * 0.5 >= min_scale
-                {
-                    scale[b] *= 0.5;
-                    again.push(b);
+                if saturated {
+                    // As aihwkit: halve again while the reduction so far is below max_bm_factor
+                    // and at most max_bm_res/inp_res.
+                    let reduction = 1.0 / scale[b];
+                    if self.bm == BoundManagement::Iterative
+                        && reduction < self.max_bm_factor
+                        && reduction <= self.bm_res_limit
+                    {
+                        scale[b] *= 0.5;
+                        again.push(b);
+                    } else {
+                        stats.saturated += 1;
+                    }
                 }
             }
             pending = again;

@@ -6,7 +6,7 @@
 //! column (x) and row (d) probabilities are p_j = B|x_j| and p_i = A|d_i| with
 //! A = B = √(lr/(g·BL)), balanced by update management to A·√(x_max/d_max), B·√(d_max/x_max).
 //! Each slot of a train fires independently; a cell changes once per slot where its row and its
-//! column both fire, so E[coincidences] = BL·p_i·p_j = lr|x_j d_i|/g and the expected change is
+//! column both fire, so E(coincidences) = BL·p_i·p_j = lr|x_j d_i|/g and the expected change is
 //! lr|x_j d_i| in direction −sign(x_j d_i). Probabilities above 1 are clipped (the update
 //! saturates).
 

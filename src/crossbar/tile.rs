@@ -516,6 +516,7 @@ impl Tile {
         let c = &mut self.counters;
         c.reads += stats.vectors;
         c.bm_rereads += stats.rereads;
+        c.saturated_reads += stats.saturated;
         c.cells_read += stats.vectors * (self.rows * self.cols) as u64;
         c.dac_conversions += stats.vectors * self.cols as u64;
         c.adc_conversions += stats.vectors * self.rows as u64;

@@ -56,6 +56,46 @@ impl std::fmt::Debug for IdxImages {
 /// A file that does not exist gives [`DataError::MissingFile`]; a gzip stream that ends early
 /// gives [`DataError::Truncated`]; any other failure gives [`DataError::Io`].
 pub fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    let (bytes, complete) = read_bytes(path)?;
+    if complete {
+        Ok(bytes)
+    } else {
+        Err(truncated_stream(path, bytes.len()))
+    }
+}
+
+/// Reads an IDX image file (raw or gzipped); see [`parse_images`].
+pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
+    let (bytes, complete) = read_bytes(path)?;
+    let found = bytes.len();
+    match parse_images(bytes, path) {
+        Ok(_) if !complete => Err(truncated_stream(path, found)),
+        r => r,
+    }
+}
+
+/// Reads an IDX label file (raw or gzipped); see [`parse_labels`].
+pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
+    let (bytes, complete) = read_bytes(path)?;
+    match parse_labels(bytes, path) {
+        Ok(b) if !complete => Err(truncated_stream(path, 8 + b.len())),
+        r => r,
+    }
+}
+
+/// The error for a gzip stream that ends early, after decompressing to `found` bytes.
+fn truncated_stream(path: &Path, found: usize) -> DataError {
+    DataError::Truncated {
+        path: path.to_path_buf(),
+        expected: None,
+        found: found as u64,
+    }
+}
+
+/// The bytes of a file, decompressed if gzipped, and whether they are complete (`false` when a
+/// gzip stream ends early: the bytes are then what could be decompressed, so that the IDX
+/// header can still say how many bytes were promised).
+fn read_bytes(path: &Path) -> Result<(Vec<u8>, bool), DataError> {
     let raw = std::fs::read(path).map_err(|e| match e.kind() {
         ErrorKind::NotFound => DataError::MissingFile {
             path: path.to_path_buf(),
@@ -67,41 +107,27 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
         },
     })?;
     if !raw.starts_with(&GZIP_MAGIC) {
-        return Ok(raw);
+        return Ok((raw, true));
     }
     // The gzip trailer holds the decompressed size modulo 2³²; use it as a capacity hint, but
     // never beyond what deflate can expand the input to (about 1032:1), so that a lying trailer
     // cannot trigger a huge allocation.
     let hint = match raw.len().checked_sub(4) {
         Some(at) if raw.len() >= 18 => {
-            let isize = u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
-            (isize as usize).min(raw.len().saturating_mul(1032))
+            let size = u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+            (size as usize).min(raw.len().saturating_mul(1032))
         }
         _ => 0,
     };
     let mut out = Vec::with_capacity(hint);
     match GzDecoder::new(&raw[..]).read_to_end(&mut out) {
-        Ok(_) => Ok(out),
-        Err(e) if e.kind() == ErrorKind::UnexpectedEof => Err(DataError::Truncated {
-            path: path.to_path_buf(),
-            expected: None,
-            found: out.len() as u64,
-        }),
+        Ok(_) => Ok((out, true)),
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok((out, false)),
         Err(e) => Err(DataError::Io {
             path: path.to_path_buf(),
             message: format!("corrupt gzip stream: {e}"),
         }),
     }
-}
-
-/// Reads an IDX image file (raw or gzipped); see [`parse_images`].
-pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
-    parse_images(read_file(path)?, path)
-}
-
-/// Reads an IDX label file (raw or gzipped); see [`parse_labels`].
-pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    parse_labels(read_file(path)?, path)
 }
 
 /// Parses the (decompressed) bytes of an IDX image file; `path` only names the file in errors.
@@ -119,9 +145,8 @@ pub fn parse_images(mut bytes: Vec<u8>, path: &Path) -> Result<IdxImages, DataEr
             ),
         });
     }
-    let body = count * rows * cols; // < 2⁹⁶ cannot overflow u128
-    let header_len = 16u128;
-    check_len(&bytes, path, header_len + body)?;
+    // count × rows × cols < 2⁹⁶ cannot overflow u128.
+    check_len(&bytes, path, 16 + count * rows * cols)?;
     let too_big = || DataError::UnsupportedDimensions {
         path: path.to_path_buf(),
         message: format!("{count} images of {rows}×{cols} pixels do not fit in memory"),

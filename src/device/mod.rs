@@ -372,6 +372,7 @@ impl DeviceFile {
                 format!("must be ≥ 1, got {}", pe.max_bm_factor),
             );
         }
+        c.positive("periphery.max_bm_res", pe.max_bm_res);
         if pe.max_tile_rows == 0 {
             c.fail(
                 "periphery.max_tile_rows",

@@ -1,7 +1,7 @@
 //! The device file: one kind of cell and its periphery, as serde structs with documented defaults.
 //!
 //! A file is parsed into [`DeviceFile`] (every field optional with a default; unknown fields are
-//! rejected), then checked once by [`DeviceFile::validate`] into a [`Device`], whose fields are
+//! rejected), then checked once by [`DeviceFile::validate`] into a [`Device`](super::Device), whose fields are
 //! known to be in range. Units are in the field names: `_us` microsiemens, `_s` seconds, `_j`
 //! joules, `_pulses` pulse counts; weights are in normalised weight units as in aihwkit.
 
@@ -170,6 +170,7 @@ defaults! {
     d_out_bound: f64 = 12.0;
     d_out_noise: f64 = 0.06;
     d_max_bm: f64 = 1000.0;
+    d_max_bm_res: f64 = 0.25;
     d_tile: usize = 512;
     d_bl: u32 = 31;
     d_true: bool = true;
@@ -493,6 +494,11 @@ pub struct PeripherySection {
     /// Largest input reduction bound management may apply.
     #[serde(default = "d_max_bm")]
     pub max_bm_factor: f64,
+    /// Bound management also stops once the reduction exceeds `max_bm_res` divided by the DAC's
+    /// relative step 1/(2^dac_bits − 2)·2, so inputs keep a few DAC levels (aihwkit: 0.25, i.e. a
+    /// reduction of at most ≈ 16 with a 7-bit DAC).
+    #[serde(default = "d_max_bm_res")]
+    pub max_bm_res: f64,
     /// Most rows (outputs) of one physical tile; larger layers split over tiles.
     #[serde(default = "d_tile")]
     pub max_tile_rows: usize,
