@@ -123,6 +123,39 @@ impl Normal {
     }
 }
 
+impl Normal {
+    /// Adds σ·N(0, 1) to every element of `out`. Two samples share one 64-bit draw (7 bits pick
+    /// the layer, 24 bits give the uniform), which halves the generator's cost in bulk noise.
+    #[inline]
+    pub fn add_scaled<R: Rng + ?Sized>(&self, out: &mut [f32], sigma: f32, rng: &mut R) {
+        let mut pairs = out.chunks_exact_mut(2);
+        for pair in &mut pairs {
+            let bits = rng.next_u64();
+            pair[0] += sigma * self.from_bits(bits as u32, rng);
+            pair[1] += sigma * self.from_bits((bits >> 32) as u32, rng);
+        }
+        for v in pairs.into_remainder() {
+            *v += sigma * self.sample(rng);
+        }
+    }
+
+    /// One sample from 32 random bits; on the rare rejection it continues with fresh draws, so
+    /// the result is exactly normal.
+    #[inline(always)]
+    fn from_bits<R: Rng + ?Sized>(&self, bits: u32, rng: &mut R) -> f32 {
+        let z = self.z;
+        let i = (bits & 0x7F) as usize;
+        let u = ((bits & !0xFF) as i32) as f32 * (1.0 / 2_147_483_648.0);
+        if u.abs() < z.ratio[i] {
+            return u * z.xf[i];
+        }
+        match slow_path(z, i, u, rng) {
+            Some(x) => x,
+            None => self.sample(rng),
+        }
+    }
+}
+
 /// The rare rejection step of the ziggurat (≈ 1.2 % of draws), kept out of line.
 #[cold]
 #[inline(never)]
@@ -155,6 +188,29 @@ pub fn normal<R: Rng + ?Sized>(rng: &mut R) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_noise_has_the_moments_of_a_gaussian() {
+        let mut rng = stream(5, &[6]);
+        let n = 1_000_001usize; // odd: the remainder path is used too
+        let mut v = vec![1.0f32; n];
+        Normal::default().add_scaled(&mut v, 2.0, &mut rng);
+        let nf = n as f64;
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / nf;
+        let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / nf;
+        // N(1, 4): σ(mean) = 2/√n, σ(var) = 4·√(2/n); 5σ bounds.
+        assert!((mean - 1.0).abs() < 5.0 * 2.0 / nf.sqrt(), "mean {mean}");
+        assert!(
+            (var - 4.0).abs() < 5.0 * 4.0 * (2.0 / nf).sqrt(),
+            "var {var}"
+        );
+        let tail = v.iter().filter(|&&x| (x - 1.0).abs() > 6.0).count() as f64 / nf;
+        let p3 = 0.002_699_796;
+        assert!(
+            (tail - p3).abs() < 5.0 * (p3 / nf).sqrt(),
+            "P(|x|>3σ) {tail}"
+        );
+    }
 
     #[test]
     fn normal_has_the_moments_and_tails_of_a_gaussian() {

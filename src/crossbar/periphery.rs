@@ -264,21 +264,19 @@ impl Io {
             matmul(w, rows, cols, xq, m, ys);
             self.add_read_noise(read_var, rows, cols, xq, m, ys, rng);
             stats.digital_ops += (m * (2 * cols + rows)) as u64;
+            if self.out_noise > 0.0 {
+                self.normal.add_scaled(ys, self.out_noise, rng);
+            }
             let mut again = Vec::new();
+            let yd = y.as_mut_slice();
             for (q, &b) in pending.iter().enumerate() {
-                let col = &mut ys[q * rows..(q + 1) * rows];
-                let mut saturated = false;
-                for v in col.iter_mut() {
-                    if self.out_noise > 0.0 {
-                        *v += self.out_noise * self.normal.sample(rng);
-                    }
-                    saturated |= v.abs() >= self.out_bound;
-                    *v = quantize(*v, self.out_step, self.out_bound);
-                }
+                let col = &ys[q * rows..(q + 1) * rows];
+                let saturated = col
+                    .iter()
+                    .fold(false, |s, v| s | (v.abs() >= self.out_bound));
                 let back = alpha[b] / scale[b];
-                let dst = &mut y.as_mut_slice()[b * rows..(b + 1) * rows];
-                for (d, v) in dst.iter_mut().zip(col.iter()) {
-                    *d = v * back;
+                for (d, v) in yd[b * rows..(b + 1) * rows].iter_mut().zip(col) {
+                    *d = quantize(*v, self.out_step, self.out_bound) * back;
                 }
                 if saturated {
                     // As aihwkit: halve again while the reduction so far is below max_bm_factor
