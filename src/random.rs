@@ -131,8 +131,8 @@ impl Normal {
         let mut pairs = out.chunks_exact_mut(2);
         for pair in &mut pairs {
             let bits = rng.next_u64();
-            pair[0] += sigma * self.from_bits(bits as u32, rng);
-            pair[1] += sigma * self.from_bits((bits >> 32) as u32, rng);
+            pair[0] += sigma * self.sample_bits(bits as u32, rng);
+            pair[1] += sigma * self.sample_bits((bits >> 32) as u32, rng);
         }
         for v in pairs.into_remainder() {
             *v += sigma * self.sample(rng);
@@ -142,7 +142,7 @@ impl Normal {
     /// One sample from 32 random bits; on the rare rejection it continues with fresh draws, so
     /// the result is exactly normal.
     #[inline(always)]
-    fn from_bits<R: Rng + ?Sized>(&self, bits: u32, rng: &mut R) -> f32 {
+    fn sample_bits<R: Rng + ?Sized>(&self, bits: u32, rng: &mut R) -> f32 {
         let z = self.z;
         let i = (bits & 0x7F) as usize;
         let u = ((bits & !0xFF) as i32) as f32 * (1.0 / 2_147_483_648.0);
