@@ -19,6 +19,52 @@ enum Command {
     /// Device presets and device files.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Train one network with one learner on one device and report test accuracy per epoch.
+    Train(TrainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TrainArgs {
+    /// Learning rule: bp-digital, bp-oracle, fa, dfa.
+    #[arg(long)]
+    learner: String,
+    /// A device preset name or a device file (ignored by bp-digital, which has no device).
+    #[arg(long, default_value = "ideal")]
+    device: String,
+    /// Layer widths from input to output; the input width must match the data.
+    #[arg(long, default_value = "784,500,500,10")]
+    layers: String,
+    /// Hidden activation: relu, tanh, sigmoid.
+    #[arg(long, default_value = "relu")]
+    activation: String,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Samples per update.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    lr: f32,
+    /// Master seed (weights, device fabrication, data order).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Use only the first N training samples.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Use only the first N test samples.
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Directory of an IDX dataset (train-/t10k- images and labels, gzipped or raw)
+    /// [default: the MNIST shipped in data/mnist].
+    #[arg(long)]
+    data: Option<std::path::PathBuf>,
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// End with one JSON line summarising the run.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +141,7 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
+        Command::Train(args) => train(args),
         Command::Devices(DevicesCommand::List) => {
             for name in presets::names() {
                 let d = load(name)?;
@@ -155,6 +202,152 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+fn input(msg: String) -> anyhow::Error {
+    InputError(msg).into()
+}
+
+fn train(args: TrainArgs) -> Result<i32> {
+    use mortalsim::data::{default_mnist_dir, Split};
+    use mortalsim::experiment::{train, TrainConfig};
+    use mortalsim::learn::{self, Options};
+    use mortalsim::net::{Activation, NetSpec};
+
+    if let Some(t) = args.threads {
+        if t == 0 {
+            return Err(input("--threads must be at least 1".into()));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .context("cannot set up the thread pool")?;
+    }
+    if args.batch == 0 || args.epochs == 0 {
+        return Err(input("--batch and --epochs must be at least 1".into()));
+    }
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        return Err(input(format!(
+            "--lr must be a positive number, got {}",
+            args.lr
+        )));
+    }
+    let widths = NetSpec::parse_widths(&args.layers).map_err(input)?;
+    let activation = Activation::parse(&args.activation)
+        .filter(|a| *a != Activation::Identity)
+        .ok_or_else(|| {
+            input(format!(
+                "--activation `{}`: expected relu, tanh or sigmoid",
+                args.activation
+            ))
+        })?;
+    let device = load(&args.device)?;
+    let dir = args
+        .data
+        .clone()
+        .unwrap_or_else(|| default_mnist_dir().to_path_buf());
+    let (train_set, test_set) = Split::load_dir(&dir).map_err(|e| input(e.to_string()))?;
+    let train_set = match args.train_limit {
+        Some(n) => train_set.subset(n),
+        None => train_set,
+    };
+    let test_set = match args.test_limit {
+        Some(n) => test_set.subset(n),
+        None => test_set,
+    };
+    if widths[0] != train_set.input_width() {
+        return Err(input(format!(
+            "--layers starts with {} inputs but the data has {} ({}×{} images)",
+            widths[0],
+            train_set.input_width(),
+            train_set.rows(),
+            train_set.cols()
+        )));
+    }
+    if *widths.last().unwrap() < train_set.classes() {
+        return Err(input(format!(
+            "--layers ends with {} outputs but the data has {} classes",
+            widths.last().unwrap(),
+            train_set.classes()
+        )));
+    }
+    let spec = NetSpec { widths, activation };
+    let mut learner = learn::build(
+        &args.learner,
+        &spec,
+        &device,
+        args.seed,
+        &Options::default(),
+    )
+    .map_err(input)?;
+    let device_name = if args.learner == "bp-digital" {
+        "none".to_string()
+    } else {
+        device.spec.name.clone()
+    };
+    eprintln!(
+        "training {} on {} · layers {} {} · {} train / {} test samples · batch {} · lr {}",
+        args.learner,
+        device_name,
+        args.layers,
+        args.activation,
+        train_set.len(),
+        test_set.len(),
+        args.batch,
+        args.lr
+    );
+    let cfg = TrainConfig {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        seed: args.seed,
+    };
+    let report = train(&mut *learner, &train_set, &test_set, &cfg, |e| {
+        println!(
+            "epoch {:>3}  test accuracy {:6.2} %  test loss {:.4}  train loss {:.4}  {:>8.0} samples/s  {:.3e} J/sample{}",
+            e.epoch,
+            100.0 * e.test_accuracy,
+            e.test_loss,
+            e.train_loss,
+            e.samples_per_s,
+            e.energy_per_sample_j,
+            if e.diverged { "  DIVERGED" } else { "" }
+        );
+    });
+    if args.json {
+        let last = report.epochs.last().expect("at least one epoch");
+        let total_samples = (train_set.len() * report.epochs.len()) as f64;
+        let secs: f64 = report
+            .epochs
+            .iter()
+            .map(|e| train_set.len() as f64 / e.samples_per_s)
+            .sum();
+        let c = learner.counters();
+        let summary = serde_json::json!({
+            "learner": args.learner,
+            "device": device_name,
+            "layers": spec.widths,
+            "activation": args.activation,
+            "epochs": report.epochs.len(),
+            "batch": args.batch,
+            "lr": format!("{}", args.lr).parse::<f64>().unwrap_or(args.lr as f64),
+            "seed": args.seed,
+            "train_samples": train_set.len(),
+            "test_samples": test_set.len(),
+            "test_accuracy": last.test_accuracy,
+            "test_accuracy_per_epoch": report.epochs.iter().map(|e| e.test_accuracy).collect::<Vec<_>>(),
+            "test_loss_per_epoch": report.epochs.iter().map(|e| e.test_loss).collect::<Vec<_>>(),
+            "samples_per_s": total_samples / secs.max(1e-12),
+            "energy_per_sample_j": report.epochs.iter().map(|e| e.energy_per_sample_j).sum::<f64>() / report.epochs.len() as f64,
+            "energy_per_inference_j": last.energy_per_inference_j,
+            "diverged": last.diverged,
+            "oracle_reads": c.oracle_reads,
+            "coincidences": c.coincidences,
+            "programming_pulses": c.programming_pulses,
+        });
+        println!("{summary}");
+    }
+    Ok(0)
 }
 
 /// The resolved device as TOML, with a header giving units and derived figures.

@@ -7,9 +7,13 @@
 //! - [`device`]: one cell's physics — device files, pulse response models, drift, noise, failure;
 //! - [`crossbar`]: tiles of cells with their periphery, offering only the physical operations
 //!   `read`, `pulse_update`, `program`, `readout` and `advance` (no transpose);
+//! - [`net`]: layers on tiles (or digital float matrices), with digital biases and activations;
+//! - [`learn`]: the learning rules, one file each, behind one [`learn::Learner`] trait;
 //! - [`data`]: datasets (uses no other room) — the IDX reader, MNIST, batches, seeded epoch order;
+//! - [`experiment`]: running learners on data (the training loop of a run);
 //!
-//! with [`config_file`] (TOML loading with located errors) beside them.
+//! with [`config_file`] (TOML loading with located errors) and [`random`] (seeding, Gaussian
+//! sampling) beside them.
 //!
 //! ```
 //! use mortalsim::{crossbar::Crossbar, device::Device};
@@ -27,4 +31,7 @@ pub mod config_file;
 pub mod crossbar;
 pub mod data;
 pub mod device;
+pub mod experiment;
+pub mod learn;
+pub mod net;
 pub mod random;

@@ -46,6 +46,12 @@ pub mod purpose {
     pub const HAZARD: u64 = 6;
     /// Tiles of a crossbar.
     pub const TILE: u64 = 7;
+    /// Initial weights of a layer.
+    pub const INIT: u64 = 8;
+    /// Fixed random feedback matrices (feedback alignment).
+    pub const FEEDBACK: u64 = 9;
+    /// Layers of a network.
+    pub const LAYER: u64 = 10;
 }
 
 const ZIG_C: usize = 128;

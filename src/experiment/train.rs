@@ -1,0 +1,117 @@
+//! The training loop of one run: epochs over a seeded order of the training set, evaluation on
+//! the test set after each epoch, with wall-clock speed and simulated energy per sample.
+
+use crate::data::{shuffled_order, Dataset};
+use crate::learn::{predictions, softmax_cross_entropy, Learner};
+use serde::Serialize;
+use std::time::Instant;
+
+/// How to train.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per update.
+    pub batch: usize,
+    /// Learning rate.
+    pub lr: f32,
+    /// Seed of the data order (the learner has its own).
+    pub seed: u64,
+}
+
+/// What one epoch gave.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpochReport {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (before each step).
+    pub train_loss: f64,
+    /// Test loss after the epoch.
+    pub test_loss: f64,
+    /// Test accuracy after the epoch, fraction.
+    pub test_accuracy: f64,
+    /// Training samples per wall-clock second during the epoch (evaluation excluded).
+    pub samples_per_s: f64,
+    /// Simulated energy per training sample during the epoch, joules.
+    pub energy_per_sample_j: f64,
+    /// Simulated energy per test inference, joules.
+    pub energy_per_inference_j: f64,
+    /// Whether training diverged (a non-finite loss).
+    pub diverged: bool,
+}
+
+/// What a whole run gave.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainReport {
+    /// Per epoch.
+    pub epochs: Vec<EpochReport>,
+}
+
+/// Mean loss and accuracy of `learner` on `data`, in batches of 1000.
+pub fn evaluate(learner: &mut dyn Learner, data: &Dataset) -> (f64, f64) {
+    let (mut loss, mut correct) = (0f64, 0usize);
+    let idx: Vec<usize> = (0..data.len()).collect();
+    for chunk in idx.chunks(1000) {
+        let b = data.batch(chunk);
+        let scores = learner.scores(&b.inputs);
+        let (l, _) = softmax_cross_entropy(&scores, &b.labels);
+        loss += l as f64 * chunk.len() as f64;
+        correct += predictions(&scores)
+            .iter()
+            .zip(&b.labels)
+            .filter(|(p, y)| p == y)
+            .count();
+    }
+    let n = data.len().max(1) as f64;
+    (loss / n, correct as f64 / n)
+}
+
+/// Trains `learner` on `train_set` and evaluates it on `test_set` after every epoch;
+/// `on_epoch` sees each report as it is made. A diverging run stops at the epoch it diverged.
+pub fn train(
+    learner: &mut dyn Learner,
+    train_set: &Dataset,
+    test_set: &Dataset,
+    cfg: &TrainConfig,
+    mut on_epoch: impl FnMut(&EpochReport),
+) -> TrainReport {
+    let mut epochs = Vec::with_capacity(cfg.epochs);
+    for epoch in 1..=cfg.epochs {
+        let order = shuffled_order(train_set.len(), cfg.seed, epoch as u64);
+        let e0 = learner.energy_j();
+        let start = Instant::now();
+        let (mut loss_sum, mut batches) = (0f64, 0usize);
+        let mut diverged = false;
+        for chunk in order.chunks(cfg.batch.max(1)) {
+            let b = train_set.batch(chunk);
+            let loss = learner.step(&b.inputs, &b.labels, cfg.lr);
+            if !loss.is_finite() {
+                diverged = true;
+                break;
+            }
+            loss_sum += loss as f64;
+            batches += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let e1 = learner.energy_j();
+        let (test_loss, test_accuracy) = evaluate(learner, test_set);
+        let e2 = learner.energy_j();
+        let report = EpochReport {
+            epoch,
+            train_loss: loss_sum / batches.max(1) as f64,
+            test_loss,
+            test_accuracy,
+            samples_per_s: train_set.len() as f64 / secs.max(1e-12),
+            energy_per_sample_j: (e1 - e0) / train_set.len().max(1) as f64,
+            energy_per_inference_j: (e2 - e1) / test_set.len().max(1) as f64,
+            diverged: diverged || !test_loss.is_finite(),
+        };
+        on_epoch(&report);
+        let stop = report.diverged;
+        epochs.push(report);
+        if stop {
+            break;
+        }
+    }
+    TrainReport { epochs }
+}

@@ -1,0 +1,84 @@
+//! `dfa`: direct feedback alignment (Nøkland, NeurIPS 2016).
+//!
+//! δ_L = e and, for every hidden layer in parallel, δ_l = (B_l e) ⊙ f′(a_l) with B_l (n_l × n_out)
+//! fixed and random on its own tiles (or digital). The output layer receives the exact gradient;
+//! no transposed read and no sequential backward pass are needed.
+
+use super::{apply_updates, feedback_layers, softmax_cross_entropy, Learner, Options};
+use crate::crossbar::Counters;
+use crate::device::Device;
+use crate::net::{Layer, NetSpec, Network};
+use nalgebra::DMatrix;
+
+/// Direct feedback alignment.
+#[derive(Debug, Clone)]
+pub struct Dfa {
+    net: Network,
+    feedback: Vec<Layer>,
+    device: Device,
+}
+
+impl Dfa {
+    /// `spec` on `device` with one feedback matrix from the output error to each hidden layer.
+    pub fn new(
+        spec: &NetSpec,
+        device: &Device,
+        seed: u64,
+        options: &Options,
+    ) -> Result<Dfa, String> {
+        let w = &spec.widths;
+        let out = w[w.len() - 1];
+        let shapes: Vec<(usize, usize)> = (0..w.len() - 2).map(|l| (w[l + 1], out)).collect();
+        let fb_device = (!options.feedback_digital).then_some(device);
+        Ok(Dfa {
+            net: Network::new(spec, Some(device), seed),
+            feedback: feedback_layers(&shapes, fb_device, seed, options.feedback.as_ref())?,
+            device: device.clone(),
+        })
+    }
+}
+
+impl Learner for Dfa {
+    fn name(&self) -> &'static str {
+        "dfa"
+    }
+
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+        let fwd = self.net.forward(x);
+        let n = self.net.layers.len();
+        let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
+        let mut deltas = vec![DMatrix::zeros(0, 0); n];
+        for l in 0..n - 1 {
+            let g = self.feedback[l].preactivation(&e);
+            deltas[l] = self.net.layers[l].gate(&g, &fwd[l]);
+        }
+        deltas[n - 1] = e;
+        apply_updates(&mut self.net, x, &fwd, &deltas, lr);
+        loss
+    }
+
+    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        self.net.scores(x)
+    }
+
+    fn counters(&self) -> Counters {
+        let mut c = self.net.counters();
+        for b in &self.feedback {
+            c += b.counters();
+        }
+        c
+    }
+
+    fn energy_j(&self) -> f64 {
+        self.net.energy_j(&self.device)
+            + self
+                .feedback
+                .iter()
+                .map(|b| b.energy_j(&self.device))
+                .sum::<f64>()
+    }
+
+    fn network(&mut self) -> &mut Network {
+        &mut self.net
+    }
+}

@@ -1,0 +1,84 @@
+//! `fa`: feedback alignment (Lillicrap et al., Nat. Commun. 7:13276, 2016).
+//!
+//! δ_L = e and δ_l = (B_{l+1} δ_{l+1}) ⊙ f′(a_l), with B_{l+1} (n_l × n_{l+1}) fixed and random,
+//! drawn like a forward layer's transpose. Each B lives on its own tiles (reads only), with the
+//! device's noise, drift and failures, or digital when the run says so. Learning works because
+//! the forward weights come to align with B; no transposed read is needed.
+
+use super::{apply_updates, feedback_layers, softmax_cross_entropy, Learner, Options};
+use crate::crossbar::Counters;
+use crate::device::Device;
+use crate::net::{Layer, NetSpec, Network};
+use nalgebra::DMatrix;
+
+/// Feedback alignment.
+#[derive(Debug, Clone)]
+pub struct Fa {
+    net: Network,
+    feedback: Vec<Layer>,
+    device: Device,
+}
+
+impl Fa {
+    /// `spec` on `device` with one feedback matrix per hidden layer.
+    pub fn new(
+        spec: &NetSpec,
+        device: &Device,
+        seed: u64,
+        options: &Options,
+    ) -> Result<Fa, String> {
+        let w = &spec.widths;
+        let shapes: Vec<(usize, usize)> = (0..w.len() - 2).map(|l| (w[l + 1], w[l + 2])).collect();
+        let fb_device = (!options.feedback_digital).then_some(device);
+        Ok(Fa {
+            net: Network::new(spec, Some(device), seed),
+            feedback: feedback_layers(&shapes, fb_device, seed, options.feedback.as_ref())?,
+            device: device.clone(),
+        })
+    }
+}
+
+impl Learner for Fa {
+    fn name(&self) -> &'static str {
+        "fa"
+    }
+
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+        let fwd = self.net.forward(x);
+        let n = self.net.layers.len();
+        let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
+        let mut deltas = vec![DMatrix::zeros(0, 0); n];
+        deltas[n - 1] = e;
+        for l in (0..n - 1).rev() {
+            let g = self.feedback[l].preactivation(&deltas[l + 1]);
+            deltas[l] = self.net.layers[l].gate(&g, &fwd[l]);
+        }
+        apply_updates(&mut self.net, x, &fwd, &deltas, lr);
+        loss
+    }
+
+    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        self.net.scores(x)
+    }
+
+    fn counters(&self) -> Counters {
+        let mut c = self.net.counters();
+        for b in &self.feedback {
+            c += b.counters();
+        }
+        c
+    }
+
+    fn energy_j(&self) -> f64 {
+        self.net.energy_j(&self.device)
+            + self
+                .feedback
+                .iter()
+                .map(|b| b.energy_j(&self.device))
+                .sum::<f64>()
+    }
+
+    fn network(&mut self) -> &mut Network {
+        &mut self.net
+    }
+}

@@ -1,0 +1,190 @@
+//! Learning rules: one trait, one file per rule.
+//!
+//! Every rule ends in the rank-1 update ΔW_l = −η δ_l h_{l−1}ᵀ, applied by [`Layer::update`]
+//! (a pulse update on the chip); rules differ in how the teaching signal δ_l is produced:
+//!
+//! | rule | δ_l of hidden layer l | needs |
+//! | --- | --- | --- |
+//! | [`bp_digital`] | (W_{l+1}ᵀ δ_{l+1}) ⊙ f′(a_l), float32, no device | the ceiling |
+//! | [`bp_oracle`] | the same through the true conductances | a transpose the chip lacks (counted) |
+//! | [`fa`] | (B_{l+1} δ_{l+1}) ⊙ f′(a_l), B fixed random on its own tile | forward reads only |
+//! | [`dfa`] | (B_l e) ⊙ f′(a_l), e the output error | forward reads only, layers in parallel |
+//!
+//! The output error is e = ∂L/∂z of the mean softmax cross-entropy over the batch, so a batch
+//! update equals a step on the mean loss (as PyTorch's default reduction).
+
+pub mod bp_digital;
+pub mod bp_oracle;
+pub mod dfa;
+pub mod fa;
+
+use crate::crossbar::Counters;
+use crate::device::Device;
+use crate::net::{Forward, Layer, NetSpec, Network};
+use nalgebra::DMatrix;
+
+/// A learning rule training one network. All learners share the network description, the seed
+/// scheme and the data order, so that a comparison differs only in the rule.
+pub trait Learner {
+    /// The rule's name, as given to `--learner`.
+    fn name(&self) -> &'static str;
+    /// One step on a batch (`x`: inputs × batch) with learning rate `lr`; returns the mean
+    /// cross-entropy loss of the batch before the step.
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32;
+    /// Class scores of a batch (classes × batch), for inference.
+    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32>;
+    /// Physical and digital operations so far, feedback tiles included.
+    fn counters(&self) -> Counters;
+    /// Energy of those operations, joules.
+    fn energy_j(&self) -> f64;
+    /// The trained network.
+    fn network(&mut self) -> &mut Network;
+}
+
+/// Options shared by the learners.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Keep feedback matrices digital instead of on tiles of the device.
+    pub feedback_digital: bool,
+    /// Use these feedback matrices instead of random ones (FA: B_{l+1}, n_l × n_{l+1}, for each
+    /// hidden layer l; DFA: B_l, n_l × n_out). For experiments and tests.
+    pub feedback: Option<Vec<DMatrix<f32>>>,
+}
+
+/// The learners this build offers.
+pub const LEARNERS: &[&str] = &["bp-digital", "bp-oracle", "fa", "dfa"];
+
+/// Builds learner `name` for `spec` on `device`, everything random derived from `seed`.
+pub fn build(
+    name: &str,
+    spec: &NetSpec,
+    device: &Device,
+    seed: u64,
+    options: &Options,
+) -> Result<Box<dyn Learner>, String> {
+    Ok(match name {
+        "bp-digital" => Box::new(bp_digital::BpDigital::new(spec, seed)),
+        "bp-oracle" => Box::new(bp_oracle::BpOracle::new(spec, device, seed)),
+        "fa" => Box::new(fa::Fa::new(spec, device, seed, options)?),
+        "dfa" => Box::new(dfa::Dfa::new(spec, device, seed, options)?),
+        _ => {
+            return Err(format!(
+                "unknown learner `{name}` (learners: {})",
+                LEARNERS.join(", ")
+            ))
+        }
+    })
+}
+
+/// Mean softmax cross-entropy of scores `z` (classes × batch) against `labels`, and its
+/// gradient e = (softmax(z) − onehot)/batch.
+pub fn softmax_cross_entropy(z: &DMatrix<f32>, labels: &[usize]) -> (f32, DMatrix<f32>) {
+    assert_eq!(z.ncols(), labels.len(), "one label per sample");
+    let batch = z.ncols() as f32;
+    let mut e = DMatrix::zeros(z.nrows(), z.ncols());
+    let mut loss = 0f64;
+    for (b, &y) in labels.iter().enumerate() {
+        let col = z.column(b);
+        let m = col.max();
+        let sum: f32 = col.iter().map(|v| (v - m).exp()).sum();
+        let log_sum = m + sum.ln();
+        loss += (log_sum - col[y]) as f64;
+        for i in 0..z.nrows() {
+            let p = (col[i] - log_sum).exp();
+            e[(i, b)] = (p - if i == y { 1.0 } else { 0.0 }) / batch;
+        }
+    }
+    ((loss / batch as f64) as f32, e)
+}
+
+/// The class with the highest score, per sample.
+pub fn predictions(scores: &DMatrix<f32>) -> Vec<usize> {
+    scores.column_iter().map(|c| c.argmax().0).collect()
+}
+
+/// Backpropagates the output error `e` through `net`: δ_L = e, δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ f′(a_l),
+/// where `weights_of` supplies each layer's W (the learner decides how it may know them).
+pub fn backprop_deltas(
+    net: &mut Network,
+    fwd: &[Forward],
+    e: DMatrix<f32>,
+    mut weights_of: impl FnMut(&mut Layer) -> DMatrix<f32>,
+) -> Vec<DMatrix<f32>> {
+    let n = net.layers.len();
+    let mut deltas = vec![DMatrix::zeros(0, 0); n];
+    deltas[n - 1] = e;
+    for l in (0..n - 1).rev() {
+        let w = weights_of(&mut net.layers[l + 1]);
+        let g = w.transpose() * &deltas[l + 1];
+        // The backward product is digital work (a transposed read the chip cannot do).
+        net.layers[l + 1].count_digital_ops((2 * w.len() * g.ncols()) as u64);
+        deltas[l] = net.layers[l].gate(&g, &fwd[l]);
+    }
+    deltas
+}
+
+/// Applies ΔW_l = −lr δ_l h_{l−1}ᵀ to every layer (h_0 = x), after all δ were computed.
+pub fn apply_updates(
+    net: &mut Network,
+    x: &DMatrix<f32>,
+    fwd: &[Forward],
+    deltas: &[DMatrix<f32>],
+    lr: f32,
+) {
+    for l in 0..net.layers.len() {
+        let input = if l == 0 { x } else { &fwd[l - 1].h };
+        net.layers[l].update(input, &deltas[l], lr);
+    }
+}
+
+/// Fixed random feedback matrices, U(−1/√rows, 1/√rows) like a forward layer's transpose, on
+/// tiles of `device` (or digital), or the `given` ones.
+pub(crate) fn feedback_layers(
+    shapes: &[(usize, usize)],
+    device: Option<&Device>,
+    seed: u64,
+    given: Option<&Vec<DMatrix<f32>>>,
+) -> Result<Vec<Layer>, String> {
+    use crate::random::{derive, purpose};
+    if let Some(g) = given {
+        if g.len() != shapes.len() {
+            return Err(format!(
+                "{} feedback matrices given, {} needed",
+                g.len(),
+                shapes.len()
+            ));
+        }
+        for (m, &(r, c)) in g.iter().zip(shapes) {
+            if m.shape() != (r, c) {
+                return Err(format!(
+                    "feedback matrix is {:?}, needs ({r}, {c})",
+                    m.shape()
+                ));
+            }
+        }
+    }
+    Ok(shapes
+        .iter()
+        .enumerate()
+        .map(|(k, &(rows, cols))| {
+            let b = match given {
+                Some(g) => g[k].clone(),
+                None => {
+                    let (w, _) = crate::net::torch_default_init(
+                        cols,
+                        rows,
+                        derive(seed, &[purpose::FEEDBACK, k as u64]),
+                    );
+                    w.transpose()
+                }
+            };
+            Layer::new(
+                device,
+                &b,
+                nalgebra::DVector::zeros(rows),
+                crate::net::Activation::Identity,
+                derive(seed, &[purpose::FEEDBACK, k as u64, 1]),
+            )
+        })
+        .collect())
+}

@@ -1,0 +1,224 @@
+//! A layer: a weight matrix held on analog crossbar tiles or as a digital float matrix, a digital
+//! bias, and an activation.
+//!
+//! What a learner may do with an analog layer is what the chip can do: read forward
+//! ([`Layer::forward`]), apply a rank-1 pulse update ([`Layer::update`]), program, read out, and
+//! let time pass. There is no transposed read. The true weights are reachable only through
+//! [`Layer::privileged_true_weights`], which is crate-private and reserved for the `bp-oracle`
+//! reference (counted as impossible on this hardware).
+
+use super::Activation;
+use crate::crossbar::{Counters, Crossbar};
+use crate::device::Device;
+use crate::random::stream;
+use nalgebra::{DMatrix, DVector};
+use rand::RngExt;
+
+/// Where a layer's weights live.
+#[derive(Debug, Clone)]
+pub enum Weights {
+    /// On physical tiles of a device.
+    Analog(Crossbar),
+    /// A float matrix (rows × cols): the digital reference.
+    Digital(DMatrix<f32>),
+}
+
+/// The result of a forward pass through one layer for a batch.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// Pre-activations a = W·x + b (rows × batch).
+    pub a: DMatrix<f32>,
+    /// Activations h = f(a) (rows × batch).
+    pub h: DMatrix<f32>,
+}
+
+/// One layer of a network.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    weights: Weights,
+    bias: DVector<f32>,
+    activation: Activation,
+    digital_ops: u64,
+}
+
+/// The initial weights of a `rows` × `cols` layer as PyTorch's `nn.Linear` draws them (the
+/// references' default): W, b ~ U(−1/√cols, 1/√cols).
+pub fn torch_default_init(rows: usize, cols: usize, seed: u64) -> (DMatrix<f32>, DVector<f32>) {
+    let bound = 1.0 / (cols as f32).sqrt();
+    let mut rng = stream(seed, &[crate::random::purpose::INIT]);
+    let w = DMatrix::from_fn(rows, cols, |_, _| rng.random_range(-bound..bound));
+    let b = DVector::from_fn(rows, |_, _| rng.random_range(-bound..bound));
+    (w, b)
+}
+
+impl Layer {
+    /// A layer of `rows` outputs × `cols` inputs. With a device its weights are fabricated on
+    /// tiles of that device and programmed (write-and-verify, counted) to `w`; without one they
+    /// are a float matrix equal to `w`.
+    pub fn new(
+        device: Option<&Device>,
+        w: &DMatrix<f32>,
+        bias: DVector<f32>,
+        activation: Activation,
+        seed: u64,
+    ) -> Layer {
+        let weights = match device {
+            Some(dev) => {
+                let mut xbar = Crossbar::new(dev, w.nrows(), w.ncols(), seed);
+                xbar.program_all(w);
+                Weights::Analog(xbar)
+            }
+            None => Weights::Digital(w.clone()),
+        };
+        Layer {
+            weights,
+            bias,
+            activation,
+            digital_ops: 0,
+        }
+    }
+
+    /// Outputs.
+    pub fn rows(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// Inputs.
+    pub fn cols(&self) -> usize {
+        match &self.weights {
+            Weights::Analog(x) => x.cols(),
+            Weights::Digital(w) => w.ncols(),
+        }
+    }
+
+    /// The activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// Whether the weights are on a chip.
+    pub fn is_analog(&self) -> bool {
+        matches!(self.weights, Weights::Analog(_))
+    }
+
+    /// The pre-activations W·x + b of a batch (cols × batch → rows × batch): one forward read
+    /// on the chip, or a float product.
+    pub fn preactivation(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        let mut a = match &mut self.weights {
+            Weights::Analog(xbar) => xbar.read(x),
+            Weights::Digital(w) => {
+                self.digital_ops += (2 * w.len() * x.ncols()) as u64;
+                &*w * x
+            }
+        };
+        for mut col in a.column_iter_mut() {
+            col += &self.bias;
+        }
+        self.digital_ops += a.len() as u64;
+        a
+    }
+
+    /// Forward pass of a batch: pre-activations and activations.
+    pub fn forward(&mut self, x: &DMatrix<f32>) -> Forward {
+        let a = self.preactivation(x);
+        let act = self.activation;
+        let h = a.map(|v| act.apply(v));
+        self.digital_ops += a.len() as u64;
+        Forward { a, h }
+    }
+
+    /// The teaching signal through this layer's activation: δ = g ⊙ f′(a).
+    pub fn gate(&mut self, g: &DMatrix<f32>, fwd: &Forward) -> DMatrix<f32> {
+        let act = self.activation;
+        self.digital_ops += g.len() as u64;
+        DMatrix::from_fn(g.nrows(), g.ncols(), |i, b| {
+            g[(i, b)] * act.derivative(fwd.a[(i, b)], fwd.h[(i, b)])
+        })
+    }
+
+    /// The rank-1 update W ← W − lr·Σ_b δ_b x_bᵀ, b ← b − lr·Σ_b δ_b: a pulse update on the chip,
+    /// a float update in digital; the bias is digital either way.
+    pub fn update(&mut self, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
+        match &mut self.weights {
+            Weights::Analog(xbar) => xbar.pulse_update(x, delta, lr),
+            Weights::Digital(w) => {
+                w.gemm(-lr, delta, &x.transpose(), 1.0);
+                self.digital_ops += (2 * w.len() * x.ncols()) as u64;
+            }
+        }
+        for (b, row) in self.bias.iter_mut().zip(delta.row_iter()) {
+            *b -= lr * row.sum();
+        }
+        self.digital_ops += delta.len() as u64;
+    }
+
+    /// The weights as the learner may know them: a one-hot readout on the chip (noisy, counted),
+    /// the matrix itself in digital.
+    pub fn readout(&mut self) -> DMatrix<f32> {
+        match &mut self.weights {
+            Weights::Analog(xbar) => xbar.readout(),
+            Weights::Digital(w) => w.clone(),
+        }
+    }
+
+    /// Re-programs the weights to `w` (write-and-verify on the chip).
+    pub fn program(&mut self, w: &DMatrix<f32>) {
+        match &mut self.weights {
+            Weights::Analog(xbar) => xbar.program_all(w),
+            Weights::Digital(m) => m.copy_from(w),
+        }
+    }
+
+    /// The digital weight matrix, for layers that are digital (None for analog layers, whose
+    /// weights the learner cannot see).
+    pub fn digital_weights(&self) -> Option<&DMatrix<f32>> {
+        match &self.weights {
+            Weights::Digital(w) => Some(w),
+            Weights::Analog(_) => None,
+        }
+    }
+
+    /// The true weights of an analog layer, for the `bp-oracle` reference only: counted as
+    /// transpose-capable reads that this hardware cannot do.
+    pub(crate) fn privileged_true_weights(&mut self) -> DMatrix<f32> {
+        match &mut self.weights {
+            Weights::Analog(xbar) => xbar.privileged_true_weights(),
+            Weights::Digital(w) => w.clone(),
+        }
+    }
+
+    /// Counts `n` digital operations done on this layer's behalf (e.g. a backward product).
+    pub(crate) fn count_digital_ops(&mut self, n: u64) {
+        self.digital_ops += n;
+    }
+
+    /// The bias.
+    pub fn bias(&self) -> &DVector<f32> {
+        &self.bias
+    }
+
+    /// Lets `dt_s` seconds pass on the chip.
+    pub fn advance(&mut self, dt_s: f64) {
+        if let Weights::Analog(xbar) = &mut self.weights {
+            xbar.advance(dt_s);
+        }
+    }
+
+    /// Physical operation counts, including the digital work of the layer.
+    pub fn counters(&self) -> Counters {
+        let mut c = match &self.weights {
+            Weights::Analog(x) => x.counters(),
+            Weights::Digital(_) => Counters::default(),
+        };
+        c.digital_ops += self.digital_ops;
+        c
+    }
+
+    /// Energy of the layer's operations, joules (digital work priced with `pricing`'s table).
+    pub fn energy_j(&self, pricing: &Device) -> f64 {
+        match &self.weights {
+            Weights::Analog(x) => self.counters().energy(x.device()).total_j(),
+            Weights::Digital(_) => self.counters().energy(pricing).total_j(),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Networks built on crossbar tiles: layers with digital biases and activations, and the same
+//! description built as a digital float reference.
+
+pub mod activation;
+pub mod layer;
+
+pub use activation::Activation;
+pub use layer::{torch_default_init, Forward, Layer, Weights};
+
+use crate::crossbar::Counters;
+use crate::device::Device;
+use crate::random::{derive, purpose};
+use nalgebra::DMatrix;
+
+/// A fully connected network: layer widths from input to output, and the hidden activation
+/// (the output layer is linear; its scores feed a softmax).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetSpec {
+    /// Widths, input first (e.g. 784, 500, 500, 10).
+    pub widths: Vec<usize>,
+    /// Activation of the hidden layers.
+    pub activation: Activation,
+}
+
+impl NetSpec {
+    /// Parses widths written as `784,500,500,10`.
+    pub fn parse_widths(s: &str) -> Result<Vec<usize>, String> {
+        let widths: Result<Vec<usize>, _> =
+            s.split(',').map(|w| w.trim().parse::<usize>()).collect();
+        let widths =
+            widths.map_err(|_| format!("layers `{s}`: expected widths like 784,500,10"))?;
+        if widths.len() < 2 {
+            return Err(format!(
+                "layers `{s}`: need at least an input and an output width"
+            ));
+        }
+        if widths.contains(&0) {
+            return Err(format!("layers `{s}`: a width of 0"));
+        }
+        Ok(widths)
+    }
+}
+
+/// A network of layers.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// The layers, input side first.
+    pub layers: Vec<Layer>,
+}
+
+impl Network {
+    /// Builds `spec` on `device` (or digital with `None`). Initial weights depend only on `seed`
+    /// and the layer's position, so the digital reference and every device start from the same
+    /// weights; analog layers are programmed to them (write-and-verify, counted).
+    pub fn new(spec: &NetSpec, device: Option<&Device>, seed: u64) -> Network {
+        let n = spec.widths.len() - 1;
+        let layers = (0..n)
+            .map(|l| {
+                let (rows, cols) = (spec.widths[l + 1], spec.widths[l]);
+                let (w, b) =
+                    torch_default_init(rows, cols, derive(seed, &[purpose::LAYER, l as u64]));
+                let act = if l + 1 == n {
+                    Activation::Identity
+                } else {
+                    spec.activation
+                };
+                Layer::new(device, &w, b, act, derive(seed, &[purpose::TILE, l as u64]))
+            })
+            .collect();
+        Network { layers }
+    }
+
+    /// Forward pass of a batch through every layer.
+    pub fn forward(&mut self, x: &DMatrix<f32>) -> Vec<Forward> {
+        let mut out: Vec<Forward> = Vec::with_capacity(self.layers.len());
+        for l in 0..self.layers.len() {
+            let input = if l == 0 { x } else { &out[l - 1].h };
+            let f = self.layers[l].forward(input);
+            out.push(f);
+        }
+        out
+    }
+
+    /// Output scores of a batch (classes × batch).
+    pub fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        let mut h = x.clone();
+        for layer in &mut self.layers {
+            h = layer.forward(&h).h;
+        }
+        h
+    }
+
+    /// Operation counts of all layers.
+    pub fn counters(&self) -> Counters {
+        let mut c = Counters::default();
+        for l in &self.layers {
+            c += l.counters();
+        }
+        c
+    }
+
+    /// Energy of all layers' operations, joules (digital layers priced with `pricing`).
+    pub fn energy_j(&self, pricing: &Device) -> f64 {
+        self.layers.iter().map(|l| l.energy_j(pricing)).sum()
+    }
+}

@@ -1,0 +1,182 @@
+//! Learners: the exact equalities between rules (bp-oracle on the ideal device = bp-digital;
+//! FA with B = Wᵀ = backprop at any depth; DFA with B = W₂ᵀ = backprop with one hidden layer;
+//! the output layer under FA and DFA gets the exact gradient), and that no learner but
+//! bp-oracle reaches a transpose.
+
+use mortalsim::device::Device;
+use mortalsim::learn::{self, Learner, Options};
+use mortalsim::net::{Activation, NetSpec};
+use nalgebra::DMatrix;
+use rand::{RngExt, SeedableRng};
+
+fn batch(rows: usize, n: usize, classes: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let x = DMatrix::from_fn(rows, n, |_, _| rng.random_range(0.0f32..1.0));
+    let labels = (0..n).map(|_| rng.random_range(0..classes)).collect();
+    (x, labels)
+}
+
+/// Every layer's weights and bias, as the chip can read them (exact on the ideal device).
+fn params(l: &mut dyn Learner) -> Vec<(DMatrix<f32>, Vec<f32>)> {
+    l.network()
+        .layers
+        .iter_mut()
+        .map(|layer| (layer.readout(), layer.bias().iter().copied().collect()))
+        .collect()
+}
+
+fn assert_params_close(a: &[(DMatrix<f32>, Vec<f32>)], b: &[(DMatrix<f32>, Vec<f32>)], tol: f32) {
+    assert_eq!(a.len(), b.len());
+    for (l, ((wa, ba), (wb, bb))) in a.iter().zip(b).enumerate() {
+        let scale = wb.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        for (x, y) in wa.iter().zip(wb.iter()) {
+            assert!((x - y).abs() <= tol * scale, "layer {l}: weight {x} vs {y}");
+        }
+        for (x, y) in ba.iter().zip(bb) {
+            assert!(
+                (x - y).abs() <= tol * scale.max(1.0),
+                "layer {l}: bias {x} vs {y}"
+            );
+        }
+    }
+}
+
+fn spec(widths: &[usize], act: Activation) -> NetSpec {
+    NetSpec {
+        widths: widths.to_vec(),
+        activation: act,
+    }
+}
+
+#[test]
+fn bp_oracle_on_the_ideal_device_equals_bp_digital() {
+    let s = spec(&[20, 16, 12, 5], Activation::Relu);
+    let ideal = Device::ideal();
+    let mut digital = learn::build("bp-digital", &s, &ideal, 3, &Options::default()).unwrap();
+    let mut oracle = learn::build("bp-oracle", &s, &ideal, 3, &Options::default()).unwrap();
+    assert_params_close(&params(&mut *digital), &params(&mut *oracle), 0.0);
+    for step in 0..5 {
+        let (x, y) = batch(20, 8, 5, step);
+        let la = digital.step(&x, &y, 0.1);
+        let lb = oracle.step(&x, &y, 0.1);
+        assert!((la - lb).abs() < 1e-5, "losses {la} vs {lb}");
+    }
+    assert_params_close(&params(&mut *digital), &params(&mut *oracle), 1e-5);
+    assert!(
+        oracle.counters().oracle_reads > 0,
+        "bp-oracle's transposes are counted"
+    );
+    assert_eq!(digital.counters().oracle_reads, 0);
+}
+
+/// The feedback matrices equal to the transposes of bp-digital's initial weights.
+fn transposes(
+    d: &mut dyn Learner,
+    which: impl Fn(usize) -> usize,
+    count: usize,
+) -> Vec<DMatrix<f32>> {
+    let p = params(d);
+    (0..count).map(|l| p[which(l)].0.transpose()).collect()
+}
+
+#[test]
+fn fa_with_b_equal_to_w_transpose_is_backprop_at_any_depth() {
+    let ideal = Device::ideal();
+    for widths in [vec![10, 7, 4], vec![12, 9, 8, 6, 3], vec![8, 8, 8, 8, 8, 2]] {
+        for act in [Activation::Tanh, Activation::Relu, Activation::Sigmoid] {
+            let s = spec(&widths, act);
+            let mut bp = learn::build("bp-digital", &s, &ideal, 11, &Options::default()).unwrap();
+            let hidden = widths.len() - 2;
+            let options = Options {
+                feedback: Some(transposes(&mut *bp, |l| l + 1, hidden)),
+                ..Options::default()
+            };
+            let mut fa = learn::build("fa", &s, &ideal, 11, &options).unwrap();
+            let (x, y) = batch(widths[0], 6, *widths.last().unwrap(), 2);
+            bp.step(&x, &y, 0.2);
+            fa.step(&x, &y, 0.2);
+            assert_params_close(&params(&mut *bp), &params(&mut *fa), 1e-5);
+        }
+    }
+}
+
+#[test]
+fn dfa_with_b_equal_to_w2_transpose_is_backprop_with_one_hidden_layer() {
+    let ideal = Device::ideal();
+    for act in [Activation::Tanh, Activation::Relu] {
+        let s = spec(&[15, 11, 4], act);
+        let mut bp = learn::build("bp-digital", &s, &ideal, 5, &Options::default()).unwrap();
+        let options = Options {
+            feedback: Some(transposes(&mut *bp, |_| 1, 1)),
+            ..Options::default()
+        };
+        let mut dfa = learn::build("dfa", &s, &ideal, 5, &options).unwrap();
+        let (x, y) = batch(15, 9, 4, 7);
+        bp.step(&x, &y, 0.3);
+        dfa.step(&x, &y, 0.3);
+        assert_params_close(&params(&mut *bp), &params(&mut *dfa), 1e-5);
+    }
+}
+
+#[test]
+fn the_output_layer_under_fa_and_dfa_receives_the_exact_gradient() {
+    let ideal = Device::ideal();
+    let s = spec(&[14, 10, 9, 6], Activation::Tanh);
+    let mut bp = learn::build("bp-digital", &s, &ideal, 9, &Options::default()).unwrap();
+    let (x, y) = batch(14, 5, 6, 1);
+    bp.step(&x, &y, 0.5);
+    let expect = params(&mut *bp);
+    for name in ["fa", "dfa"] {
+        let mut l = learn::build(name, &s, &ideal, 9, &Options::default()).unwrap();
+        let before = params(&mut *l);
+        l.step(&x, &y, 0.5);
+        let after = params(&mut *l);
+        assert_params_close(&after[2..], &expect[2..], 1e-5);
+        // ...while random feedback sends the hidden layers somewhere else than backprop.
+        let moved = (&after[0].0 - &before[0].0).norm();
+        let bp_moved = (&expect[0].0 - &before[0].0).norm();
+        assert!(moved > 0.0, "{name}: hidden layer did not learn");
+        assert!(
+            (&after[0].0 - &expect[0].0).norm() > 1e-3 * bp_moved,
+            "{name}: hidden update equals BP's"
+        );
+    }
+}
+
+#[test]
+fn unknown_learner_is_a_clear_error() {
+    let s = spec(&[4, 3], Activation::Relu);
+    let err = learn::build("backprop", &s, &Device::ideal(), 1, &Options::default())
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("unknown learner `backprop`") && err.contains("bp-oracle"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_learner_but_bp_oracle_reaches_a_transpose() {
+    // The only way to the true weights is the crate-private `privileged_true_weights`; it is not
+    // part of the public API, so a rule written outside the crate cannot call it, and inside the
+    // crate only bp-oracle may.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/learn");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let src = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let calls = src.matches("privileged_true_weights").count();
+        if name == "bp_oracle.rs" {
+            assert!(calls > 0);
+        } else {
+            assert_eq!(calls, 0, "{name} reaches the privileged transpose");
+        }
+        assert!(
+            !src.contains(".transpose()")
+                || name == "mod.rs"
+                || name == "bp_digital.rs"
+                || name == "bp_oracle.rs",
+            "{name} transposes a matrix"
+        );
+    }
+}
