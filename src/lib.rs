@@ -13,7 +13,8 @@
 //! - [`experiment`]: running learners on data (the training loop of a run);
 //!
 //! with [`config_file`] (TOML loading with located errors) and [`random`] (seeding, Gaussian
-//! sampling) beside them.
+//! sampling) beside them, and `testing` (feature `proptest`): strategies and invariant checks
+//! for users' own rules.
 //!
 //! ```
 //! use mortalsim::{crossbar::Crossbar, device::Device};
@@ -35,3 +36,5 @@ pub mod experiment;
 pub mod learn;
 pub mod net;
 pub mod random;
+#[cfg(feature = "proptest")]
+pub mod testing;

@@ -2,8 +2,9 @@
 //! conductances stay within each cell's own bounds after any sequence of operations (proptest),
 //! up pulses raise and down pulses lower the mean weight, and failed cells never change.
 
-use mortalsim::crossbar::{Status, Tile};
+use mortalsim::crossbar::Tile;
 use mortalsim::device::{presets, Device};
+use mortalsim::testing;
 use nalgebra::DMatrix;
 use proptest::prelude::*;
 
@@ -70,19 +71,6 @@ fn apply(t: &mut Tile, op: &Op) {
     }
 }
 
-fn check_bounds(t: &Tile, name: &str) {
-    for (k, (s, p)) in t.device_states().iter().zip(t.device_params()).enumerate() {
-        assert!(s.w.is_finite(), "{name}: device {k} is not finite");
-        assert!(
-            s.w >= p.b_min && s.w <= p.b_max,
-            "{name}: device {k} at {} outside its bounds [{}, {}]",
-            s.w,
-            p.b_min,
-            p.b_max
-        );
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
     #[test]
@@ -92,7 +80,7 @@ proptest! {
         let mut t = Tile::new(d, 5, 7, seed);
         for o in &ops {
             apply(&mut t, o);
-            check_bounds(&t, &d.spec.name);
+            testing::check_tile_bounds(&t);
         }
     }
 
@@ -101,13 +89,21 @@ proptest! {
         let d = all_devices().into_iter().find(|d| d.spec.name == "faulty").unwrap();
         let mut t = Tile::new(&d, 6, 6, seed);
         for o in &ops {
-            let before: Vec<(usize, f32)> = t.device_states().iter().enumerate()
-                .filter(|(_, s)| s.status != Status::Alive).map(|(k, s)| (k, s.w)).collect();
+            let before = t.clone();
             apply(&mut t, o);
-            for (k, w) in before {
-                prop_assert_eq!(t.device_states()[k].w, w, "failed device {} changed under {:?}", k, o);
-                prop_assert!(t.device_states()[k].status != Status::Alive);
-            }
+            testing::check_failed_cells_unchanged(&before, &t);
+        }
+    }
+
+    /// The same invariants for devices generated within physical ranges.
+    #[test]
+    fn generated_devices_keep_their_invariants(d in testing::device(), seed in any::<u64>(), ops in proptest::collection::vec(op(), 1..8)) {
+        let mut t = Tile::new(&d, 4, 6, seed);
+        for o in &ops {
+            let before = t.clone();
+            apply(&mut t, o);
+            testing::check_tile_bounds(&t);
+            testing::check_failed_cells_unchanged(&before, &t);
         }
     }
 }
