@@ -48,3 +48,38 @@ fn every_learner_learns_clearly_above_chance_in_one_epoch() {
         );
     }
 }
+
+#[test]
+fn learners_on_a_noisy_device_give_the_same_bits_with_one_and_two_threads() {
+    let (train_set, _) = Split::load_dir(default_mnist_dir()).unwrap();
+    let data = train_set.subset(256);
+    let spec = NetSpec {
+        widths: vec![784, 600, 10], // 784 inputs: two tiles per layer
+        activation: Activation::Relu,
+    };
+    let dev = Device::load("constant-step").unwrap();
+    for name in ["bp-oracle", "fa", "dfa"] {
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let mut l = learn::build(name, &spec, &dev, 4, &Options::default()).unwrap();
+                    let mut losses = Vec::new();
+                    for k in 0..4 {
+                        let idx: Vec<usize> = (k * 64..(k + 1) * 64).collect();
+                        let b = data.batch(&idx);
+                        losses.push(l.step(&b.inputs, &b.labels, 0.1).to_bits());
+                    }
+                    let scores: Vec<u32> = l
+                        .scores(&data.batch(&[0, 1, 2]).inputs)
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect();
+                    (losses, scores)
+                })
+        };
+        assert_eq!(run(1), run(2), "{name}: 1 and 2 threads differ");
+    }
+}
