@@ -63,7 +63,7 @@ impl Learner for SignSymmetric {
     }
 
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
-        if self.steps % self.refresh_every == 0 {
+        if self.steps.is_multiple_of(self.refresh_every) {
             self.refresh_signs();
         }
         self.steps += 1;
