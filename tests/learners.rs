@@ -175,7 +175,11 @@ fn no_learner_but_bp_oracle_reaches_a_transpose() {
             !src.contains(".transpose()")
                 || name == "mod.rs"
                 || name == "bp_digital.rs"
-                || name == "bp_oracle.rs",
+                || name == "bp_oracle.rs"
+                // bp-mirror transposes a readout() (one-hot forward reads, which the chip can do)
+                // to program its transposed copies, and compares the two readouts to measure
+                // the mismatch: no weight is reached that the chip could not read forward.
+                || name == "bp_mirror.rs",
             "{name} transposes a matrix"
         );
     }

@@ -14,9 +14,12 @@
 //! update equals a step on the mean loss (as PyTorch's default reduction).
 
 pub mod bp_digital;
+pub mod bp_mirror;
 pub mod bp_oracle;
 pub mod dfa;
 pub mod fa;
+pub mod ff;
+pub mod sg;
 
 use crate::crossbar::Counters;
 use crate::device::Device;
@@ -49,10 +52,25 @@ pub struct Options {
     /// Use these feedback matrices instead of random ones (FA: B_{l+1}, n_l × n_{l+1}, for each
     /// hidden layer l; DFA: B_l, n_l × n_out). For experiments and tests.
     pub feedback: Option<Vec<DMatrix<f32>>>,
+    /// `bp-mirror` and `sg`: steps between two re-programmings of each transposed copy from a
+    /// readout of its forward layer; `None` = 100 ([`bp_mirror::DEFAULT_MIRROR_REFRESH_EVERY`]),
+    /// `Some(0)` = never.
+    pub mirror_refresh_every: Option<usize>,
+    /// `sg`: learning rate of the synthetic-gradient modules relative to the run's; `None` = 0.3
+    /// ([`sg::DEFAULT_SG_LR_FACTOR`]).
+    pub sg_lr_factor: Option<f32>,
 }
 
 /// The learners this build offers.
-pub const LEARNERS: &[&str] = &["bp-digital", "bp-oracle", "fa", "dfa"];
+pub const LEARNERS: &[&str] = &[
+    "bp-digital",
+    "bp-oracle",
+    "fa",
+    "dfa",
+    "ff",
+    "bp-mirror",
+    "sg",
+];
 
 /// Builds learner `name` for `spec` on `device`, everything random derived from `seed`.
 pub fn build(
@@ -67,6 +85,9 @@ pub fn build(
         "bp-oracle" => Box::new(bp_oracle::BpOracle::new(spec, device, seed)),
         "fa" => Box::new(fa::Fa::new(spec, device, seed, options)?),
         "dfa" => Box::new(dfa::Dfa::new(spec, device, seed, options)?),
+        "bp-mirror" => Box::new(bp_mirror::BpMirror::new(spec, device, seed, options)),
+        "sg" => Box::new(sg::Sg::new(spec, device, seed, options)?),
+        "ff" => Box::new(ff::Ff::new(spec, device, seed, options)?),
         _ => {
             return Err(format!(
                 "unknown learner `{name}` (learners: {})",

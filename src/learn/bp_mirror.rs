@@ -1,0 +1,287 @@
+//! `bp-mirror`: backprop through a second physical array holding Wᵀ — the honest price of
+//! backprop on a chip without a transposed read.
+//!
+//! Every layer l ≥ 1 whose transpose the backward pass needs (all but the first) gets a
+//! [`Mirror`]: a crossbar of the same device, n_{l−1} × n_l, programmed at the start to W_lᵀ of
+//! the same initial weights. The backward product W_lᵀ δ_l is then a *forward* read of the mirror,
+//! and whenever the forward layer takes its pulse update ΔW_l = −η δ_l h_{l−1}ᵀ, the mirror takes
+//! the same update transposed, ΔW_lᵀ = −η h_{l−1} δ_lᵀ (its row and column pulse trains swapped).
+//! On a real device the two arrays respond differently to the same pulses (device-to-device and
+//! cycle-to-cycle variation, bounds, failures), so the mirror drifts away from the transpose it
+//! stands for; every K steps ([`Options::mirror_refresh_every`], default
+//! [`DEFAULT_MIRROR_REFRESH_EVERY`]) each mirror is re-programmed from a `readout()` of its forward
+//! layer — one-hot reads and write-and-verify, both counted — which removes the divergence but
+//! brings in the readout's own noise and quantisation. The cost is twice the arrays for the
+//! mirrored layers, the refresh traffic, and a teaching signal that is never quite Wᵀδ.
+//!
+//! The mirror is a bare [`Crossbar`] rather than a [`Layer`]: it has no bias (a `Layer` would
+//! also apply the bias update of its pulse update, which has no meaning for a transposed copy).
+//! It offers only the chip's operations: read, pulse update, program, readout.
+//!
+//! The transposition of a readout before programming it into the mirror is digital bookkeeping
+//! of an address map (write row j of Wᵀ from column j of W), which the chip's controller can do:
+//! it reaches no weight the chip could not read forward.
+
+use super::{softmax_cross_entropy, Learner, Options};
+use crate::crossbar::{Counters, Crossbar};
+use crate::device::Device;
+use crate::net::{torch_default_init, Layer, NetSpec, Network};
+use crate::random::{derive, purpose};
+use nalgebra::DMatrix;
+
+/// Steps between two refreshes of the transposed copies when the options do not say.
+pub const DEFAULT_MIRROR_REFRESH_EVERY: usize = 100;
+
+/// Seed key of the mirrors' tiles (a key of our own, so no other stream is shared).
+const MIRROR_KEY: u64 = 0x4d49_5252_4f52; // "MIRROR"
+
+/// A physical transposed copy of one forward layer's weight matrix: a crossbar holding Wᵀ
+/// (cols × rows of the forward layer), on tiles of the device, read forward to compute Wᵀδ.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    xbar: Crossbar,
+    refreshes: u64,
+}
+
+impl Mirror {
+    /// A mirror of a forward layer whose weights were programmed to `w0` (rows × cols):
+    /// fabricated on `device` as cols × rows tiles (randomness from `seed`) and programmed
+    /// (write-and-verify, counted) to w0ᵀ.
+    pub fn new(device: &Device, w0: &DMatrix<f32>, seed: u64) -> Mirror {
+        let mut xbar = Crossbar::new(device, w0.ncols(), w0.nrows(), seed);
+        xbar.program_all(&w0.transpose());
+        Mirror { xbar, refreshes: 0 }
+    }
+
+    /// Wᵀδ of a batch (`delta`: rows of the forward layer × batch): one forward read of the
+    /// mirror — noisy and counted like any read.
+    pub fn backward(&mut self, delta: &DMatrix<f32>) -> DMatrix<f32> {
+        self.xbar.read(delta)
+    }
+
+    /// Follows the forward layer's update ΔW = −lr·Σ δ xᵀ with the same pulses transposed:
+    /// Wᵀ ← Wᵀ − lr·Σ x δᵀ (`x`: the forward layer's input, `delta`: its teaching signal).
+    pub fn follow(&mut self, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
+        self.xbar.pulse_update(delta, x, lr);
+    }
+
+    /// Re-programs the mirror from a readout of `forward` (one-hot reads of the forward layer,
+    /// then write-and-verify of every mirror cell to the transposed readout; both counted).
+    pub fn refresh(&mut self, forward: &mut Layer) {
+        let w = forward.readout();
+        self.xbar.program_all(&w.transpose());
+        self.refreshes += 1;
+    }
+
+    /// Refreshes done so far.
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes
+    }
+
+    /// A measurement, never a learning signal: ‖M − Wᵀ‖_F / ‖W‖_F between this mirror M and the
+    /// transpose of `forward`'s W, both as `readout()` sees them (legitimate one-hot reads,
+    /// counted, and noisy on a noisy periphery: the figure then includes the readout noise of
+    /// both arrays). Exact with a perfect periphery.
+    pub fn measure_mismatch(&mut self, forward: &mut Layer) -> f32 {
+        let w = forward.readout();
+        let m = self.xbar.readout();
+        (m - w.transpose()).norm() / w.norm().max(f32::MIN_POSITIVE)
+    }
+
+    /// The mirror's weights as the chip can read them (one-hot reads, counted).
+    pub fn readout(&mut self) -> DMatrix<f32> {
+        self.xbar.readout()
+    }
+
+    /// Operation counts of the mirror's tiles.
+    pub fn counters(&self) -> Counters {
+        self.xbar.counters()
+    }
+
+    /// Energy of the mirror's operations, joules.
+    pub fn energy_j(&self) -> f64 {
+        self.xbar.energy().total_j()
+    }
+}
+
+/// The mirrors of all layers l ≥ 1 of a network, with their refresh schedule: the transposed
+/// copies shared by `bp-mirror` and `sg`.
+#[derive(Debug, Clone)]
+pub struct Mirrors {
+    /// `mirrors[k]` mirrors layer k + 1.
+    mirrors: Vec<Mirror>,
+    every: usize,
+    steps: u64,
+}
+
+impl Mirrors {
+    /// Mirrors of layers 1..L−1 of `spec` on `device`. Their initial weights are those
+    /// [`Network::new`] gives the forward layers for `seed` (the same `torch_default_init` draw
+    /// with the same derived seed), so both arrays are programmed to the same targets and differ
+    /// only by programming noise. `every` = steps between refreshes (0 = never).
+    pub fn new(spec: &NetSpec, device: &Device, seed: u64, every: usize) -> Mirrors {
+        let n = spec.widths.len() - 1;
+        let mirrors = (1..n)
+            .map(|l| {
+                let (rows, cols) = (spec.widths[l + 1], spec.widths[l]);
+                let (w0, _) =
+                    torch_default_init(rows, cols, derive(seed, &[purpose::LAYER, l as u64]));
+                Mirror::new(device, &w0, derive(seed, &[MIRROR_KEY, l as u64]))
+            })
+            .collect();
+        Mirrors {
+            mirrors,
+            every,
+            steps: 0,
+        }
+    }
+
+    /// The refresh period of `options` (default [`DEFAULT_MIRROR_REFRESH_EVERY`]).
+    pub fn refresh_every(options: &Options) -> usize {
+        options
+            .mirror_refresh_every
+            .unwrap_or(DEFAULT_MIRROR_REFRESH_EVERY)
+    }
+
+    /// W_lᵀδ through the mirror of layer `l` (l ≥ 1).
+    pub fn backward(&mut self, l: usize, delta: &DMatrix<f32>) -> DMatrix<f32> {
+        self.mirrors[l - 1].backward(delta)
+    }
+
+    /// After the forward updates of a step: every mirror follows its layer's update (the
+    /// layer's input `x` for layer 1 is `fwd_h[0]`, and so on), then, if the schedule says so,
+    /// every mirror is refreshed from its forward layer.
+    pub fn after_step(
+        &mut self,
+        net: &mut Network,
+        hs: &[&DMatrix<f32>],
+        deltas: &[DMatrix<f32>],
+        lr: f32,
+    ) {
+        for (k, m) in self.mirrors.iter_mut().enumerate() {
+            m.follow(hs[k], &deltas[k + 1], lr);
+        }
+        self.steps += 1;
+        if self.every > 0 && self.steps.is_multiple_of(self.every as u64) {
+            self.refresh(net);
+        }
+    }
+
+    /// Re-programs every mirror from a readout of its forward layer now.
+    pub fn refresh(&mut self, net: &mut Network) {
+        for (k, m) in self.mirrors.iter_mut().enumerate() {
+            m.refresh(&mut net.layers[k + 1]);
+        }
+    }
+
+    /// Refreshes done so far (each refresh re-programs every mirror once).
+    pub fn refreshes(&self) -> u64 {
+        self.mirrors.first().map_or(0, Mirror::refreshes)
+    }
+
+    /// Measurement only (see [`Mirror::measure_mismatch`]): per mirrored layer 1..L−1, the
+    /// relative Frobenius distance between mirror and transposed forward weights.
+    pub fn measure_mismatch(&mut self, net: &mut Network) -> Vec<f32> {
+        self.mirrors
+            .iter_mut()
+            .enumerate()
+            .map(|(k, m)| m.measure_mismatch(&mut net.layers[k + 1]))
+            .collect()
+    }
+
+    /// The mirror of layer `l` (l ≥ 1).
+    pub fn mirror(&mut self, l: usize) -> &mut Mirror {
+        &mut self.mirrors[l - 1]
+    }
+
+    /// Operation counts of all mirrors.
+    pub fn counters(&self) -> Counters {
+        let mut c = Counters::default();
+        for m in &self.mirrors {
+            c += m.counters();
+        }
+        c
+    }
+
+    /// Energy of all mirrors, joules.
+    pub fn energy_j(&self) -> f64 {
+        self.mirrors.iter().map(Mirror::energy_j).sum()
+    }
+}
+
+/// Backprop through physical transposed copies.
+#[derive(Debug, Clone)]
+pub struct BpMirror {
+    net: Network,
+    mirrors: Mirrors,
+    device: Device,
+}
+
+impl BpMirror {
+    /// `spec` on `device`, initialised from `seed`, with a mirror for every layer but the first,
+    /// refreshed every [`Options::mirror_refresh_every`] steps.
+    pub fn new(spec: &NetSpec, device: &Device, seed: u64, options: &Options) -> BpMirror {
+        BpMirror {
+            net: Network::new(spec, Some(device), seed),
+            mirrors: Mirrors::new(spec, device, seed, Mirrors::refresh_every(options)),
+            device: device.clone(),
+        }
+    }
+
+    /// A measurement, not a learning signal (the training step never calls it): per mirrored
+    /// layer (layers 1..L−1), ‖mirror − Wᵀ‖_F / ‖W‖_F from `readout()`s of both arrays. The
+    /// readouts are counted like any read and include the periphery's read noise.
+    pub fn mirror_mismatch(&mut self) -> Vec<f32> {
+        self.mirrors.measure_mismatch(&mut self.net)
+    }
+
+    /// Refreshes of the mirrors done so far.
+    pub fn mirror_refreshes(&self) -> u64 {
+        self.mirrors.refreshes()
+    }
+
+    /// The transposed copies.
+    pub fn mirrors(&mut self) -> &mut Mirrors {
+        &mut self.mirrors
+    }
+}
+
+impl Learner for BpMirror {
+    fn name(&self) -> &'static str {
+        "bp-mirror"
+    }
+
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+        let fwd = self.net.forward(x);
+        let n = self.net.layers.len();
+        let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
+        let mut deltas = vec![DMatrix::zeros(0, 0); n];
+        deltas[n - 1] = e;
+        for l in (0..n - 1).rev() {
+            let g = self.mirrors.backward(l + 1, &deltas[l + 1]);
+            deltas[l] = self.net.layers[l].gate(&g, &fwd[l]);
+        }
+        super::apply_updates(&mut self.net, x, &fwd, &deltas, lr);
+        let hs: Vec<&DMatrix<f32>> = fwd[..n - 1].iter().map(|f| &f.h).collect();
+        self.mirrors.after_step(&mut self.net, &hs, &deltas, lr);
+        loss
+    }
+
+    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        self.net.scores(x)
+    }
+
+    fn counters(&self) -> Counters {
+        let mut c = self.net.counters();
+        c += self.mirrors.counters();
+        c
+    }
+
+    fn energy_j(&self) -> f64 {
+        self.net.energy_j(&self.device) + self.mirrors.energy_j()
+    }
+
+    fn network(&mut self) -> &mut Network {
+        &mut self.net
+    }
+}

@@ -1,0 +1,229 @@
+//! `sg`: synthetic gradients, label-conditioned (cDNI; Jaderberg et al., ICML 2017, arXiv
+//! 1608.05343), with one linear module between every hidden layer and the rest of the network.
+//!
+//! For each hidden layer l a module M_l (n_l × (n_l + classes), with a digital bias) maps
+//! u_l = [h_l ; onehot(label)] to a synthetic gradient. The module predicts the *per-sample*
+//! gradient ∂ℓ_b/∂h_l, so that it does not depend on the batch size; the layer's teaching signal
+//! is that prediction over the batch size, ĝ_l = M_l(u_l)/B (the gradient of the batch's mean
+//! loss, like the output error e), and δ_l = ĝ_l ⊙ f′(a_l). The output layer gets the exact
+//! gradient δ_L = e. All modules start at zero (programmed to 0, zero bias), so ĝ = 0 at the
+//! start and the hidden layers do not move on the first step.
+//!
+//! Each module is trained toward the next layer's bootstrapped signal: g*_{L−1} = W_Lᵀ e and
+//! g*_l = W_{l+1}ᵀ (ĝ_{l+1} ⊙ f′(a_{l+1})) = W_{l+1}ᵀ δ_{l+1}. Those products need the next
+//! layer's transpose, which the chip cannot read: they go through the same physical transposed
+//! copies as `bp-mirror` ([`super::bp_mirror::Mirrors`]: second arrays that follow the forward
+//! pulses and are refreshed from `readout()` every K steps), all counted. The regression is MSE
+//! on the per-sample scale, ½·mean_b ‖M_l(u_b) − B·g*_b‖², whose gradient step is the pulse update
+//! `M_l.update(u_l, ĝ_l − g*_l, lr·factor)` ([`Options::sg_lr_factor`], default
+//! [`DEFAULT_SG_LR_FACTOR`]).
+//!
+//! Modules live on tiles of the device, with its noise, drift and failures, or are digital when
+//! [`Options::feedback_digital`] says so; the mirrors are always physical.
+//!
+//! With [`Signal::Oracle`] the layers are taught with the true gradient instead of ĝ (the
+//! targets computed top-down from true deltas, through the mirrors), which equals backprop on an
+//! exact device (property 12 of the reference notes); the modules still learn.
+
+use super::bp_mirror::Mirrors;
+use super::{softmax_cross_entropy, Learner, Options};
+use crate::crossbar::Counters;
+use crate::device::Device;
+use crate::net::{Activation, Layer, NetSpec, Network};
+use crate::random::derive;
+use nalgebra::{DMatrix, DVector};
+
+/// Learning rate of the synthetic-gradient modules relative to the run's, when the options do
+/// not say. The module regression is stable only for lr·‖u‖² ≲ 2, and ‖[h; y]‖² of a ReLU
+/// layer of 100 units on MNIST is of order 10–30, hence well below 1.
+pub const DEFAULT_SG_LR_FACTOR: f32 = 0.3;
+
+/// Seed key of the modules' tiles (a key of our own, so no other stream is shared).
+const MODULE_KEY: u64 = 0x53_474d_4f44; // "SGMOD"
+
+/// What teaches the hidden layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// The modules' synthetic gradients ĝ_l (the rule).
+    Synthetic,
+    /// The true gradient, back-propagated through the mirrors (for tests: equals backprop on an
+    /// exact device).
+    Oracle,
+}
+
+/// Synthetic gradients with linear, label-conditioned modules.
+#[derive(Debug, Clone)]
+pub struct Sg {
+    net: Network,
+    modules: Vec<Layer>,
+    mirrors: Mirrors,
+    device: Device,
+    lr_factor: f32,
+    signal: Signal,
+    classes: usize,
+    last_targets: Vec<DMatrix<f32>>,
+}
+
+impl Sg {
+    /// `spec` on `device`, initialised from `seed`, taught by the synthetic gradients.
+    pub fn new(
+        spec: &NetSpec,
+        device: &Device,
+        seed: u64,
+        options: &Options,
+    ) -> Result<Sg, String> {
+        Sg::with_signal(spec, device, seed, options, Signal::Synthetic)
+    }
+
+    /// As [`Sg::new`], with the hidden layers taught by `signal`.
+    pub fn with_signal(
+        spec: &NetSpec,
+        device: &Device,
+        seed: u64,
+        options: &Options,
+        signal: Signal,
+    ) -> Result<Sg, String> {
+        let lr_factor = options.sg_lr_factor.unwrap_or(DEFAULT_SG_LR_FACTOR);
+        if !(lr_factor.is_finite() && lr_factor >= 0.0) {
+            return Err(format!(
+                "sg: module learning-rate factor {lr_factor} must be finite and ≥ 0"
+            ));
+        }
+        let w = &spec.widths;
+        let classes = *w.last().expect("a network has an output width");
+        let module_device = (!options.feedback_digital).then_some(device);
+        let modules = (1..w.len() - 1)
+            .map(|l| {
+                let (rows, cols) = (w[l], w[l] + classes);
+                Layer::new(
+                    module_device,
+                    &DMatrix::zeros(rows, cols),
+                    DVector::zeros(rows),
+                    Activation::Identity,
+                    derive(seed, &[MODULE_KEY, l as u64]),
+                )
+            })
+            .collect();
+        Ok(Sg {
+            net: Network::new(spec, Some(device), seed),
+            modules,
+            mirrors: Mirrors::new(spec, device, seed, Mirrors::refresh_every(options)),
+            device: device.clone(),
+            lr_factor,
+            signal,
+            classes,
+            last_targets: Vec::new(),
+        })
+    }
+
+    /// The modules' regression targets g*_l of the last step, one per hidden layer (n_l ×
+    /// batch), on the scale of the gradient of the batch's mean loss (∂L/∂h_l): the last one is
+    /// W_Lᵀe through the mirror of the output layer.
+    pub fn last_targets(&self) -> &[DMatrix<f32>] {
+        &self.last_targets
+    }
+
+    /// A measurement, not a learning signal (see
+    /// [`super::bp_mirror::BpMirror::mirror_mismatch`]): per mirrored layer, ‖mirror − Wᵀ‖_F /
+    /// ‖W‖_F from counted readouts.
+    pub fn mirror_mismatch(&mut self) -> Vec<f32> {
+        self.mirrors.measure_mismatch(&mut self.net)
+    }
+
+    /// The synthetic-gradient modules, one per hidden layer.
+    pub fn modules(&mut self) -> &mut [Layer] {
+        &mut self.modules
+    }
+
+    /// [h; onehot(labels)] of a batch.
+    fn module_input(&self, h: &DMatrix<f32>, labels: &[usize]) -> DMatrix<f32> {
+        let n = h.nrows();
+        let mut u = DMatrix::zeros(n + self.classes, h.ncols());
+        u.rows_mut(0, n).copy_from(h);
+        for (b, &y) in labels.iter().enumerate() {
+            u[(n + y, b)] = 1.0;
+        }
+        u
+    }
+}
+
+impl Learner for Sg {
+    fn name(&self) -> &'static str {
+        "sg"
+    }
+
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+        let fwd = self.net.forward(x);
+        let n = self.net.layers.len();
+        let batch = x.ncols() as f32;
+        let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
+        // Synthetic gradients of every hidden layer, on the mean-loss scale.
+        let inputs: Vec<DMatrix<f32>> = (0..n - 1)
+            .map(|l| self.module_input(&fwd[l].h, labels))
+            .collect();
+        let mut g_hat: Vec<DMatrix<f32>> = Vec::with_capacity(n - 1);
+        for (l, u) in inputs.iter().enumerate() {
+            let s = self.modules[l].preactivation(u);
+            self.modules[l].count_digital_ops(s.len() as u64);
+            g_hat.push(s / batch);
+        }
+        let mut deltas = vec![DMatrix::zeros(0, 0); n];
+        deltas[n - 1] = e;
+        let mut targets = vec![DMatrix::zeros(0, 0); n - 1];
+        match self.signal {
+            Signal::Synthetic => {
+                // Every hidden layer is taught by its module at once (no backward locking)...
+                for l in 0..n - 1 {
+                    deltas[l] = self.net.layers[l].gate(&g_hat[l], &fwd[l]);
+                }
+                // ...and each module's target bootstraps from the next layer's signal.
+                for l in 0..n - 1 {
+                    targets[l] = self.mirrors.backward(l + 1, &deltas[l + 1]);
+                }
+            }
+            Signal::Oracle => {
+                for l in (0..n - 1).rev() {
+                    targets[l] = self.mirrors.backward(l + 1, &deltas[l + 1]);
+                    deltas[l] = self.net.layers[l].gate(&targets[l], &fwd[l]);
+                }
+            }
+        }
+        for l in 0..n - 1 {
+            let err = &g_hat[l] - &targets[l];
+            self.modules[l].count_digital_ops(err.len() as u64);
+            self.modules[l].update(&inputs[l], &err, lr * self.lr_factor);
+        }
+        super::apply_updates(&mut self.net, x, &fwd, &deltas, lr);
+        let hs: Vec<&DMatrix<f32>> = fwd[..n - 1].iter().map(|f| &f.h).collect();
+        self.mirrors.after_step(&mut self.net, &hs, &deltas, lr);
+        self.last_targets = targets;
+        loss
+    }
+
+    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        self.net.scores(x)
+    }
+
+    fn counters(&self) -> Counters {
+        let mut c = self.net.counters();
+        c += self.mirrors.counters();
+        for m in &self.modules {
+            c += m.counters();
+        }
+        c
+    }
+
+    fn energy_j(&self) -> f64 {
+        self.net.energy_j(&self.device)
+            + self.mirrors.energy_j()
+            + self
+                .modules
+                .iter()
+                .map(|m| m.energy_j(&self.device))
+                .sum::<f64>()
+    }
+
+    fn network(&mut self) -> &mut Network {
+        &mut self.net
+    }
+}
