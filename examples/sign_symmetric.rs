@@ -13,7 +13,7 @@ use mortalsim::crossbar::Counters;
 use mortalsim::data::{default_mnist_dir, Split};
 use mortalsim::device::Device;
 use mortalsim::experiment::{train, TrainConfig};
-use mortalsim::learn::{apply_updates, softmax_cross_entropy, Learner};
+use mortalsim::learn::{apply_updates, chain_deltas, softmax_cross_entropy, Learner};
 use mortalsim::net::{Activation, NetSpec, Network};
 use nalgebra::DMatrix;
 
@@ -70,18 +70,12 @@ impl Learner for SignSymmetric {
         let fwd = self.net.forward(x);
         let n = self.net.layers.len();
         let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
-        let mut deltas = vec![DMatrix::zeros(0, 0); n];
-        deltas[n - 1] = e;
-        for l in (0..n - 1).rev() {
-            let g = self.signs[l + 1].tr_mul(&deltas[l + 1]);
-            deltas[l] = self.net.layers[l].gate(&g, &fwd[l]);
-        }
+        let signs = &self.signs;
+        let deltas = chain_deltas(&mut self.net, &fwd, e, |_, l, delta| {
+            signs[l + 1].tr_mul(delta)
+        });
         apply_updates(&mut self.net, x, &fwd, &deltas, lr);
         loss
-    }
-
-    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
-        self.net.scores(x)
     }
 
     fn counters(&self) -> Counters {

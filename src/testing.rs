@@ -135,3 +135,48 @@ pub fn check_learner_step(learner: &mut dyn Learner, x: &DMatrix<f32>, labels: &
         "a step does some digital work"
     );
 }
+
+/// A batch of `n` inputs of width `rows` uniform in [0, 1) with labels below `classes`.
+pub fn random_batch(
+    rows: usize,
+    n: usize,
+    classes: usize,
+    seed: u64,
+) -> (DMatrix<f32>, Vec<usize>) {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let x = DMatrix::from_fn(rows, n, |_, _| rng.random_range(0.0f32..1.0));
+    let labels = (0..n).map(|_| rng.random_range(0..classes)).collect();
+    (x, labels)
+}
+
+/// Every layer's weights (as the chip can read them out: exact on the ideal device) and bias.
+pub fn readout_params(learner: &mut dyn Learner) -> Vec<(DMatrix<f32>, Vec<f32>)> {
+    learner
+        .network()
+        .layers
+        .iter_mut()
+        .map(|layer| (layer.readout(), layer.bias().iter().copied().collect()))
+        .collect()
+}
+
+/// Two learners' parameters agree within `tol`, relative to each layer's largest weight.
+pub fn assert_params_close(
+    a: &[(DMatrix<f32>, Vec<f32>)],
+    b: &[(DMatrix<f32>, Vec<f32>)],
+    tol: f32,
+) {
+    assert_eq!(a.len(), b.len(), "different numbers of layers");
+    for (l, ((wa, ba), (wb, bb))) in a.iter().zip(b).enumerate() {
+        let scale = wb.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        for (x, y) in wa.iter().zip(wb.iter()) {
+            assert!((x - y).abs() <= tol * scale, "layer {l}: weight {x} vs {y}");
+        }
+        for (x, y) in ba.iter().zip(bb) {
+            assert!(
+                (x - y).abs() <= tol * scale.max(1.0),
+                "layer {l}: bias {x} vs {y}"
+            );
+        }
+    }
+}

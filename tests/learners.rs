@@ -6,40 +6,8 @@
 use mortalsim::device::Device;
 use mortalsim::learn::{self, Learner, Options};
 use mortalsim::net::{Activation, NetSpec};
+use mortalsim::testing::{assert_params_close, random_batch, readout_params};
 use nalgebra::DMatrix;
-use rand::{RngExt, SeedableRng};
-
-fn batch(rows: usize, n: usize, classes: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-    let x = DMatrix::from_fn(rows, n, |_, _| rng.random_range(0.0f32..1.0));
-    let labels = (0..n).map(|_| rng.random_range(0..classes)).collect();
-    (x, labels)
-}
-
-/// Every layer's weights and bias, as the chip can read them (exact on the ideal device).
-fn params(l: &mut dyn Learner) -> Vec<(DMatrix<f32>, Vec<f32>)> {
-    l.network()
-        .layers
-        .iter_mut()
-        .map(|layer| (layer.readout(), layer.bias().iter().copied().collect()))
-        .collect()
-}
-
-fn assert_params_close(a: &[(DMatrix<f32>, Vec<f32>)], b: &[(DMatrix<f32>, Vec<f32>)], tol: f32) {
-    assert_eq!(a.len(), b.len());
-    for (l, ((wa, ba), (wb, bb))) in a.iter().zip(b).enumerate() {
-        let scale = wb.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-        for (x, y) in wa.iter().zip(wb.iter()) {
-            assert!((x - y).abs() <= tol * scale, "layer {l}: weight {x} vs {y}");
-        }
-        for (x, y) in ba.iter().zip(bb) {
-            assert!(
-                (x - y).abs() <= tol * scale.max(1.0),
-                "layer {l}: bias {x} vs {y}"
-            );
-        }
-    }
-}
 
 fn spec(widths: &[usize], act: Activation) -> NetSpec {
     NetSpec {
@@ -54,14 +22,22 @@ fn bp_oracle_on_the_ideal_device_equals_bp_digital() {
     let ideal = Device::ideal();
     let mut digital = learn::build("bp-digital", &s, &ideal, 3, &Options::default()).unwrap();
     let mut oracle = learn::build("bp-oracle", &s, &ideal, 3, &Options::default()).unwrap();
-    assert_params_close(&params(&mut *digital), &params(&mut *oracle), 0.0);
+    assert_params_close(
+        &readout_params(&mut *digital),
+        &readout_params(&mut *oracle),
+        0.0,
+    );
     for step in 0..5 {
-        let (x, y) = batch(20, 8, 5, step);
+        let (x, y) = random_batch(20, 8, 5, step);
         let la = digital.step(&x, &y, 0.1);
         let lb = oracle.step(&x, &y, 0.1);
         assert!((la - lb).abs() < 1e-5, "losses {la} vs {lb}");
     }
-    assert_params_close(&params(&mut *digital), &params(&mut *oracle), 1e-5);
+    assert_params_close(
+        &readout_params(&mut *digital),
+        &readout_params(&mut *oracle),
+        1e-5,
+    );
     assert!(
         oracle.counters().oracle_reads > 0,
         "bp-oracle's transposes are counted"
@@ -75,7 +51,7 @@ fn transposes(
     which: impl Fn(usize) -> usize,
     count: usize,
 ) -> Vec<DMatrix<f32>> {
-    let p = params(d);
+    let p = readout_params(d);
     (0..count).map(|l| p[which(l)].0.transpose()).collect()
 }
 
@@ -92,10 +68,10 @@ fn fa_with_b_equal_to_w_transpose_is_backprop_at_any_depth() {
                 ..Options::default()
             };
             let mut fa = learn::build("fa", &s, &ideal, 11, &options).unwrap();
-            let (x, y) = batch(widths[0], 6, *widths.last().unwrap(), 2);
+            let (x, y) = random_batch(widths[0], 6, *widths.last().unwrap(), 2);
             bp.step(&x, &y, 0.2);
             fa.step(&x, &y, 0.2);
-            assert_params_close(&params(&mut *bp), &params(&mut *fa), 1e-5);
+            assert_params_close(&readout_params(&mut *bp), &readout_params(&mut *fa), 1e-5);
         }
     }
 }
@@ -111,10 +87,10 @@ fn dfa_with_b_equal_to_w2_transpose_is_backprop_with_one_hidden_layer() {
             ..Options::default()
         };
         let mut dfa = learn::build("dfa", &s, &ideal, 5, &options).unwrap();
-        let (x, y) = batch(15, 9, 4, 7);
+        let (x, y) = random_batch(15, 9, 4, 7);
         bp.step(&x, &y, 0.3);
         dfa.step(&x, &y, 0.3);
-        assert_params_close(&params(&mut *bp), &params(&mut *dfa), 1e-5);
+        assert_params_close(&readout_params(&mut *bp), &readout_params(&mut *dfa), 1e-5);
     }
 }
 
@@ -123,14 +99,14 @@ fn the_output_layer_under_fa_and_dfa_receives_the_exact_gradient() {
     let ideal = Device::ideal();
     let s = spec(&[14, 10, 9, 6], Activation::Tanh);
     let mut bp = learn::build("bp-digital", &s, &ideal, 9, &Options::default()).unwrap();
-    let (x, y) = batch(14, 5, 6, 1);
+    let (x, y) = random_batch(14, 5, 6, 1);
     bp.step(&x, &y, 0.5);
-    let expect = params(&mut *bp);
+    let expect = readout_params(&mut *bp);
     for name in ["fa", "dfa"] {
         let mut l = learn::build(name, &s, &ideal, 9, &Options::default()).unwrap();
-        let before = params(&mut *l);
+        let before = readout_params(&mut *l);
         l.step(&x, &y, 0.5);
-        let after = params(&mut *l);
+        let after = readout_params(&mut *l);
         assert_params_close(&after[2..], &expect[2..], 1e-5);
         // ...while random feedback sends the hidden layers somewhere else than backprop.
         let moved = (&after[0].0 - &before[0].0).norm();

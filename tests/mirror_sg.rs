@@ -10,40 +10,7 @@ use mortalsim::learn::bp_mirror::BpMirror;
 use mortalsim::learn::sg::{Sg, Signal};
 use mortalsim::learn::{self, softmax_cross_entropy, Learner, Options};
 use mortalsim::net::{Activation, NetSpec};
-use nalgebra::DMatrix;
-use rand::{RngExt, SeedableRng};
-
-fn batch(rows: usize, n: usize, classes: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
-    let x = DMatrix::from_fn(rows, n, |_, _| rng.random_range(0.0f32..1.0));
-    let labels = (0..n).map(|_| rng.random_range(0..classes)).collect();
-    (x, labels)
-}
-
-/// Every layer's weights and bias, as the chip can read them (exact on the ideal device).
-fn params(l: &mut dyn Learner) -> Vec<(DMatrix<f32>, Vec<f32>)> {
-    l.network()
-        .layers
-        .iter_mut()
-        .map(|layer| (layer.readout(), layer.bias().iter().copied().collect()))
-        .collect()
-}
-
-fn assert_params_close(a: &[(DMatrix<f32>, Vec<f32>)], b: &[(DMatrix<f32>, Vec<f32>)], tol: f32) {
-    assert_eq!(a.len(), b.len());
-    for (l, ((wa, ba), (wb, bb))) in a.iter().zip(b).enumerate() {
-        let scale = wb.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-        for (x, y) in wa.iter().zip(wb.iter()) {
-            assert!((x - y).abs() <= tol * scale, "layer {l}: weight {x} vs {y}");
-        }
-        for (x, y) in ba.iter().zip(bb) {
-            assert!(
-                (x - y).abs() <= tol * scale.max(1.0),
-                "layer {l}: bias {x} vs {y}"
-            );
-        }
-    }
-}
+use mortalsim::testing::{assert_params_close, random_batch, readout_params};
 
 fn spec(widths: &[usize], act: Activation) -> NetSpec {
     NetSpec {
@@ -80,14 +47,18 @@ fn bp_mirror_on_the_ideal_device_equals_bp_digital() {
         for k in [0, 2] {
             let mut mirror = learn::build("bp-mirror", &s, &ideal, 3, &refresh(k)).unwrap();
             let mut d = learn::build("bp-digital", &s, &ideal, 3, &Options::default()).unwrap();
-            assert_params_close(&params(&mut *d), &params(&mut *mirror), 0.0);
+            assert_params_close(&readout_params(&mut *d), &readout_params(&mut *mirror), 0.0);
             for step in 0..6 {
-                let (x, y) = batch(widths[0], 8, *widths.last().unwrap(), step);
+                let (x, y) = random_batch(widths[0], 8, *widths.last().unwrap(), step);
                 let la = d.step(&x, &y, 0.1);
                 let lb = mirror.step(&x, &y, 0.1);
                 assert!((la - lb).abs() < 1e-5, "losses {la} vs {lb}");
             }
-            assert_params_close(&params(&mut *d), &params(&mut *mirror), 1e-5);
+            assert_params_close(
+                &readout_params(&mut *d),
+                &readout_params(&mut *mirror),
+                1e-5,
+            );
             assert_eq!(mirror.counters().oracle_reads, 0, "no privileged reads");
         }
     }
@@ -98,7 +69,7 @@ fn mirrors_stay_exact_on_the_ideal_device() {
     let s = spec(&[20, 16, 12, 5], Activation::Relu);
     let mut m = BpMirror::new(&s, &Device::ideal(), 4, &refresh(0));
     for step in 0..5 {
-        let (x, y) = batch(20, 8, 5, step);
+        let (x, y) = random_batch(20, 8, 5, step);
         m.step(&x, &y, 0.2);
     }
     for v in m.mirror_mismatch() {
@@ -114,7 +85,7 @@ fn mismatch_run(dev: &Device, k: usize, checkpoints: &[usize]) -> Vec<Vec<f32>> 
     let mut done = 0;
     for &c in checkpoints {
         while done < c {
-            let (x, y) = batch(64, 16, 10, 100 + done as u64);
+            let (x, y) = random_batch(64, 16, 10, 100 + done as u64);
             m.step(&x, &y, 0.1);
             done += 1;
         }
@@ -176,7 +147,7 @@ fn a_refresh_costs_reads_and_programming_pulses() {
         let mut never = BpMirror::new(&s, &dev, 6, &refresh(0));
         let mut every = BpMirror::new(&s, &dev, 6, &refresh(1));
         for step in 0..3 {
-            let (x, y) = batch(20, 4, 5, step);
+            let (x, y) = random_batch(20, 4, 5, step);
             never.step(&x, &y, 0.1);
             every.step(&x, &y, 0.1);
         }
@@ -205,10 +176,10 @@ fn sg_zero_initialised_modules_leave_hidden_layers_still_at_the_first_step() {
     let ideal = Device::ideal();
     let s = spec(&[14, 10, 9, 6], Activation::Tanh);
     let mut sg = learn::build("sg", &s, &ideal, 9, &Options::default()).unwrap();
-    let before = params(&mut *sg);
-    let (x, y) = batch(14, 5, 6, 1);
+    let before = readout_params(&mut *sg);
+    let (x, y) = random_batch(14, 5, 6, 1);
     sg.step(&x, &y, 0.5);
-    let after = params(&mut *sg);
+    let after = readout_params(&mut *sg);
     assert_params_close(&after[..2], &before[..2], 0.0);
     assert!(
         (&after[2].0 - &before[2].0).norm() > 0.0,
@@ -217,18 +188,18 @@ fn sg_zero_initialised_modules_leave_hidden_layers_still_at_the_first_step() {
     // The output layer got the exact gradient: as backprop's.
     let mut bp = learn::build("bp-digital", &s, &ideal, 9, &Options::default()).unwrap();
     bp.step(&x, &y, 0.5);
-    assert_params_close(&after[2..], &params(&mut *bp)[2..], 1e-5);
+    assert_params_close(&after[2..], &readout_params(&mut *bp)[2..], 1e-5);
     // The modules moved, and the signal bootstraps down one layer per step: the last hidden
     // layer learns from the second step on (its module learned from the exact W_Lᵀe), the one
     // below it from the third (its module's target was W_2ᵀ(0 ⊙ f′) = 0 at the first step).
-    let (x, y) = batch(14, 5, 6, 2);
+    let (x, y) = random_batch(14, 5, 6, 2);
     sg.step(&x, &y, 0.5);
-    let second = params(&mut *sg);
+    let second = readout_params(&mut *sg);
     assert!((&second[1].0 - &after[1].0).norm() > 0.0, "layer 1 still");
     assert_params_close(&second[..1], &after[..1], 0.0);
-    let (x, y) = batch(14, 5, 6, 3);
+    let (x, y) = random_batch(14, 5, 6, 3);
     sg.step(&x, &y, 0.5);
-    let third = params(&mut *sg);
+    let third = readout_params(&mut *sg);
     assert!((&third[0].0 - &second[0].0).norm() > 0.0, "layer 0 still");
 }
 
@@ -243,11 +214,11 @@ fn sg_with_the_true_gradient_as_signal_is_backprop() {
         let mut bp = learn::build("bp-digital", &s, &ideal, 7, &Options::default()).unwrap();
         let mut sg = Sg::with_signal(&s, &ideal, 7, &Options::default(), Signal::Oracle).unwrap();
         for step in 0..6 {
-            let (x, y) = batch(widths[0], 8, *widths.last().unwrap(), 30 + step);
+            let (x, y) = random_batch(widths[0], 8, *widths.last().unwrap(), 30 + step);
             bp.step(&x, &y, 0.2);
             sg.step(&x, &y, 0.2);
         }
-        assert_params_close(&params(&mut *bp), &params(&mut sg), 1e-5);
+        assert_params_close(&readout_params(&mut *bp), &readout_params(&mut sg), 1e-5);
     }
 }
 
@@ -258,9 +229,9 @@ fn the_last_modules_target_is_the_true_gradient() {
     let mut bp = learn::build("bp-digital", &s, &ideal, 12, &Options::default()).unwrap();
     let mut sg = Sg::new(&s, &ideal, 12, &Options::default()).unwrap();
     for step in 0..4 {
-        let (x, y) = batch(15, 6, 4, 50 + step);
+        let (x, y) = random_batch(15, 6, 4, 50 + step);
         // ∂L/∂h_{L−1} = W_Lᵀ e at sg's current weights, computed outside the learner.
-        let p = params(&mut sg);
+        let p = readout_params(&mut sg);
         let scores = sg.network().scores(&x);
         let (_, e) = softmax_cross_entropy(&scores, &y);
         let expect = p[2].0.transpose() * e;

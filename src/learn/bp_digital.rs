@@ -42,10 +42,6 @@ impl Learner for BpDigital {
         loss
     }
 
-    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
-        self.net.scores(x)
-    }
-
     fn counters(&self) -> Counters {
         self.net.counters()
     }

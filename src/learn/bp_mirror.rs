@@ -255,20 +255,14 @@ impl Learner for BpMirror {
         let fwd = self.net.forward(x);
         let n = self.net.layers.len();
         let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
-        let mut deltas = vec![DMatrix::zeros(0, 0); n];
-        deltas[n - 1] = e;
-        for l in (0..n - 1).rev() {
-            let g = self.mirrors.backward(l + 1, &deltas[l + 1]);
-            deltas[l] = self.net.layers[l].gate(&g, &fwd[l]);
-        }
+        let mirrors = &mut self.mirrors;
+        let deltas = super::chain_deltas(&mut self.net, &fwd, e, |_, l, delta| {
+            mirrors.backward(l + 1, delta)
+        });
         super::apply_updates(&mut self.net, x, &fwd, &deltas, lr);
         let hs: Vec<&DMatrix<f32>> = fwd[..n - 1].iter().map(|f| &f.h).collect();
         self.mirrors.after_step(&mut self.net, &hs, &deltas, lr);
         loss
-    }
-
-    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
-        self.net.scores(x)
     }
 
     fn counters(&self) -> Counters {

@@ -41,10 +41,6 @@ impl Learner for BpOracle {
         loss
     }
 
-    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
-        self.net.scores(x)
-    }
-
     fn counters(&self) -> Counters {
         self.net.counters()
     }

@@ -4,7 +4,7 @@
 //! fixed and random on its own tiles (or digital). The output layer receives the exact gradient;
 //! no transposed read and no sequential backward pass are needed.
 
-use super::{apply_updates, feedback_layers, softmax_cross_entropy, Learner, Options};
+use super::{apply_updates, cost_of, feedback_layers, softmax_cross_entropy, Learner, Options};
 use crate::crossbar::Counters;
 use crate::device::Device;
 use crate::net::{Layer, NetSpec, Network};
@@ -57,25 +57,12 @@ impl Learner for Dfa {
         loss
     }
 
-    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
-        self.net.scores(x)
-    }
-
     fn counters(&self) -> Counters {
-        let mut c = self.net.counters();
-        for b in &self.feedback {
-            c += b.counters();
-        }
-        c
+        cost_of(&self.net, &self.feedback, &self.device).0
     }
 
     fn energy_j(&self) -> f64 {
-        self.net.energy_j(&self.device)
-            + self
-                .feedback
-                .iter()
-                .map(|b| b.energy_j(&self.device))
-                .sum::<f64>()
+        cost_of(&self.net, &self.feedback, &self.device).1
     }
 
     fn network(&mut self) -> &mut Network {

@@ -5,7 +5,9 @@
 //! device's noise, drift and failures, or digital when the run says so. Learning works because
 //! the forward weights come to align with B; no transposed read is needed.
 
-use super::{apply_updates, feedback_layers, softmax_cross_entropy, Learner, Options};
+use super::{
+    apply_updates, chain_deltas, cost_of, feedback_layers, softmax_cross_entropy, Learner, Options,
+};
 use crate::crossbar::Counters;
 use crate::device::Device;
 use crate::net::{Layer, NetSpec, Network};
@@ -47,35 +49,20 @@ impl Learner for Fa {
         let fwd = self.net.forward(x);
         let n = self.net.layers.len();
         let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
-        let mut deltas = vec![DMatrix::zeros(0, 0); n];
-        deltas[n - 1] = e;
-        for l in (0..n - 1).rev() {
-            let g = self.feedback[l].preactivation(&deltas[l + 1]);
-            deltas[l] = self.net.layers[l].gate(&g, &fwd[l]);
-        }
+        let feedback = &mut self.feedback;
+        let deltas = chain_deltas(&mut self.net, &fwd, e, |_, l, delta| {
+            feedback[l].preactivation(delta)
+        });
         apply_updates(&mut self.net, x, &fwd, &deltas, lr);
         loss
     }
 
-    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
-        self.net.scores(x)
-    }
-
     fn counters(&self) -> Counters {
-        let mut c = self.net.counters();
-        for b in &self.feedback {
-            c += b.counters();
-        }
-        c
+        cost_of(&self.net, &self.feedback, &self.device).0
     }
 
     fn energy_j(&self) -> f64 {
-        self.net.energy_j(&self.device)
-            + self
-                .feedback
-                .iter()
-                .map(|b| b.energy_j(&self.device))
-                .sum::<f64>()
+        cost_of(&self.net, &self.feedback, &self.device).1
     }
 
     fn network(&mut self) -> &mut Network {

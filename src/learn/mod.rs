@@ -34,8 +34,11 @@ pub trait Learner {
     /// One step on a batch (`x`: inputs × batch) with learning rate `lr`; returns the mean
     /// cross-entropy loss of the batch before the step.
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32;
-    /// Class scores of a batch (classes × batch), for inference.
-    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32>;
+    /// Class scores of a batch (classes × batch), for inference: by default the network's
+    /// output scores.
+    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        self.network().scores(x)
+    }
     /// Physical and digital operations so far, feedback tiles included.
     fn counters(&self) -> Counters;
     /// Energy of those operations, joules.
@@ -123,25 +126,51 @@ pub fn predictions(scores: &DMatrix<f32>) -> Vec<usize> {
     scores.column_iter().map(|c| c.argmax().0).collect()
 }
 
-/// Backpropagates the output error `e` through `net`: δ_L = e, δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ f′(a_l),
-/// where `weights_of` supplies each layer's W (the learner decides how it may know them).
+/// Chains teaching signals backwards from the output error: δ_L = e and
+/// δ_l = g_l ⊙ f′(a_l) with g_l = `backward`(net, l, δ_{l+1}) — Wᵀδ for backprop, Bδ for feedback
+/// alignment, a mirror's read for bp-mirror.
+pub fn chain_deltas(
+    net: &mut Network,
+    fwd: &[Forward],
+    e: DMatrix<f32>,
+    mut backward: impl FnMut(&mut Network, usize, &DMatrix<f32>) -> DMatrix<f32>,
+) -> Vec<DMatrix<f32>> {
+    let n = net.layers.len();
+    let mut deltas = vec![DMatrix::zeros(0, 0); n];
+    deltas[n - 1] = e;
+    for l in (0..n - 1).rev() {
+        let g = backward(net, l, &deltas[l + 1]);
+        deltas[l] = net.layers[l].gate(&g, &fwd[l]);
+    }
+    deltas
+}
+
+/// Backpropagates the output error `e` through `net`: g_l = W_{l+1}ᵀ δ_{l+1}, where `weights_of`
+/// supplies each layer's W (the learner decides how it may know them).
 pub fn backprop_deltas(
     net: &mut Network,
     fwd: &[Forward],
     e: DMatrix<f32>,
     mut weights_of: impl FnMut(&mut Layer) -> DMatrix<f32>,
 ) -> Vec<DMatrix<f32>> {
-    let n = net.layers.len();
-    let mut deltas = vec![DMatrix::zeros(0, 0); n];
-    deltas[n - 1] = e;
-    for l in (0..n - 1).rev() {
+    chain_deltas(net, fwd, e, |net, l, delta| {
         let w = weights_of(&mut net.layers[l + 1]);
-        let g = w.transpose() * &deltas[l + 1];
         // The backward product is digital work (a transposed read the chip cannot do).
-        net.layers[l + 1].count_digital_ops((2 * w.len() * g.ncols()) as u64);
-        deltas[l] = net.layers[l].gate(&g, &fwd[l]);
+        net.layers[l + 1].count_digital_ops((2 * w.len() * delta.ncols()) as u64);
+        w.tr_mul(delta)
+    })
+}
+
+/// Counters and energy (joules) of a network plus the extra layers a rule keeps (feedback
+/// matrices, synthetic-gradient modules); digital work is priced with `device`'s table.
+pub fn cost_of(net: &Network, extra: &[Layer], device: &Device) -> (Counters, f64) {
+    let mut c = net.counters();
+    let mut e = net.energy_j(device);
+    for layer in extra {
+        c += layer.counters();
+        e += layer.energy_j(device);
     }
-    deltas
+    (c, e)
 }
 
 /// Applies ΔW_l = −lr δ_l h_{l−1}ᵀ to every layer (h_0 = x), after all δ were computed.

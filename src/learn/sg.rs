@@ -200,27 +200,14 @@ impl Learner for Sg {
         loss
     }
 
-    fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
-        self.net.scores(x)
-    }
-
     fn counters(&self) -> Counters {
-        let mut c = self.net.counters();
+        let mut c = super::cost_of(&self.net, &self.modules, &self.device).0;
         c += self.mirrors.counters();
-        for m in &self.modules {
-            c += m.counters();
-        }
         c
     }
 
     fn energy_j(&self) -> f64 {
-        self.net.energy_j(&self.device)
-            + self.mirrors.energy_j()
-            + self
-                .modules
-                .iter()
-                .map(|m| m.energy_j(&self.device))
-                .sum::<f64>()
+        super::cost_of(&self.net, &self.modules, &self.device).1 + self.mirrors.energy_j()
     }
 
     fn network(&mut self) -> &mut Network {
