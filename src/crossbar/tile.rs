@@ -795,40 +795,61 @@ impl Tile {
                 1,
             );
         }
-        let ph = self.physics();
-        let mut changed = 0u64;
-        let mut writes: Vec<(usize, f32)> = Vec::new();
-        for (c, dl) in delta.iter().enumerate() {
-            if *dl == 0.0 {
-                continue;
-            }
-            let k = if self.sides == 1 {
-                c
-            } else {
-                2 * c + usize::from(*dl < 0.0)
-            };
-            let st = &self.state[k];
-            if st.status != Status::Alive {
-                continue;
-            }
-            let cur = ph.value(st, self.nu.get(k).copied().unwrap_or(0.0));
-            let step = if self.sides == 1 { *dl } else { dl.abs() };
-            let p = &st.params;
-            writes.push((k, (cur + step).clamp(p.b_min, p.b_max)));
-            changed += 1;
-        }
-        let now = self.now_s;
-        for (k, v) in writes {
-            let st = &mut self.state[k];
-            st.w = v;
-            st.t_prog_s = now;
-            st.pulses = st.pulses.saturating_add(1);
-        }
+        let sides = self.sides;
+        let ph = Physics {
+            dev: &self.dev,
+            response: &self.response,
+            now_s: self.now_s,
+            drift_t0: self.dev.spec.drift.t0_s,
+        };
+        let (nu, offset) = (&self.nu, &self.offset);
+        // One pass per row, rows in parallel: no randomness, so any thread count gives the same bits.
+        let changed: u64 = self
+            .weights
+            .par_chunks_mut(cols)
+            .zip(self.state.par_chunks_mut(cols * sides))
+            .zip(delta.par_chunks(cols))
+            .enumerate()
+            .with_min_len(8)
+            .map(|(i, ((wrow, srow), drow))| {
+                let base = i * cols * sides;
+                let nu_of = |k: usize| nu.get(base + k).copied().unwrap_or(0.0);
+                let mut changed = 0u64;
+                for (j, &dl) in drow.iter().enumerate() {
+                    if dl == 0.0 {
+                        continue;
+                    }
+                    // One-sided pairs: a positive change raises g⁺, a negative one raises g⁻.
+                    let k = if sides == 1 {
+                        j
+                    } else {
+                        2 * j + usize::from(dl < 0.0)
+                    };
+                    let st = &mut srow[k];
+                    if st.status != Status::Alive {
+                        continue;
+                    }
+                    let step = if sides == 1 { dl } else { dl.abs() };
+                    let p = &st.params;
+                    st.w = (ph.value(st, nu_of(k)) + step).clamp(p.b_min, p.b_max);
+                    st.t_prog_s = ph.now_s;
+                    st.pulses = st.pulses.saturating_add(1);
+                    changed += 1;
+                    let off = offset.get(i * cols + j).copied().unwrap_or(0.0);
+                    wrow[j] = if sides == 1 {
+                        st.w + st.wn - off
+                    } else {
+                        let (sp, sm) = (&srow[2 * j], &srow[2 * j + 1]);
+                        (ph.value(sp, nu_of(2 * j)) + sp.wn)
+                            - (ph.value(sm, nu_of(2 * j + 1)) + sm.wn)
+                            - off
+                    };
+                }
+                changed
+            })
+            .sum();
         self.counters.coincidences += changed;
         self.counters.digital_ops += (2 * rows * cols * batch) as u64;
-        let ph = self.physics();
-        let w: Vec<f32> = (0..rows * cols).map(|c| self.cell_weight(&ph, c)).collect();
-        self.weights = w;
     }
 
     /// Write-and-verify of cells `cells` (row-major indices) to `targets` (weights). Each
