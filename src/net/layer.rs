@@ -41,6 +41,37 @@ pub struct Layer {
     digital_ops: u64,
 }
 
+/// `a · b` with the output's columns split into two fixed halves computed in parallel: both
+/// cores for digital products, and the same bits whatever the thread count (the split does not
+/// depend on it).
+pub fn par_matmul(a: &DMatrix<f32>, b: &DMatrix<f32>) -> DMatrix<f32> {
+    let mut out = DMatrix::zeros(a.nrows(), b.ncols());
+    par_gemm(&mut out, 1.0, a, b, 0.0);
+    out
+}
+
+/// `c ← alpha·a·b + beta·c` in place, with c's columns split into two fixed halves computed in
+/// parallel (see [`par_matmul`]).
+pub fn par_gemm(c: &mut DMatrix<f32>, alpha: f32, a: &DMatrix<f32>, b: &DMatrix<f32>, beta: f32) {
+    let (rows, n) = (c.nrows(), c.ncols());
+    if n < 16 || a.len() < 4096 {
+        c.gemm(alpha, a, b, beta);
+        return;
+    }
+    let half = n / 2;
+    let (left, right) = c.as_mut_slice().split_at_mut(rows * half);
+    rayon::join(
+        || {
+            let mut l = nalgebra::DMatrixViewMut::from_slice(left, rows, half);
+            l.gemm(alpha, a, &b.columns(0, half), beta);
+        },
+        || {
+            let mut r = nalgebra::DMatrixViewMut::from_slice(right, rows, n - half);
+            r.gemm(alpha, a, &b.columns(half, n - half), beta);
+        },
+    );
+}
+
 /// The initial weights of a `rows` × `cols` layer as PyTorch's `nn.Linear` draws them (the
 /// references' default): W, b ~ U(−1/√cols, 1/√cols).
 pub fn torch_default_init(rows: usize, cols: usize, seed: u64) -> (DMatrix<f32>, DVector<f32>) {
@@ -108,11 +139,14 @@ impl Layer {
             Weights::Analog(xbar) => xbar.read(x),
             Weights::Digital(w) => {
                 self.digital_ops += (2 * w.len() * x.ncols()) as u64;
-                &*w * x
+                par_matmul(w, x)
             }
         };
-        for mut col in a.column_iter_mut() {
-            col += &self.bias;
+        let rows = self.bias.len();
+        for col in a.as_mut_slice().chunks_exact_mut(rows) {
+            for (v, b) in col.iter_mut().zip(self.bias.iter()) {
+                *v += b;
+            }
         }
         self.digital_ops += a.len() as u64;
         a
@@ -131,9 +165,16 @@ impl Layer {
     pub fn gate(&mut self, g: &DMatrix<f32>, fwd: &Forward) -> DMatrix<f32> {
         let act = self.activation;
         self.digital_ops += g.len() as u64;
-        DMatrix::from_fn(g.nrows(), g.ncols(), |i, b| {
-            g[(i, b)] * act.derivative(fwd.a[(i, b)], fwd.h[(i, b)])
-        })
+        let mut out = g.clone();
+        for ((o, a), h) in out
+            .as_mut_slice()
+            .iter_mut()
+            .zip(fwd.a.as_slice())
+            .zip(fwd.h.as_slice())
+        {
+            *o *= act.derivative(*a, *h);
+        }
+        out
     }
 
     /// The rank-1 update W ← W − lr·Σ_b δ_b x_bᵀ, b ← b − lr·Σ_b δ_b: a pulse update on the chip,
@@ -142,12 +183,19 @@ impl Layer {
         match &mut self.weights {
             Weights::Analog(xbar) => xbar.pulse_update(x, delta, lr),
             Weights::Digital(w) => {
-                w.gemm(-lr, delta, &x.transpose(), 1.0);
+                par_gemm(w, -lr, delta, &x.transpose(), 1.0);
                 self.digital_ops += (2 * w.len() * x.ncols()) as u64;
             }
         }
-        for (b, row) in self.bias.iter_mut().zip(delta.row_iter()) {
-            *b -= lr * row.sum();
+        let rows = self.bias.len();
+        let mut sum = vec![0f32; rows];
+        for col in delta.as_slice().chunks_exact(rows) {
+            for (s, d) in sum.iter_mut().zip(col) {
+                *s += d;
+            }
+        }
+        for (b, s) in self.bias.iter_mut().zip(sum) {
+            *b -= lr * s;
         }
         self.digital_ops += delta.len() as u64;
     }
