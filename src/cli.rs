@@ -25,7 +25,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct TrainArgs {
-    /// Learning rule: bp-digital, bp-oracle, fa, dfa.
+    /// Learning rule: bp-digital, bp-oracle, bp-mirror, fa, dfa, sg, ff.
     #[arg(long)]
     learner: String,
     /// A device preset name or a device file (ignored by bp-digital, which has no device).
