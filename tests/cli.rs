@@ -319,3 +319,86 @@ fn devices_response_of_the_ideal_device_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no pulse response"), "{err}");
 }
+
+fn mortalsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mortalsim"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn train_json_ends_with_the_summary_object() {
+    let out = mortalsim(&[
+        "train",
+        "--learner",
+        "dfa",
+        "--device",
+        "constant-step",
+        "--layers",
+        "784,32,10",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "300",
+        "--test-limit",
+        "100",
+        "--batch",
+        "32",
+        "--lr",
+        "0.1",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    assert_eq!(v["learner"], "dfa");
+    assert_eq!(v["device"], "constant-step");
+    assert_eq!(v["epochs"], 2);
+    let per_epoch = v["test_accuracy_per_epoch"].as_array().unwrap();
+    assert_eq!(per_epoch.len(), 2);
+    let acc = v["test_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc) && acc == per_epoch[1].as_f64().unwrap());
+    assert!(v["samples_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["energy_per_sample_j"].as_f64().unwrap() > 0.0);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("epoch")).count(), 2);
+}
+
+#[test]
+fn train_rejects_bad_input_with_exit_code_2() {
+    for args in [
+        &["--learner", "nope"][..],
+        &["--learner", "dfa", "--layers", "784,x,10"],
+        &["--learner", "dfa", "--layers", "100,10"],
+        &["--learner", "dfa", "--layers", "784,10,5"],
+        &["--learner", "dfa", "--activation", "softplus"],
+        &["--learner", "dfa", "--data", "/no/such/dir"],
+        &["--learner", "dfa", "--device", "nodev"],
+        &["--learner", "dfa", "--batch", "0"],
+        &["--learner", "dfa", "--lr", "0"],
+    ] {
+        let mut all = vec![
+            "train",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "50",
+            "--test-limit",
+            "10",
+        ];
+        all.extend_from_slice(args);
+        let out = mortalsim(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("error") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}
