@@ -187,8 +187,8 @@ pub fn apply_updates(
     }
 }
 
-/// Fixed random feedback matrices, U(−1/√rows, 1/√rows) like a forward layer's transpose, on
-/// tiles of `device` (or digital), or the `given` ones.
+/// Fixed random feedback matrices, U(−1/√rows, 1/√rows) like a forward layer's transpose, or the
+/// `given` ones, on tiles of `device` (mapped onto its range by [`Layer::fixed`]) or digital.
 pub(crate) fn feedback_layers(
     shapes: &[(usize, usize)],
     device: Option<&Device>,
@@ -228,13 +228,7 @@ pub(crate) fn feedback_layers(
                     w.transpose()
                 }
             };
-            Layer::new(
-                device,
-                &b,
-                nalgebra::DVector::zeros(rows),
-                crate::net::Activation::Identity,
-                derive(seed, &[purpose::FEEDBACK, k as u64, 1]),
-            )
+            Layer::fixed(device, &b, derive(seed, &[purpose::FEEDBACK, k as u64, 1]))
         })
         .collect())
 }

@@ -39,6 +39,8 @@ pub struct Layer {
     bias: DVector<f32>,
     activation: Activation,
     digital_ops: u64,
+    /// Digital gain g applied to every read: the layer's weights are g × the stored ones.
+    gain: f32,
 }
 
 /// `a · b` with the output's columns split into two fixed halves computed in parallel: both
@@ -106,7 +108,37 @@ impl Layer {
             bias,
             activation,
             digital_ops: 0,
+            gain: 1.0,
         }
+    }
+
+    /// A fixed matrix `w` (no bias, linear), such as a feedback matrix. On a device it is stored
+    /// scaled so that its largest entry uses half of the device's nominal weight range, and its
+    /// reads are scaled back by a digital gain: a small fixed matrix would otherwise sit below the
+    /// periphery's output noise and ADC step, as no chip designer would map it.
+    pub fn fixed(device: Option<&Device>, w: &DMatrix<f32>, seed: u64) -> Layer {
+        let max = w.amax();
+        let range = device
+            .filter(|d| !matches!(d.shape, crate::device::Shape::Ideal))
+            .map(|d| d.spec.response.w_min.abs().min(d.spec.response.w_max.abs()) as f32);
+        let gain = match range {
+            Some(r) if max > 0.0 && r > 0.0 => max / (0.5 * r),
+            _ => 1.0,
+        };
+        let mut layer = Layer::new(
+            device,
+            &(w / gain),
+            DVector::zeros(w.nrows()),
+            Activation::Identity,
+            seed,
+        );
+        layer.gain = gain;
+        layer
+    }
+
+    /// The digital gain applied to reads (1 unless the layer was made by [`Layer::fixed`]).
+    pub fn gain(&self) -> f32 {
+        self.gain
     }
 
     /// Outputs.
@@ -136,6 +168,10 @@ impl Layer {
     /// on the chip, or a float product.
     pub fn preactivation(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
         let mut a = match &mut self.weights {
+            Weights::Analog(xbar) if self.gain != 1.0 => {
+                self.digital_ops += (x.ncols() * self.bias.len()) as u64;
+                xbar.read(x) * self.gain
+            }
             Weights::Analog(xbar) => xbar.read(x),
             Weights::Digital(w) => {
                 self.digital_ops += (2 * w.len() * x.ncols()) as u64;
@@ -181,7 +217,8 @@ impl Layer {
     /// a float update in digital; the bias is digital either way.
     pub fn update(&mut self, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
         match &mut self.weights {
-            Weights::Analog(xbar) => xbar.pulse_update(x, delta, lr),
+            // The stored weights are W/g: their update is ΔW/g.
+            Weights::Analog(xbar) => xbar.pulse_update(x, delta, lr / self.gain),
             Weights::Digital(w) => {
                 par_gemm(w, -lr, delta, &x.transpose(), 1.0);
                 self.digital_ops += (2 * w.len() * x.ncols()) as u64;
@@ -204,7 +241,7 @@ impl Layer {
     /// the matrix itself in digital.
     pub fn readout(&mut self) -> DMatrix<f32> {
         match &mut self.weights {
-            Weights::Analog(xbar) => xbar.readout(),
+            Weights::Analog(xbar) => xbar.readout() * self.gain,
             Weights::Digital(w) => w.clone(),
         }
     }
@@ -212,7 +249,7 @@ impl Layer {
     /// Re-programs the weights to `w` (write-and-verify on the chip).
     pub fn program(&mut self, w: &DMatrix<f32>) {
         match &mut self.weights {
-            Weights::Analog(xbar) => xbar.program_all(w),
+            Weights::Analog(xbar) => xbar.program_all(&(w / self.gain)),
             Weights::Digital(m) => m.copy_from(w),
         }
     }
@@ -230,7 +267,7 @@ impl Layer {
     /// transpose-capable reads that this hardware cannot do.
     pub(crate) fn privileged_true_weights(&mut self) -> DMatrix<f32> {
         match &mut self.weights {
-            Weights::Analog(xbar) => xbar.privileged_true_weights(),
+            Weights::Analog(xbar) => xbar.privileged_true_weights() * self.gain,
             Weights::Digital(w) => w.clone(),
         }
     }
