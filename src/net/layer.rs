@@ -4,7 +4,7 @@
 //! What a learner may do with an analog layer is what the chip can do: read forward
 //! ([`Layer::forward`]), apply a rank-1 pulse update ([`Layer::update`]), program, read out, and
 //! let time pass. There is no transposed read. The true weights are reachable only through
-//! [`Layer::privileged_true_weights`], which is crate-private and reserved for the `bp-oracle`
+//! `Layer::privileged_true_weights`, which is crate-private and reserved for the `bp-oracle`
 //! reference (counted as impossible on this hardware).
 
 use super::Activation;
