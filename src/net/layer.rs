@@ -52,6 +52,24 @@ pub fn par_matmul(a: &DMatrix<f32>, b: &DMatrix<f32>) -> DMatrix<f32> {
     out
 }
 
+/// `aᵀ · b` without forming aᵀ, with the output's columns split into two fixed halves computed in
+/// parallel (see [`par_matmul`]).
+pub fn par_tr_matmul(a: &DMatrix<f32>, b: &DMatrix<f32>) -> DMatrix<f32> {
+    let n = b.ncols();
+    if n < 16 || a.len() < 4096 {
+        return a.tr_mul(b);
+    }
+    let half = n / 2;
+    let (left, right) = rayon::join(
+        || a.tr_mul(&b.columns(0, half)),
+        || a.tr_mul(&b.columns(half, n - half)),
+    );
+    let mut out = DMatrix::zeros(a.ncols(), n);
+    out.columns_mut(0, half).copy_from(&left);
+    out.columns_mut(half, n - half).copy_from(&right);
+    out
+}
+
 /// `c ← alpha·a·b + beta·c` in place, with c's columns split into two fixed halves computed in
 /// parallel (see [`par_matmul`]).
 pub fn par_gemm(c: &mut DMatrix<f32>, alpha: f32, a: &DMatrix<f32>, b: &DMatrix<f32>, beta: f32) {
