@@ -106,6 +106,19 @@ impl Physics<'_> {
         }
     }
 
+    /// Apparent weight of cell `j` of `devs` (a row or the whole array) now: its device(s)' values
+    /// with drift and write noise, minus the cell's reference offset `off`. `nu` holds the drift
+    /// exponents indexed like `devs` (empty when the device does not drift).
+    #[inline]
+    fn apparent(&self, devs: &[CellState], nu: &[f32], j: usize, sides: usize, off: f32) -> f32 {
+        let v = |k: usize| self.value(&devs[k], nu.get(k).copied().unwrap_or(0.0)) + devs[k].wn;
+        if sides == 1 {
+            v(j) - off
+        } else {
+            v(2 * j) - v(2 * j + 1) - off
+        }
+    }
+
     /// Applies `n` pulses in direction `up`; returns true when the device wore out.
     #[inline]
     fn pulse<R: Rng + ?Sized>(
@@ -161,10 +174,9 @@ fn wear_out<R: Rng + ?Sized>(dev: &Device, st: &mut CellState, w: f32, rng: &mut
 /// their input) that fire in it.
 struct SlotPlan {
     plan: TrainPlan,
-    /// Columns of slot k are `columns[starts[k]..starts[k + 1]]`.
-    starts: Vec<u32>,
-    /// Column index, with the input's sign in bit 31.
-    columns: Vec<u32>,
+    /// The columns of slot k fire at `columns[starts[first + k]..starts[first + k + 1]]` of the
+    /// batch's flat buffers (column index, input sign in bit 31).
+    first: usize,
 }
 
 impl Tile {
@@ -363,16 +375,7 @@ impl Tile {
     /// Apparent weight of cell `c` now.
     fn cell_weight(&self, ph: &Physics<'_>, c: usize) -> f32 {
         let off = self.offset.get(c).copied().unwrap_or(0.0);
-        if self.sides == 1 {
-            let st = &self.state[c];
-            ph.value(st, self.nu.get(c).copied().unwrap_or(0.0)) + st.wn - off
-        } else {
-            let (kp, km) = (2 * c, 2 * c + 1);
-            let (sp, sm) = (&self.state[kp], &self.state[km]);
-            let vp = ph.value(sp, self.nu.get(kp).copied().unwrap_or(0.0)) + sp.wn;
-            let vm = ph.value(sm, self.nu.get(km).copied().unwrap_or(0.0)) + sm.wn;
-            vp - vm - off
-        }
+        ph.apparent(&self.state, &self.nu, c, self.sides, off)
     }
 
     fn physics(&self) -> Physics<'_> {
@@ -593,10 +596,15 @@ impl Tile {
         // columns it coincides with.
         let mut col_rng = stream(self.seed, &[purpose::UPDATE_COLUMNS, op]);
         let mut plans: Vec<Option<SlotPlan>> = Vec::with_capacity(batch);
+        // Flat buffers for the whole batch: `columns` holds, sample after sample and slot after
+        // slot, the firing columns (index | sign bit 31); `starts` the slot boundaries in it.
+        let mut columns: Vec<u32> = Vec::new();
+        let mut starts: Vec<u32> = Vec::new();
+        let mut masks: Vec<(u32, u32)> = Vec::new();
+        let mut next: Vec<u32> = Vec::new();
         let mut slots = 0u64;
         let (xs, ds) = (x.as_slice(), d.as_slice());
         let (cols, rows) = (self.cols, self.rows);
-        let mut fired: Vec<(u32, u32)> = Vec::new();
         for b in 0..batch {
             let xc = &xs[b * cols..(b + 1) * cols];
             let dc = &ds[b * rows..(b + 1) * rows];
@@ -607,33 +615,44 @@ impl Tile {
                 continue;
             };
             slots += plan.bl as u64;
-            // (slot, column | sign bit) of every column pulse, then grouped by slot.
-            fired.clear();
+            masks.clear();
             for (j, v) in xc.iter().enumerate() {
-                if *v == 0.0 {
-                    continue;
+                if *v != 0.0 {
+                    let m = train(plan.b * v.abs(), plan.bl, &mut col_rng);
+                    if m != 0 {
+                        masks.push((j as u32 | (u32::from(*v < 0.0) << 31), m));
+                    }
                 }
-                let mut m = train(plan.b * v.abs(), plan.bl, &mut col_rng);
-                let tagged = j as u32 | (u32::from(*v < 0.0) << 31);
+            }
+            // Counting sort by slot.
+            let bl = plan.bl as usize;
+            let first = starts.len();
+            starts.resize(first + bl + 1, 0);
+            let base = columns.len() as u32;
+            for &(_, m) in &masks {
+                let mut m = m;
                 while m != 0 {
-                    fired.push((m.trailing_zeros(), tagged));
+                    starts[first + m.trailing_zeros() as usize + 1] += 1;
                     m &= m - 1;
                 }
             }
-            fired.sort_unstable_by_key(|&(slot, _)| slot);
-            let mut starts = vec![0u32; plan.bl as usize + 1];
-            for &(slot, _) in &fired {
-                starts[slot as usize + 1] += 1;
+            starts[first] = base;
+            for k in 0..bl {
+                starts[first + k + 1] += starts[first + k];
             }
-            for k in 0..plan.bl as usize {
-                starts[k + 1] += starts[k];
+            columns.resize(starts[first + bl] as usize, 0);
+            next.clear();
+            next.extend_from_slice(&starts[first..first + bl]);
+            for &(tagged, m) in &masks {
+                let mut m = m;
+                while m != 0 {
+                    let slot = m.trailing_zeros() as usize;
+                    columns[next[slot] as usize] = tagged;
+                    next[slot] += 1;
+                    m &= m - 1;
+                }
             }
-            let columns = fired.iter().map(|&(_, c)| c).collect();
-            plans.push(Some(SlotPlan {
-                plan,
-                starts,
-                columns,
-            }));
+            plans.push(Some(SlotPlan { plan, first }));
         }
         self.counters.pulse_slots += slots;
         self.now_s += slots as f64 * self.dev.spec.timing.pulse_s;
@@ -672,12 +691,7 @@ impl Tile {
                 };
                 let simple = sides == 1 && row_nu.is_empty() && row_off.is_empty();
                 for (b, plan) in plans.iter().enumerate() {
-                    let Some(SlotPlan {
-                        plan,
-                        starts,
-                        columns,
-                    }) = plan
-                    else {
+                    let Some(SlotPlan { plan, first }) = plan else {
                         continue;
                     };
                     let di = ds[b * rows + i];
@@ -690,7 +704,11 @@ impl Tile {
                     while mask != 0 {
                         let slot = mask.trailing_zeros() as usize;
                         mask &= mask - 1;
-                        for &tagged in &columns[starts[slot] as usize..starts[slot + 1] as usize] {
+                        let (lo, hi) = (
+                            starts[first + slot] as usize,
+                            starts[first + slot + 1] as usize,
+                        );
+                        for &tagged in &columns[lo..hi] {
                             let j = (tagged & 0x7FFF_FFFF) as usize;
                             let neg_x = tagged >> 31 == 1;
                             // ΔW = −lr·d·x: the weight goes up where d and x have opposite signs.
@@ -718,14 +736,7 @@ impl Tile {
                                 local.worn_out += 1;
                             }
                             let off = row_off.get(j).copied().unwrap_or(0.0);
-                            wrow[j] = if sides == 1 {
-                                ph.value(&srow[j], nu_k) + srow[j].wn - off
-                            } else {
-                                let (sp, sm) = (&srow[2 * j], &srow[2 * j + 1]);
-                                let np = row_nu.get(2 * j).copied().unwrap_or(0.0);
-                                let nm = row_nu.get(2 * j + 1).copied().unwrap_or(0.0);
-                                (ph.value(sp, np) + sp.wn) - (ph.value(sm, nm) + sm.wn) - off
-                            };
+                            wrow[j] = ph.apparent(srow, row_nu, j, sides, off);
                         }
                     }
                 }
@@ -813,7 +824,11 @@ impl Tile {
             .with_min_len(8)
             .map(|(i, ((wrow, srow), drow))| {
                 let base = i * cols * sides;
-                let nu_of = |k: usize| nu.get(base + k).copied().unwrap_or(0.0);
+                let row_nu = if nu.is_empty() {
+                    &[][..]
+                } else {
+                    &nu[base..base + cols * sides]
+                };
                 let mut changed = 0u64;
                 for (j, &dl) in drow.iter().enumerate() {
                     if dl == 0.0 {
@@ -831,19 +846,13 @@ impl Tile {
                     }
                     let step = if sides == 1 { dl } else { dl.abs() };
                     let p = &st.params;
-                    st.w = (ph.value(st, nu_of(k)) + step).clamp(p.b_min, p.b_max);
+                    st.w = (ph.value(st, row_nu.get(k).copied().unwrap_or(0.0)) + step)
+                        .clamp(p.b_min, p.b_max);
                     st.t_prog_s = ph.now_s;
                     st.pulses = st.pulses.saturating_add(1);
                     changed += 1;
                     let off = offset.get(i * cols + j).copied().unwrap_or(0.0);
-                    wrow[j] = if sides == 1 {
-                        st.w + st.wn - off
-                    } else {
-                        let (sp, sm) = (&srow[2 * j], &srow[2 * j + 1]);
-                        (ph.value(sp, nu_of(2 * j)) + sp.wn)
-                            - (ph.value(sm, nu_of(2 * j + 1)) + sm.wn)
-                            - off
-                    };
+                    wrow[j] = ph.apparent(srow, row_nu, j, sides, off);
                 }
                 changed
             })
