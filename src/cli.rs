@@ -317,11 +317,7 @@ fn train(args: TrainArgs) -> Result<i32> {
     if args.json {
         let last = report.epochs.last().expect("at least one epoch");
         let total_samples = (train_set.len() * report.epochs.len()) as f64;
-        let secs: f64 = report
-            .epochs
-            .iter()
-            .map(|e| train_set.len() as f64 / e.samples_per_s)
-            .sum();
+        let secs: f64 = report.epochs.iter().map(|e| e.train_seconds).sum();
         let c = learner.counters();
         let summary = serde_json::json!({
             "learner": args.learner,

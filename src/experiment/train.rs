@@ -30,6 +30,8 @@ pub struct EpochReport {
     pub test_loss: f64,
     /// Test accuracy after the epoch, fraction.
     pub test_accuracy: f64,
+    /// Wall-clock seconds of the epoch's training (evaluation excluded).
+    pub train_seconds: f64,
     /// Training samples per wall-clock second during the epoch (evaluation excluded).
     pub samples_per_s: f64,
     /// Simulated energy per training sample during the epoch, joules.
@@ -101,6 +103,7 @@ pub fn train(
             train_loss: loss_sum / batches.max(1) as f64,
             test_loss,
             test_accuracy,
+            train_seconds: secs,
             samples_per_s: train_set.len() as f64 / secs.max(1e-12),
             energy_per_sample_j: (e1 - e0) / train_set.len().max(1) as f64,
             energy_per_inference_j: (e2 - e1) / test_set.len().max(1) as f64,

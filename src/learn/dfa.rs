@@ -29,10 +29,9 @@ impl Dfa {
         let w = &spec.widths;
         let out = w[w.len() - 1];
         let shapes: Vec<(usize, usize)> = (0..w.len() - 2).map(|l| (w[l + 1], out)).collect();
-        let fb_device = (!options.feedback_digital).then_some(device);
         Ok(Dfa {
             net: Network::new(spec, Some(device), seed),
-            feedback: feedback_layers(&shapes, fb_device, seed, options.feedback.as_ref())?,
+            feedback: feedback_layers(&shapes, device, seed, options)?,
             device: device.clone(),
         })
     }

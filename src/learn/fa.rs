@@ -31,10 +31,9 @@ impl Fa {
     ) -> Result<Fa, String> {
         let w = &spec.widths;
         let shapes: Vec<(usize, usize)> = (0..w.len() - 2).map(|l| (w[l + 1], w[l + 2])).collect();
-        let fb_device = (!options.feedback_digital).then_some(device);
         Ok(Fa {
             net: Network::new(spec, Some(device), seed),
-            feedback: feedback_layers(&shapes, fb_device, seed, options.feedback.as_ref())?,
+            feedback: feedback_layers(&shapes, device, seed, options)?,
             device: device.clone(),
         })
     }

@@ -187,15 +187,18 @@ pub fn apply_updates(
     }
 }
 
-/// Fixed random feedback matrices, U(−1/√rows, 1/√rows) like a forward layer's transpose, or the
-/// `given` ones, on tiles of `device` (mapped onto its range by [`Layer::fixed`]) or digital.
+/// Fixed random feedback matrices of the given shapes, U(−1/√rows, 1/√rows) like a forward
+/// layer's transpose, or those of [`Options::feedback`]; on tiles of `device` (mapped onto its
+/// range by [`Layer::fixed`]) unless [`Options::feedback_digital`].
 pub(crate) fn feedback_layers(
     shapes: &[(usize, usize)],
-    device: Option<&Device>,
+    device: &Device,
     seed: u64,
-    given: Option<&Vec<DMatrix<f32>>>,
+    options: &Options,
 ) -> Result<Vec<Layer>, String> {
     use crate::random::{derive, purpose};
+    let given = options.feedback.as_ref();
+    let device = (!options.feedback_digital).then_some(device);
     if let Some(g) = given {
         if g.len() != shapes.len() {
             return Err(format!(
