@@ -6,6 +6,8 @@ use mortalsim::crossbar::Tile;
 use mortalsim::device::{presets, Device, DeviceError};
 use std::io::Write;
 
+mod experiment;
+
 /// mortalsim: a simulator of analog in-memory hardware that learns while it ages.
 #[derive(Debug, Parser)]
 #[command(name = "mortalsim", version, about)]
@@ -21,6 +23,11 @@ enum Command {
     Devices(DevicesCommand),
     /// Train one network with one learner on one device and report test accuracy per epoch.
     Train(TrainArgs),
+    /// Run an experiment file (learners × devices × sweep values × seeds) into a run
+    /// directory; a rerun skips finished points.
+    Run(experiment::RunArgs),
+    /// Join the run directories of shards into one and report missing points.
+    Merge(experiment::MergeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -104,7 +111,7 @@ enum DevicesCommand {
 
 /// An error that is the user's input: exit code 2.
 #[derive(Debug)]
-struct InputError(String);
+pub(crate) struct InputError(pub(crate) String);
 impl std::fmt::Display for InputError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -142,6 +149,8 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Train(args) => train(args),
+        Command::Run(args) => experiment::run_command(args),
+        Command::Merge(args) => experiment::merge_command(args),
         Command::Devices(DevicesCommand::List) => {
             for name in presets::names() {
                 let d = load(name)?;
@@ -204,17 +213,13 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-fn input(msg: String) -> anyhow::Error {
+pub(crate) fn input(msg: String) -> anyhow::Error {
     InputError(msg).into()
 }
 
-fn train(args: TrainArgs) -> Result<i32> {
-    use mortalsim::data::{default_mnist_dir, Split};
-    use mortalsim::experiment::{train, TrainConfig};
-    use mortalsim::learn::{self, Options};
-    use mortalsim::net::{Activation, NetSpec};
-
-    if let Some(t) = args.threads {
+/// Sets the size of the global thread pool (`--threads`).
+pub(crate) fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(t) = threads {
         if t == 0 {
             return Err(input("--threads must be at least 1".into()));
         }
@@ -223,6 +228,16 @@ fn train(args: TrainArgs) -> Result<i32> {
             .build_global()
             .context("cannot set up the thread pool")?;
     }
+    Ok(())
+}
+
+fn train(args: TrainArgs) -> Result<i32> {
+    use mortalsim::data::{default_mnist_dir, Split};
+    use mortalsim::experiment::{train, TrainConfig};
+    use mortalsim::learn::{self, Options};
+    use mortalsim::net::{Activation, NetSpec};
+
+    set_threads(args.threads)?;
     if args.batch == 0 || args.epochs == 0 {
         return Err(input("--batch and --epochs must be at least 1".into()));
     }

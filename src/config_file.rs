@@ -105,25 +105,43 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Byte offset of the value at dotted `path`; when the field is absent, the offset of the
-/// deepest table on the path that exists (its header).
+/// Byte offset of the value at dotted `path` (a numeric segment indexes an array:
+/// `sweep.1.values`); when the field is absent, the offset of the deepest table or value on the
+/// path that exists.
 fn locate(src: &str, path: &str) -> Option<usize> {
     let root = DeTable::parse(src).ok()?;
-    let mut table: &DeTable<'_> = root.get_ref();
+    let mut value: Option<&toml::de::DeValue<'_>> = None;
+    let mut table: Option<&DeTable<'_>> = Some(root.get_ref());
     let mut found = None;
     for key in path.split('.') {
-        let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == key) else {
+        let next = match (table, value) {
+            (Some(t), _) => t
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == key)
+                .map(|(k, v)| {
+                    let at = if v.get_ref().is_table() {
+                        k.span().start
+                    } else {
+                        v.span().start
+                    };
+                    (at, v.get_ref())
+                }),
+            (None, Some(DeValue::Array(a))) => key
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| a.get(i))
+                .map(|v| (v.span().start, v.get_ref())),
+            _ => None,
+        };
+        let Some((at, v)) = next else {
             return found;
         };
-        found = Some(if v.get_ref().is_table() {
-            k.span().start
-        } else {
-            v.span().start
-        });
-        match v.get_ref() {
-            DeValue::Table(t) => table = t,
-            _ => return found,
-        }
+        found = Some(at);
+        table = match v {
+            DeValue::Table(t) => Some(t),
+            _ => None,
+        };
+        value = Some(v);
     }
     found
 }
@@ -196,5 +214,16 @@ mod tests {
         let e = ConfigError::at_field(src, "f.toml", "inner.x", "must be > 0");
         assert_eq!((e.line, e.column), (Some(3), Some(5)));
         assert_eq!(e.to_string(), "f.toml:3:5: field `inner.x`: must be > 0");
+    }
+
+    #[test]
+    fn array_elements_are_located() {
+        let src = "a = 1\n[[sweep]]\npath = \"x\"\n[[sweep]]\npath = \"y\"\nvalues = [1, 2]\n";
+        let e = ConfigError::at_field(src, "f.toml", "sweep.1.values", "bad");
+        assert_eq!(e.line, Some(6));
+        let e = ConfigError::at_field(src, "f.toml", "sweep.1.values.1", "bad");
+        assert_eq!((e.line, e.column), (Some(6), Some(14)));
+        let e = ConfigError::at_field(src, "f.toml", "sweep.0.path", "bad");
+        assert_eq!(e.line, Some(3));
     }
 }

@@ -347,6 +347,34 @@ impl DeviceFile {
             );
         }
         c.non_negative("failure.stuck_random_range", fl.stuck_random_range);
+        // Stuck at a bound needs bounds: the ideal model's ±1e30 would make the weight ±1e30.
+        let r = &self.response;
+        if r.w_min.abs().max(r.w_max.abs()) > 1e6 {
+            let at_bound = |s: FailedState| matches!(s, FailedState::Min | FailedState::Max);
+            for (path, bad) in [
+                (
+                    "failure.stuck_at_min_fraction",
+                    fl.stuck_at_min_fraction > 0.0,
+                ),
+                (
+                    "failure.stuck_at_max_fraction",
+                    fl.stuck_at_max_fraction > 0.0,
+                ),
+                ("failure.worn_out_state", at_bound(fl.worn_out_state)),
+                ("failure.hazard_state", at_bound(fl.hazard_state)),
+            ] {
+                if bad {
+                    c.fail(
+                        path,
+                        format!(
+                            "a cell stuck at a bound needs finite bounds, but w_min, w_max = \
+                             {}, {} (use stuck_at_random_fraction, or a pulsed model)",
+                            r.w_min, r.w_max
+                        ),
+                    );
+                }
+            }
+        }
         if fl.endurance_median_pulses.is_nan() || fl.endurance_median_pulses < 1.0 {
             c.fail(
                 "failure.endurance_median_pulses",

@@ -1,6 +1,11 @@
-//! Running learners on data: the training loop of one run (experiment files, sweeps and run
-//! directories build on it).
+//! Running learners on data: the training loop of one run, experiment files (comparisons with
+//! sweeps), and the run directory they write.
 
+pub mod file;
+pub mod run;
+pub mod rundir;
 pub mod train;
 
+pub use file::{Experiment, Point};
+pub use run::{run, RunOutcome, RunSettings, Shard};
 pub use train::{train, EpochReport, TrainConfig, TrainReport};

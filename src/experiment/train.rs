@@ -3,7 +3,7 @@
 
 use crate::data::{shuffled_order, Dataset};
 use crate::learn::{predictions, softmax_cross_entropy, Learner};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// How to train.
@@ -19,25 +19,47 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+/// Reads a number that JSON stored as `null` (how serde_json writes NaN and ±∞) as NaN.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// What one epoch gave.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochReport {
     /// 1-based epoch.
     pub epoch: usize,
     /// Mean training loss over the epoch's batches (before each step).
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_loss: f64,
     /// Test loss after the epoch.
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_loss: f64,
     /// Test accuracy after the epoch, fraction.
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_accuracy: f64,
     /// Wall-clock seconds of the epoch's training (evaluation excluded).
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_seconds: f64,
     /// Training samples per wall-clock second during the epoch (evaluation excluded).
+    #[serde(deserialize_with = "nan_if_null")]
     pub samples_per_s: f64,
     /// Simulated energy per training sample during the epoch, joules.
+    #[serde(deserialize_with = "nan_if_null")]
     pub energy_per_sample_j: f64,
     /// Simulated energy per test inference, joules.
+    #[serde(deserialize_with = "nan_if_null")]
     pub energy_per_inference_j: f64,
+    /// Simulated age of the network's chip at the end of the epoch's evaluation, seconds (the
+    /// clock every read, pulse and programming advances; 0 for digital networks).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub sim_time_s: f64,
+    /// Simulated chip time per training sample during the epoch, seconds.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub sim_seconds_per_sample: f64,
+    /// Fraction of the network's cells that have failed at the end of the epoch.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub failed_fraction: f64,
     /// Whether training diverged (a non-finite loss).
     pub diverged: bool,
 }
@@ -81,6 +103,7 @@ pub fn train(
     for epoch in 1..=cfg.epochs {
         let order = shuffled_order(train_set.len(), cfg.seed, epoch as u64);
         let e0 = learner.energy_j();
+        let t0 = learner.network().now_s();
         let start = Instant::now();
         let (mut loss_sum, mut batches) = (0f64, 0usize);
         let mut diverged = false;
@@ -96,8 +119,11 @@ pub fn train(
         }
         let secs = start.elapsed().as_secs_f64();
         let e1 = learner.energy_j();
+        let t1 = learner.network().now_s();
         let (test_loss, test_accuracy) = evaluate(learner, test_set);
         let e2 = learner.energy_j();
+        let net = learner.network();
+        let (sim_time_s, failed_fraction) = (net.now_s(), net.failed_fraction());
         let report = EpochReport {
             epoch,
             train_loss: loss_sum / batches.max(1) as f64,
@@ -107,6 +133,9 @@ pub fn train(
             samples_per_s: train_set.len() as f64 / secs.max(1e-12),
             energy_per_sample_j: (e1 - e0) / train_set.len().max(1) as f64,
             energy_per_inference_j: (e2 - e1) / test_set.len().max(1) as f64,
+            sim_time_s,
+            sim_seconds_per_sample: (t1 - t0) / train_set.len().max(1) as f64,
+            failed_fraction,
             diverged: diverged || !test_loss.is_finite(),
         };
         on_epoch(&report);

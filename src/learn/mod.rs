@@ -47,13 +47,16 @@ pub trait Learner {
     fn network(&mut self) -> &mut Network;
 }
 
-/// Options shared by the learners.
-#[derive(Debug, Clone, Default)]
+/// Options shared by the learners (the `options` table of an experiment file's `[learner.NAME]`;
+/// every field has its default).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Options {
-    /// Keep feedback matrices digital instead of on tiles of the device.
+    /// Keep feedback matrices digital instead of on tiles of the device (default false).
     pub feedback_digital: bool,
     /// Use these feedback matrices instead of random ones (FA: B_{l+1}, n_l × n_{l+1}, for each
-    /// hidden layer l; DFA: B_l, n_l × n_out). For experiments and tests.
+    /// hidden layer l; DFA: B_l, n_l × n_out). For experiments and tests; not in files.
+    #[serde(skip)]
     pub feedback: Option<Vec<DMatrix<f32>>>,
     /// `bp-mirror` and `sg`: steps between two re-programmings of each transposed copy from a
     /// readout of its forward layer; `None` = 100 ([`bp_mirror::DEFAULT_MIRROR_REFRESH_EVERY`]),

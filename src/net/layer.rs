@@ -41,6 +41,10 @@ pub struct Layer {
     digital_ops: u64,
     /// Digital gain g applied to every read: the layer's weights are g × the stored ones.
     gain: f32,
+    /// Global drift compensation: mean |y| of one-hot reads taken as the reference.
+    drift_reference: Option<f64>,
+    /// Digital factor applied to the reads to undo drift (1 when compensation is off).
+    drift_scale: f32,
 }
 
 /// `a · b` with the output's columns split into two fixed halves computed in parallel: both
@@ -127,6 +131,8 @@ impl Layer {
             activation,
             digital_ops: 0,
             gain: 1.0,
+            drift_reference: None,
+            drift_scale: 1.0,
         }
     }
 
@@ -185,10 +191,11 @@ impl Layer {
     /// The pre-activations W·x + b of a batch (cols × batch → rows × batch): one forward read
     /// on the chip, or a float product.
     pub fn preactivation(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        let scale = self.gain * self.drift_scale;
         let mut a = match &mut self.weights {
-            Weights::Analog(xbar) if self.gain != 1.0 => {
+            Weights::Analog(xbar) if scale != 1.0 => {
                 self.digital_ops += (x.ncols() * self.bias.len()) as u64;
-                xbar.read(x) * self.gain
+                xbar.read(x) * scale
             }
             Weights::Analog(xbar) => xbar.read(x),
             Weights::Digital(w) => {
@@ -298,6 +305,52 @@ impl Layer {
     /// The bias.
     pub fn bias(&self) -> &DVector<f32> {
         &self.bias
+    }
+
+    /// Global drift compensation, step 1 (aihwkit's `GlobalDriftCompensation`): reads the
+    /// array with one-hot inputs (the identity, one read per input) and keeps the mean |y| as
+    /// the reference. Call it right after programming or training. No-op on digital layers.
+    pub fn calibrate_drift_reference(&mut self) {
+        self.drift_reference = self.one_hot_mean_abs();
+    }
+
+    /// Global drift compensation, step 2: reads the one-hot inputs again and sets the digital
+    /// factor α = reference / now (now clamped ≥ 1e-4 of the reference) by which every later
+    /// read is multiplied; `false` switches compensation off (α = 1). Returns α.
+    pub fn compensate_drift(&mut self, on: bool) -> f32 {
+        self.drift_scale = 1.0;
+        if on {
+            if let (Some(reference), Some(now)) = (self.drift_reference, self.one_hot_mean_abs()) {
+                self.drift_scale = (reference / now.max(1e-4 * reference)) as f32;
+            }
+        }
+        self.drift_scale
+    }
+
+    /// Mean |y| over the reads of the identity (one read per input), or None on digital layers.
+    fn one_hot_mean_abs(&mut self) -> Option<f64> {
+        let Weights::Analog(xbar) = &mut self.weights else {
+            return None;
+        };
+        let y = xbar.read(&DMatrix::identity(xbar.cols(), xbar.cols()));
+        self.digital_ops += 2 * y.len() as u64;
+        Some(y.iter().map(|v| v.abs() as f64).sum::<f64>() / y.len().max(1) as f64)
+    }
+
+    /// Simulated time of the layer's tiles, seconds (0 for digital layers).
+    pub fn now_s(&self) -> f64 {
+        match &self.weights {
+            Weights::Analog(xbar) => xbar.now_s(),
+            Weights::Digital(_) => 0.0,
+        }
+    }
+
+    /// Fraction of failed cells of the layer's tiles (0 for digital layers), and their number.
+    pub fn failed_cells(&self) -> (f64, usize) {
+        match &self.weights {
+            Weights::Analog(xbar) => (xbar.failed_fraction(), xbar.rows() * xbar.cols()),
+            Weights::Digital(_) => (0.0, 0),
+        }
     }
 
     /// Lets `dt_s` seconds pass on the chip.

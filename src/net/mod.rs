@@ -90,6 +90,45 @@ impl Network {
         h
     }
 
+    /// Simulated age of the network's chip, seconds: the latest clock of its tiles (0 when
+    /// digital).
+    pub fn now_s(&self) -> f64 {
+        self.layers.iter().map(Layer::now_s).fold(0.0, f64::max)
+    }
+
+    /// Fraction of the network's cells that have failed (0 when digital).
+    pub fn failed_fraction(&self) -> f64 {
+        let (mut failed, mut total) = (0.0, 0usize);
+        for l in &self.layers {
+            let (f, n) = l.failed_cells();
+            failed += f * n as f64;
+            total += n;
+        }
+        failed / total.max(1) as f64
+    }
+
+    /// Lets `dt_s` seconds pass on every layer's tiles.
+    pub fn advance(&mut self, dt_s: f64) {
+        for l in &mut self.layers {
+            l.advance(dt_s);
+        }
+    }
+
+    /// Takes the global drift compensation reference of every analog layer (see
+    /// [`Layer::calibrate_drift_reference`]).
+    pub fn calibrate_drift_reference(&mut self) {
+        for l in &mut self.layers {
+            l.calibrate_drift_reference();
+        }
+    }
+
+    /// Switches global drift compensation on (re-estimating each layer's factor) or off.
+    pub fn compensate_drift(&mut self, on: bool) {
+        for l in &mut self.layers {
+            l.compensate_drift(on);
+        }
+    }
+
     /// Operation counts of all layers.
     pub fn counters(&self) -> Counters {
         let mut c = Counters::default();

@@ -1,0 +1,751 @@
+//! Experiment files (`experiments/*.toml`): one comparison — learners × devices × sweep values ×
+//! seeds — checked once into an [`Experiment`] whose points are all resolved (devices built and
+//! validated) before anything runs, so that a typo fails in a second, not after an hour.
+//!
+//! ```toml
+//! name = "faults"                       # default: the file's stem
+//! learners = ["bp-oracle", "dfa"]
+//! devices = ["ideal", { preset = "constant-step", label = "cs-6bit", periphery = { adc_bits = 6 } }]
+//! seeds = [1, 2, 3]
+//!
+//! [data]                                # default: the MNIST shipped in data/mnist
+//! train_limit = 10000
+//!
+//! [network]
+//! hidden = [500, 500]
+//! activation = "relu"
+//!
+//! [train]
+//! epochs = 10
+//! batch = 32
+//! lr = 0.05
+//!
+//! [learner.ff]                          # per-learner overrides of [train], and learner options
+//! lr = 0.003
+//! options = { feedback_digital = false }
+//!
+//! [evaluate]
+//! drift_times_s = [1, 3600, 86400, 3.15e7]
+//!
+//! [[sweep]]
+//! path = "device.failure.stuck_at_min_fraction"
+//! values = [0.0, 0.01, 0.05]
+//! ```
+
+use crate::config_file::{parse_toml, ConfigError};
+use crate::device::{presets, Device, DeviceError, DeviceFile};
+use crate::learn::{Options, LEARNERS};
+use crate::net::Activation;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// An experiment file as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentFile {
+    /// Name of the experiment and of its run directory `runs/NAME` (default: the file's stem).
+    pub name: Option<String>,
+    /// One line saying what the experiment compares.
+    #[serde(default)]
+    pub description: String,
+    /// Learning rules to compare (see `mortalsim train --help`).
+    pub learners: Vec<String>,
+    /// Devices: preset names, device files, or tables `{ preset = NAME | file = PATH, label =
+    /// LABEL, <section> = { <field> = value } }` overriding any device field.
+    pub devices: Vec<toml::Value>,
+    /// Seeds of the replicates (default `[1]`); seed S gives the same run as `train --seed S`.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// The data.
+    #[serde(default)]
+    pub data: DataSection,
+    /// The network.
+    #[serde(default)]
+    pub network: NetworkSection,
+    /// Training settings shared by all learners.
+    #[serde(default)]
+    pub train: TrainSection,
+    /// Per-learner overrides, keyed by learner name.
+    #[serde(default)]
+    pub learner: BTreeMap<String, LearnerSection>,
+    /// Evaluation after training.
+    #[serde(default)]
+    pub evaluate: EvaluateSection,
+    /// Up to two sweep axes.
+    #[serde(default)]
+    pub sweep: Vec<SweepAxis>,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![1]
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Directory of an IDX image/label pair for training and test (default: the MNIST shipped
+    /// in `data/mnist`); relative paths are relative to the current directory.
+    pub dir: Option<PathBuf>,
+    /// Use only the first N training samples (default: all).
+    pub train_limit: Option<usize>,
+    /// Use only the first N test samples (default: all).
+    pub test_limit: Option<usize>,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    /// Hidden widths (default `[500, 500]`); the input width and the number of classes come
+    /// from the data.
+    pub hidden: Vec<usize>,
+    /// Hidden activation: relu (default), tanh or sigmoid.
+    pub activation: String,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            hidden: vec![500, 500],
+            activation: "relu".into(),
+        }
+    }
+}
+
+/// `[train]`: the settings `mortalsim train` takes as flags, with the same defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSection {
+    /// Passes over the training set (default 10).
+    pub epochs: usize,
+    /// Samples per update (default 64).
+    pub batch: usize,
+    /// Learning rate (default 0.05).
+    pub lr: f32,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        TrainSection {
+            epochs: 10,
+            batch: 64,
+            lr: 0.05,
+        }
+    }
+}
+
+/// `[learner.NAME]`: overrides of `[train]` for one learner, and its options.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnerSection {
+    /// Passes over the training set.
+    pub epochs: Option<usize>,
+    /// Samples per update.
+    pub batch: Option<usize>,
+    /// Learning rate.
+    pub lr: Option<f32>,
+    /// The learner's options (see [`Options`]).
+    #[serde(default)]
+    pub options: toml::Table,
+}
+
+/// `[evaluate]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluateSection {
+    /// Simulated seconds after training at which the trained chip is evaluated again (drift,
+    /// leak, failures act meanwhile; no learning); default none.
+    pub drift_times_s: Vec<f64>,
+    /// Evaluate at those times also with global drift compensation (default true).
+    pub drift_compensation: bool,
+}
+
+impl Default for EvaluateSection {
+    fn default() -> Self {
+        EvaluateSection {
+            drift_times_s: Vec::new(),
+            drift_compensation: true,
+        }
+    }
+}
+
+/// `[[sweep]]`: one axis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepAxis {
+    /// The parameter: `device.<section>.<field>`, `train.lr|batch|epochs`,
+    /// `options.<field>`, `network.hidden|activation`, `data.train_limit|test_limit`.
+    pub path: String,
+    /// Its values, in the order they are run and plotted.
+    pub values: Vec<toml::Value>,
+    /// Axis label for plots (default: the path).
+    pub label: Option<String>,
+}
+
+/// The resolved settings of one point, apart from its device: what `train` would be given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointSettings {
+    /// The data.
+    pub data: DataSection,
+    /// The network.
+    pub network: NetworkSection,
+    /// Training settings after per-learner overrides and sweep values.
+    pub train: TrainSection,
+    /// Learner options after per-learner overrides and sweep values.
+    pub options: Options,
+}
+
+/// One run of the experiment: a learner on a device with sweep values and a seed.
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// Position in the experiment's declared order (sharding uses it).
+    pub index: usize,
+    /// Readable unique id, also the file name `points/<id>.json`.
+    pub id: String,
+    /// Learner name.
+    pub learner: String,
+    /// Device label.
+    pub device_label: String,
+    /// The device, overrides and sweep values applied, validated.
+    pub device: Device,
+    /// (path, value) of each sweep axis.
+    pub sweep: Vec<(String, toml::Value)>,
+    /// The seed of the learner and of the data order.
+    pub seed: u64,
+    /// Everything else.
+    pub settings: PointSettings,
+    /// Hash of the point's whole resolved configuration (settings, device, seed, evaluation):
+    /// a finished point is reused only when it matches.
+    pub config_hash: String,
+}
+
+/// A checked experiment.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    /// Name (run directory `runs/NAME`).
+    pub name: String,
+    /// The file it came from.
+    pub file: String,
+    /// Description.
+    pub description: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Sweep axes: (path, label, values).
+    pub axes: Vec<(String, String, Vec<toml::Value>)>,
+    /// Evaluation after training.
+    pub evaluate: EvaluateSection,
+    /// All points, in declared order: learners × devices × sweep values × seeds (seeds
+    /// innermost).
+    pub points: Vec<Point>,
+    /// The file as written, defaults filled in.
+    pub resolved: ExperimentFile,
+    /// The devices as resolved (label, file contents with every default), before sweeps.
+    pub devices: Vec<(String, DeviceFile)>,
+    /// Hash of the whole resolved experiment.
+    pub config_hash: String,
+}
+
+/// 64-bit FNV-1a of `bytes`, as 16 hex digits: a stable fingerprint of a configuration.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl Experiment {
+    /// Reads and checks the experiment file at `path`.
+    pub fn load(path: &Path) -> Result<Experiment, Vec<ConfigError>> {
+        let file = path.display().to_string();
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| vec![ConfigError::file(&file, format!("cannot read: {e}"))])?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "experiment".into());
+        Experiment::from_toml(&src, &file, &stem)
+    }
+
+    /// Parses and checks an experiment file's contents; `file` names it in errors, `stem` is
+    /// the default name.
+    pub fn from_toml(src: &str, file: &str, stem: &str) -> Result<Experiment, Vec<ConfigError>> {
+        let raw: ExperimentFile = parse_toml(src, file).map_err(|e| vec![e])?;
+        check(raw, src, file, stem)
+    }
+}
+
+/// Collects every problem of the file.
+struct Problems<'a> {
+    src: &'a str,
+    file: &'a str,
+    list: Vec<ConfigError>,
+}
+
+impl Problems<'_> {
+    fn at(&mut self, path: &str, message: impl Into<String>) {
+        self.list
+            .push(ConfigError::at_field(self.src, self.file, path, message));
+    }
+}
+
+fn check(
+    mut raw: ExperimentFile,
+    src: &str,
+    file: &str,
+    stem: &str,
+) -> Result<Experiment, Vec<ConfigError>> {
+    let mut p = Problems {
+        src,
+        file,
+        list: Vec::new(),
+    };
+    let name = raw.name.clone().unwrap_or_else(|| stem.to_string());
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        p.at(
+            "name",
+            "use letters, digits, `-`, `_` and `.` (it names the run directory)",
+        );
+    }
+    raw.name = Some(name.clone());
+    if raw.learners.is_empty() {
+        p.at("learners", "list at least one learner");
+    }
+    for (i, l) in raw.learners.iter().enumerate() {
+        if !LEARNERS.contains(&l.as_str()) {
+            p.at(
+                &format!("learners.{i}"),
+                format!("unknown learner `{l}` (learners: {})", LEARNERS.join(", ")),
+            );
+        } else if raw.learners[..i].contains(l) {
+            p.at(&format!("learners.{i}"), format!("`{l}` is listed twice"));
+        }
+    }
+    for name in raw.learner.keys() {
+        if !raw.learners.contains(name) {
+            p.at(
+                &format!("learner.{name}"),
+                format!("`{name}` is not among `learners`"),
+            );
+        }
+    }
+    if raw.seeds.is_empty() {
+        p.at("seeds", "list at least one seed");
+    }
+    for (i, s) in raw.seeds.iter().enumerate() {
+        if raw.seeds[..i].contains(s) {
+            p.at(&format!("seeds.{i}"), format!("seed {s} is listed twice"));
+        }
+    }
+    for (i, t) in raw.evaluate.drift_times_s.iter().enumerate() {
+        if !(t.is_finite() && *t >= 0.0) {
+            p.at(
+                &format!("evaluate.drift_times_s.{i}"),
+                "must be a finite number of seconds ≥ 0",
+            );
+        }
+    }
+    raw.evaluate
+        .drift_times_s
+        .sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    raw.evaluate.drift_times_s.dedup();
+    if raw.sweep.len() > 2 {
+        p.at("sweep", "at most two sweep axes");
+    }
+    for (i, axis) in raw.sweep.iter().enumerate() {
+        let first = axis.path.split('.').next().unwrap_or("");
+        if !["device", "train", "options", "network", "data"].contains(&first)
+            || axis.path == "data.dir"
+            || !axis.path.contains('.')
+        {
+            p.at(
+                &format!("sweep.{i}.path"),
+                format!(
+                    "`{}`: sweep a path under device., train., options., network. or data. \
+                     (data.dir excepted)",
+                    axis.path
+                ),
+            );
+        }
+        if raw.sweep[..i].iter().any(|a| a.path == axis.path) {
+            p.at(&format!("sweep.{i}.path"), "this path is swept twice");
+        }
+        if axis.values.is_empty() {
+            p.at(&format!("sweep.{i}.values"), "list at least one value");
+        }
+        for (j, v) in axis.values.iter().enumerate() {
+            if axis.values[..j].contains(v) {
+                p.at(
+                    &format!("sweep.{i}.values.{j}"),
+                    format!("value {v} is listed twice"),
+                );
+            }
+        }
+    }
+    if raw.devices.is_empty() {
+        p.at("devices", "list at least one device");
+    }
+    let mut devices: Vec<(String, toml::Table)> = Vec::new();
+    for (i, entry) in raw.devices.iter().enumerate() {
+        match device_entry(entry) {
+            Ok((label, table)) => {
+                if devices.iter().any(|(l, _)| *l == label) {
+                    p.at(
+                        &format!("devices.{i}"),
+                        format!("two devices are labelled `{label}`: give one a `label`"),
+                    );
+                }
+                devices.push((label, table));
+            }
+            Err(m) => p.at(&format!("devices.{i}"), m),
+        }
+    }
+    let data_dir = raw
+        .data
+        .dir
+        .clone()
+        .unwrap_or_else(|| crate::data::default_mnist_dir().to_path_buf());
+    if !p.list.is_empty() {
+        return Err(p.list);
+    }
+
+    // Resolve every point; a problem is reported once per (device, sweep path), not per point.
+    let combos = sweep_combinations(&raw.sweep);
+    let mut points = Vec::new();
+    let mut resolved_devices = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (d, (label, table)) in devices.iter().enumerate() {
+        match device_from_table(table, label) {
+            Ok(dev) => resolved_devices.push((label.clone(), dev.spec.clone())),
+            Err(m) => {
+                p.at(&format!("devices.{d}"), m);
+                continue;
+            }
+        }
+        for learner in &raw.learners {
+            for combo in &combos {
+                let mut t = toml::Table::new();
+                t.insert("device".into(), toml::Value::Table(table.clone()));
+                let overrides = raw.learner.get(learner).cloned().unwrap_or_default();
+                let mut train = raw.train.clone();
+                train.epochs = overrides.epochs.unwrap_or(train.epochs);
+                train.batch = overrides.batch.unwrap_or(train.batch);
+                train.lr = overrides.lr.unwrap_or(train.lr);
+                let settings = toml::Table::try_from(SettingsTable {
+                    data: &raw.data,
+                    network: &raw.network,
+                    train: &train,
+                })
+                .expect("settings serialise");
+                t.extend(settings);
+                t.insert("options".into(), toml::Value::Table(overrides.options));
+                let mut sweep = Vec::new();
+                for (a, &v) in combo.iter().enumerate() {
+                    let axis = &raw.sweep[a];
+                    set_path(&mut t, &axis.path, axis.values[v].clone());
+                    sweep.push((axis.path.clone(), axis.values[v].clone()));
+                }
+                let device_table = match t.remove("device") {
+                    Some(toml::Value::Table(dt)) => dt,
+                    _ => toml::Table::new(),
+                };
+                // A problem met only with sweep values is reported at the value that brings
+                // it: the axis whose field the message names, else the last axis.
+                let where_ = |combo: &[usize], message: &str| -> String {
+                    if raw.sweep.is_empty() {
+                        return format!("devices.{d}");
+                    }
+                    let a = raw
+                        .sweep
+                        .iter()
+                        .position(|a| {
+                            let field = a.path.split_once('.').map_or("", |(_, f)| f);
+                            message.contains(field) || message.contains(&a.path)
+                        })
+                        .unwrap_or(raw.sweep.len() - 1);
+                    format!("sweep.{a}.values.{}", combo[a])
+                };
+                let device = match device_from_table(&device_table, label) {
+                    Ok(dev) => dev,
+                    Err(m) => {
+                        let at = where_(combo, &m);
+                        if seen.insert(at.clone() + &m) {
+                            p.at(&at, format!("device `{label}`: {m}"));
+                        }
+                        continue;
+                    }
+                };
+                let settings: PointSettings = match toml::Value::Table(t).try_into() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let m = e.message().trim().to_string();
+                        let at = if raw.learner.contains_key(learner) && raw.sweep.is_empty() {
+                            format!("learner.{learner}")
+                        } else {
+                            where_(combo, &m)
+                        };
+                        if seen.insert(at.clone() + &m) {
+                            p.at(&at, format!("learner `{learner}`: {m}"));
+                        }
+                        continue;
+                    }
+                };
+                if let Err((field, m)) = check_settings(&settings) {
+                    let at = match raw.sweep.iter().position(|a| a.path == field) {
+                        Some(a) => format!("sweep.{a}.values.{}", combo[a]),
+                        None if raw.learner.contains_key(learner) => format!("learner.{learner}"),
+                        None => field.clone(),
+                    };
+                    if seen.insert(at.clone() + &m) {
+                        p.at(&at, m);
+                    }
+                    continue;
+                }
+                for &seed in &raw.seeds {
+                    let mut id = point_id(learner, label, &sweep, seed);
+                    if points.iter().any(|q: &Point| q.id == id) {
+                        id = format!("{id}~{}", points.len());
+                    }
+                    let hash_input = serde_json::json!({
+                        "learner": learner,
+                        "device": device.spec,
+                        "settings": settings,
+                        "seed": seed,
+                        "evaluate": raw.evaluate,
+                    });
+                    points.push(Point {
+                        index: points.len(),
+                        id,
+                        learner: learner.clone(),
+                        device_label: label.clone(),
+                        device: device.clone(),
+                        sweep: sweep.clone(),
+                        seed,
+                        settings: settings.clone(),
+                        config_hash: fingerprint(hash_input.to_string().as_bytes()),
+                    });
+                }
+            }
+        }
+    }
+    if !p.list.is_empty() {
+        return Err(p.list);
+    }
+    let axes = raw
+        .sweep
+        .iter()
+        .map(|a| {
+            (
+                a.path.clone(),
+                a.label.clone().unwrap_or_else(|| a.path.clone()),
+                a.values.clone(),
+            )
+        })
+        .collect();
+    let whole = serde_json::json!({
+        "experiment": raw,
+        "devices": resolved_devices,
+    });
+    Ok(Experiment {
+        name,
+        file: file.to_string(),
+        description: raw.description.clone(),
+        data_dir,
+        axes,
+        evaluate: raw.evaluate.clone(),
+        points,
+        config_hash: fingerprint(whole.to_string().as_bytes()),
+        resolved: raw,
+        devices: resolved_devices,
+    })
+}
+
+#[derive(Serialize)]
+struct SettingsTable<'a> {
+    data: &'a DataSection,
+    network: &'a NetworkSection,
+    train: &'a TrainSection,
+}
+
+/// Range checks of a point's settings: (field path, message).
+fn check_settings(s: &PointSettings) -> Result<(), (String, String)> {
+    let bad = |f: &str, m: &str| Err((f.to_string(), m.to_string()));
+    if s.train.epochs == 0 {
+        return bad("train.epochs", "must be at least 1");
+    }
+    if s.train.batch == 0 {
+        return bad("train.batch", "must be at least 1");
+    }
+    if !(s.train.lr.is_finite() && s.train.lr > 0.0) {
+        return bad("train.lr", "must be a positive number");
+    }
+    if s.network.hidden.contains(&0) {
+        return bad("network.hidden", "a hidden width of 0");
+    }
+    match Activation::parse(&s.network.activation) {
+        Some(a) if a != Activation::Identity => {}
+        _ => return bad("network.activation", "expected relu, tanh or sigmoid"),
+    }
+    if s.data.train_limit == Some(0) || s.data.test_limit == Some(0) {
+        return bad("data", "a limit of 0 samples");
+    }
+    Ok(())
+}
+
+/// The label and the device table (file contents with the entry's overrides merged in) of one
+/// `devices` entry.
+fn device_entry(entry: &toml::Value) -> Result<(String, toml::Table), String> {
+    let (source, mut overrides, label) = match entry {
+        toml::Value::String(s) => (s.clone(), toml::Table::new(), None),
+        toml::Value::Table(t) => {
+            let mut t = t.clone();
+            let take = |t: &mut toml::Table, k: &str| -> Result<Option<String>, String> {
+                match t.remove(k) {
+                    None => Ok(None),
+                    Some(toml::Value::String(s)) => Ok(Some(s)),
+                    Some(v) => Err(format!("`{k}` must be a string, not {v}")),
+                }
+            };
+            let preset = take(&mut t, "preset")?;
+            let file = take(&mut t, "file")?;
+            let label = take(&mut t, "label")?;
+            let source = match (preset, file) {
+                (Some(p), None) => p,
+                (None, Some(f)) => f,
+                _ => return Err("give exactly one of `preset = NAME` or `file = PATH`".into()),
+            };
+            (source, t, label)
+        }
+        v => {
+            return Err(format!(
+                "expected a preset name, a file or a table, not {v}"
+            ))
+        }
+    };
+    let src = match presets::source(&source) {
+        Some(s) => s.to_string(),
+        None if Path::new(&source).is_file() => {
+            std::fs::read_to_string(&source).map_err(|e| format!("{source}: cannot read: {e}"))?
+        }
+        None => {
+            return Err(DeviceError::NotFound {
+                name: source.clone(),
+                presets: presets::names().iter().map(|s| s.to_string()).collect(),
+            }
+            .to_string())
+        }
+    };
+    let mut table: toml::Table =
+        toml::from_str(&src).map_err(|e| format!("{source}: {}", e.message().trim()))?;
+    if let Some(l) = &label {
+        overrides.insert("name".into(), toml::Value::String(l.clone()));
+    }
+    merge(&mut table, overrides);
+    let label = match (label, table.get("name")) {
+        (Some(l), _) => l,
+        (None, Some(toml::Value::String(n))) => n.clone(),
+        _ => source,
+    };
+    Ok((label, table))
+}
+
+/// Validates a device table; the error is the validator's messages joined.
+fn device_from_table(table: &toml::Table, label: &str) -> Result<Device, String> {
+    let src = toml::to_string(table).map_err(|e| e.to_string())?;
+    Device::from_toml(&src, label).map_err(|e| match e {
+        DeviceError::Invalid(errs) => errs
+            .iter()
+            .map(|e| match &e.field {
+                Some(f) => format!("`{f}`: {}", e.message),
+                None => e.message.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        e => e.to_string(),
+    })
+}
+
+/// Deep merge: tables are merged key by key, anything else replaced.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Sets dotted `path` in `t` to `value`, creating tables on the way.
+fn set_path(t: &mut toml::Table, path: &str, value: toml::Value) {
+    let mut keys: Vec<&str> = path.split('.').collect();
+    let last = keys.pop().unwrap_or_default();
+    let mut cur = t;
+    for k in keys {
+        let entry = cur
+            .entry(k.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        cur = entry.as_table_mut().expect("just made a table");
+    }
+    cur.insert(last.to_string(), value);
+}
+
+/// Every combination of sweep value indices, first axis outermost (one empty combination
+/// without sweeps).
+fn sweep_combinations(axes: &[SweepAxis]) -> Vec<Vec<usize>> {
+    let mut combos = vec![Vec::new()];
+    for axis in axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                (0..axis.values.len()).map(move |v| {
+                    let mut c = c.clone();
+                    c.push(v);
+                    c
+                })
+            })
+            .collect();
+    }
+    combos
+}
+
+/// A sweep value as written in tables and ids: numbers and booleans as TOML writes them,
+/// strings without quotes, arrays joined by `x`.
+pub fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Array(a) => a.iter().map(value_text).collect::<Vec<_>>().join("x"),
+        v => v.to_string(),
+    }
+}
+
+/// `learner__device[__field=value]...__sN`, restricted to file-name-safe characters.
+fn point_id(learner: &str, device: &str, sweep: &[(String, toml::Value)], seed: u64) -> String {
+    let mut id = format!("{learner}__{device}");
+    for (path, v) in sweep {
+        let field = path.rsplit('.').next().unwrap_or(path);
+        id.push_str(&format!("__{field}={}", value_text(v)));
+    }
+    id.push_str(&format!("__s{seed}"));
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.=+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,454 @@
+//! Running an experiment: its points in parallel, each written as soon as it is finished, so that
+//! a rerun skips what is done and a killed run loses only the points in progress.
+
+use super::file::{Experiment, Point};
+use super::rundir::{
+    self, read_point, utc_now, write_atomic, write_json, write_tables, DriftRecord, Host, Manifest,
+    PointRecord, RunDirError, SCHEMA_VERSION,
+};
+use super::train::{evaluate, train, EpochReport, TrainConfig};
+use crate::data::{DataError, Dataset, Split};
+use crate::learn;
+use crate::net::{Activation, NetSpec};
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Which points a process runs: every `count`-th point from the `index`-th (1-based), as
+/// nextest's `count:K/N` partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// K, 1-based.
+    pub index: usize,
+    /// N.
+    pub count: usize,
+}
+
+impl Shard {
+    /// All points.
+    pub const ALL: Shard = Shard { index: 1, count: 1 };
+
+    /// Parses `K/N` (1 ≤ K ≤ N).
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("--shard `{s}`: expected K/N with 1 ≤ K ≤ N, e.g. 2/8");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// From a SLURM array job's variables: K = `SLURM_ARRAY_TASK_ID` − `SLURM_ARRAY_TASK_MIN`
+    /// + 1, N = `SLURM_ARRAY_TASK_COUNT`; `None` outside an array job.
+    pub fn from_slurm(var: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>, String> {
+        let num = |k: &str| -> Result<Option<usize>, String> {
+            match var(k) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("{k}=`{v}` is not a number")),
+            }
+        };
+        let (Some(id), Some(count)) = (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?)
+        else {
+            return Ok(None);
+        };
+        let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+        Shard::parse(&format!("{}/{count}", (id + 1).saturating_sub(min))).map(Some)
+    }
+
+    /// Whether point number `index` (0-based, experiment order) belongs to this shard.
+    pub fn owns(&self, index: usize) -> bool {
+        index % self.count == self.index - 1
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// The run directory.
+    pub out: PathBuf,
+    /// The points this process runs.
+    pub shard: Shard,
+    /// Recompute finished points.
+    pub force: bool,
+    /// The command line, for the manifest.
+    pub command_line: String,
+}
+
+/// What the run is doing, for a progress display.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// Before the first point: how much work there is.
+    Plan {
+        /// Points to run now.
+        to_run: usize,
+        /// Points already finished (skipped).
+        skipped: usize,
+        /// Epochs of the points to run.
+        epochs: usize,
+    },
+    /// A point finished an epoch.
+    Epoch {
+        /// The point.
+        point: &'a Point,
+        /// Its report.
+        report: &'a EpochReport,
+    },
+    /// A point is finished and written.
+    Finished {
+        /// The point.
+        point: &'a Point,
+        /// Its record.
+        record: &'a PointRecord,
+    },
+}
+
+/// What the run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Points computed now.
+    pub ran: usize,
+    /// Points found finished.
+    pub skipped: usize,
+    /// Points that diverged (recorded, not errors).
+    pub diverged: Vec<String>,
+    /// Points that failed, with why.
+    pub failed: Vec<(String, String)>,
+    /// Points of the experiment without a record in this directory (other shards').
+    pub missing: Vec<String>,
+}
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The run directory.
+    #[error(transparent)]
+    Dir(#[from] RunDirError),
+    /// The data.
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// Runs the points of `exp` that `settings.shard` owns and that are not finished in
+/// `settings.out`, in parallel over the thread pool, and rewrites the tables after each one.
+pub fn run(
+    exp: &Experiment,
+    settings: &RunSettings,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<RunOutcome, RunError> {
+    let dir = &settings.out;
+    std::fs::create_dir_all(dir.join("points")).map_err(|e| RunDirError::Io {
+        path: dir.clone(),
+        message: e.to_string(),
+    })?;
+    let (git_revision, git_dirty) = rundir::git_revision();
+    let mut manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        tool: env!("CARGO_PKG_NAME").into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        git_revision,
+        git_dirty,
+        experiment: exp.name.clone(),
+        experiment_file: exp.file.clone(),
+        description: exp.description.clone(),
+        config_hash: exp.config_hash.clone(),
+        seeds: exp.resolved.seeds.clone(),
+        sweep_axes: exp.axes.iter().map(|a| a.0.clone()).collect(),
+        sweep_labels: exp.axes.iter().map(|a| a.1.clone()).collect(),
+        drift_times_s: exp.evaluate.drift_times_s.clone(),
+        shard: settings.shard.to_string(),
+        point_ids: exp.points.iter().map(|p| p.id.clone()).collect(),
+        points_missing: Vec::new(),
+        host: Host::current(),
+        command_line: settings.command_line.clone(),
+        started_utc: utc_now(),
+        ended_utc: None,
+        status: "running".into(),
+        error: None,
+    };
+    write_json(&dir.join("manifest.json"), &manifest)?;
+    write_atomic(
+        &dir.join("config.resolved.toml"),
+        resolved_toml(exp).as_bytes(),
+    )?;
+
+    // Records already there, in experiment order; `None` where a point must (or may) run.
+    let records: Vec<Option<PointRecord>> = exp
+        .points
+        .iter()
+        .map(|p| {
+            read_point(dir, &p.id).filter(|r| {
+                r.config_hash == p.config_hash
+                    && r.status != "failed"
+                    && !(settings.force && settings.shard.owns(p.index))
+            })
+        })
+        .collect();
+    let todo: Vec<&Point> = exp
+        .points
+        .iter()
+        .filter(|p| settings.shard.owns(p.index) && records[p.index].is_none())
+        .collect();
+    let owned = exp
+        .points
+        .iter()
+        .filter(|p| settings.shard.owns(p.index))
+        .count();
+    progress(Progress::Plan {
+        to_run: todo.len(),
+        skipped: owned - todo.len(),
+        epochs: todo.iter().map(|p| p.settings.train.epochs).sum(),
+    });
+
+    let data = if todo.is_empty() {
+        None
+    } else {
+        Some(Split::load_dir(&exp.data_dir)?)
+    };
+    let shared = Mutex::new(records);
+    let axes = &manifest.sweep_axes;
+    let results: Vec<Result<PointRecord, RunDirError>> = todo
+        .par_iter()
+        .map(|point| {
+            let (train_set, test_set) = data.as_ref().expect("data loaded when points run");
+            let record = run_point(exp, point, train_set, test_set, &|report| {
+                progress(Progress::Epoch { point, report })
+            });
+            rundir::write_json(&rundir::point_path(dir, &point.id), &record)?;
+            let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+            guard[point.index] = Some(record.clone());
+            let done: Vec<PointRecord> = guard.iter().flatten().cloned().collect();
+            write_tables(dir, axes, &done)?;
+            append_log(dir, &record);
+            progress(Progress::Finished {
+                point,
+                record: &record,
+            });
+            Ok(record)
+        })
+        .collect();
+    let mut outcome = RunOutcome {
+        dir: dir.clone(),
+        ran: 0,
+        skipped: owned - todo.len(),
+        diverged: Vec::new(),
+        failed: Vec::new(),
+        missing: Vec::new(),
+    };
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Ok(rec) => {
+                outcome.ran += 1;
+                match rec.status.as_str() {
+                    "diverged" => outcome.diverged.push(rec.id),
+                    "failed" => outcome.failed.push((rec.id, rec.error.unwrap_or_default())),
+                    _ => {}
+                }
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let records = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    write_tables(
+        dir,
+        &manifest.sweep_axes,
+        &records.iter().flatten().cloned().collect::<Vec<_>>(),
+    )?;
+    outcome.missing = exp
+        .points
+        .iter()
+        .filter(|p| records[p.index].is_none())
+        .map(|p| p.id.clone())
+        .collect();
+    manifest.points_missing = outcome.missing.clone();
+    manifest.ended_utc = Some(utc_now());
+    manifest.status = match (&first_error, outcome.failed.is_empty()) {
+        (Some(_), _) => "failed".into(),
+        (None, false) => "incomplete".into(),
+        (None, true) if outcome.missing.is_empty() => "completed".into(),
+        // Other shards' points are missing: this shard itself is complete.
+        (None, true) if settings.shard.count > 1 => "completed".into(),
+        (None, true) => "incomplete".into(),
+    };
+    manifest.error = first_error.as_ref().map(|e| e.to_string());
+    write_json(&dir.join("manifest.json"), &manifest)?;
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(outcome),
+    }
+}
+
+/// Trains one point and evaluates it after training; a learner that cannot be built gives a
+/// `failed` record, a non-finite loss a `diverged` one.
+pub fn run_point(
+    exp: &Experiment,
+    point: &Point,
+    train_set: &Dataset,
+    test_set: &Dataset,
+    on_epoch: &dyn Fn(&EpochReport),
+) -> PointRecord {
+    let start = Instant::now();
+    let s = &point.settings;
+    fn limit(d: &Dataset, n: Option<usize>) -> Cow<'_, Dataset> {
+        match n {
+            Some(n) if n < d.len() => Cow::Owned(d.subset(n)),
+            _ => Cow::Borrowed(d),
+        }
+    }
+    let (tr, te) = (
+        limit(train_set, s.data.train_limit),
+        limit(test_set, s.data.test_limit),
+    );
+    let mut widths = vec![tr.input_width()];
+    widths.extend(&s.network.hidden);
+    widths.push(tr.classes());
+    let spec = NetSpec {
+        widths,
+        activation: Activation::parse(&s.network.activation).unwrap_or(Activation::Relu),
+    };
+    let mut record = PointRecord {
+        schema_version: SCHEMA_VERSION,
+        id: point.id.clone(),
+        index: point.index,
+        config_hash: point.config_hash.clone(),
+        learner: point.learner.clone(),
+        device: point.device_label.clone(),
+        sweep: point.sweep.clone(),
+        seed: point.seed,
+        status: "done".into(),
+        diverged_epoch: None,
+        error: None,
+        epochs: Vec::new(),
+        drift: Vec::new(),
+        wall_seconds: 0.0,
+        finished_utc: String::new(),
+    };
+    match learn::build(&point.learner, &spec, &point.device, point.seed, &s.options) {
+        Err(e) => {
+            record.status = "failed".into();
+            record.error = Some(e);
+        }
+        Ok(mut learner) => {
+            let cfg = TrainConfig {
+                epochs: s.train.epochs,
+                batch: s.train.batch,
+                lr: s.train.lr,
+                seed: point.seed,
+            };
+            let report = train(learner.as_mut(), &tr, &te, &cfg, on_epoch);
+            record.epochs = report.epochs;
+            if let Some(e) = record.epochs.iter().find(|e| e.diverged) {
+                record.status = "diverged".into();
+                record.diverged_epoch = Some(e.epoch);
+            } else {
+                record.drift = drift_evaluation(
+                    learner.as_mut(),
+                    &te,
+                    &exp.evaluate.drift_times_s,
+                    exp.evaluate.drift_compensation,
+                );
+            }
+        }
+    }
+    record.wall_seconds = start.elapsed().as_secs_f64();
+    record.finished_utc = utc_now();
+    record
+}
+
+/// Evaluates the trained chip at each time after training (ascending), without and, when
+/// `compensation`, with global drift compensation referenced at the end of training.
+pub fn drift_evaluation(
+    learner: &mut dyn learn::Learner,
+    test_set: &Dataset,
+    times_s: &[f64],
+    compensation: bool,
+) -> Vec<DriftRecord> {
+    let mut out = Vec::new();
+    if times_s.is_empty() {
+        return out;
+    }
+    learner.network().calibrate_drift_reference();
+    let mut now = 0.0;
+    for &t in times_s {
+        learner.network().advance(t - now);
+        now = t;
+        let modes: &[bool] = if compensation {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &on in modes {
+            learner.network().compensate_drift(on);
+            let (test_loss, test_accuracy) = evaluate(learner, test_set);
+            out.push(DriftRecord {
+                time_after_training_s: t,
+                compensated: on,
+                test_accuracy,
+                test_loss,
+            });
+        }
+        learner.network().compensate_drift(false);
+    }
+    out
+}
+
+/// `config.resolved.toml`: the experiment with its defaults, then each device in full under
+/// `[resolved_devices.LABEL]`.
+fn resolved_toml(exp: &Experiment) -> String {
+    let mut devices = toml::Table::new();
+    for (label, spec) in &exp.devices {
+        devices.insert(
+            label.clone(),
+            toml::Value::Table(toml::Table::try_from(spec).unwrap_or_default()),
+        );
+    }
+    let mut t = toml::Table::new();
+    t.insert("resolved_devices".into(), toml::Value::Table(devices));
+    format!(
+        "# {}: resolved by mortalsim {} (every default filled in; devices in full below)\n\n{}\n{}",
+        exp.file,
+        env!("CARGO_PKG_VERSION"),
+        toml::to_string(&exp.resolved).unwrap_or_default(),
+        toml::to_string(&t).unwrap_or_default()
+    )
+}
+
+/// Appends a plain line to `log.txt` (what a progress bar hides under a batch system).
+fn append_log(dir: &std::path::Path, r: &PointRecord) {
+    use std::io::Write;
+    let acc = r
+        .epochs
+        .last()
+        .map_or("-".into(), |e| format!("{:.2} %", 100.0 * e.test_accuracy));
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("log.txt"))
+    {
+        let _ = writeln!(
+            f,
+            "{} {} {} test accuracy {} ({:.1} s)",
+            r.finished_utc, r.id, r.status, acc, r.wall_seconds
+        );
+    }
+}

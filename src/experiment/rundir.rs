@@ -1,0 +1,480 @@
+//! The run directory: what `mortalsim run` writes and `plot` and `merge` read.
+//!
+//! ```text
+//! manifest.json          tool, version, git revision, config hash, seeds, shard, host, command
+//!                        line, start/end (UTC), status, all point ids and the missing ones
+//! config.resolved.toml   the experiment with every default filled in, and its devices in full
+//! points/<id>.json       one record per point, written atomically (a rerun skips it when its
+//!                        config hash matches)
+//! metrics.csv            tidy: point,learner,device,<sweep paths>,seed,epoch,time_s,metric,value
+//! summary.csv            one row per point (no wall-clock column: equal runs give equal bytes)
+//! log.txt                one line per finished point
+//! ```
+//!
+//! `metrics.csv`'s `time_s` is the chip's simulated age at the end of the epoch for training
+//! metrics, and the simulated time since the end of training for the `drift_*` metrics.
+
+use super::train::EpochReport;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Version of the files' layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Why a run directory could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// A file could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Directories that do not belong to the same experiment.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> RunDirError {
+    RunDirError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// One evaluation of the trained chip some time after training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftRecord {
+    /// Simulated seconds since the end of training.
+    pub time_after_training_s: f64,
+    /// Whether global drift compensation was on.
+    pub compensated: bool,
+    /// Test accuracy, fraction.
+    #[serde(deserialize_with = "super::train::nan_if_null")]
+    pub test_accuracy: f64,
+    /// Test loss.
+    #[serde(deserialize_with = "super::train::nan_if_null")]
+    pub test_loss: f64,
+}
+
+/// What one point gave: `points/<id>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointRecord {
+    /// Layout version.
+    pub schema_version: u32,
+    /// The point's id.
+    pub id: String,
+    /// Its position in the experiment.
+    pub index: usize,
+    /// Hash of its resolved configuration.
+    pub config_hash: String,
+    /// Learner.
+    pub learner: String,
+    /// Device label.
+    pub device: String,
+    /// (path, value) of each sweep axis.
+    pub sweep: Vec<(String, toml::Value)>,
+    /// Seed.
+    pub seed: u64,
+    /// `done`, `diverged` or `failed`.
+    pub status: String,
+    /// The epoch in which training diverged.
+    pub diverged_epoch: Option<usize>,
+    /// Why the point failed (`failed` only).
+    pub error: Option<String>,
+    /// Per epoch.
+    pub epochs: Vec<EpochReport>,
+    /// Evaluations after training.
+    pub drift: Vec<DriftRecord>,
+    /// Wall-clock seconds of the whole point.
+    #[serde(deserialize_with = "super::train::nan_if_null")]
+    pub wall_seconds: f64,
+    /// When it finished (UTC).
+    pub finished_utc: String,
+}
+
+/// Where the run took place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    /// Host name.
+    pub hostname: String,
+    /// CPU model.
+    pub cpu: String,
+    /// Logical cores available.
+    pub cores: usize,
+    /// Threads of the pool the run used.
+    pub threads: usize,
+    /// `SLURM_JOB_ID`, `SLURM_ARRAY_JOB_ID`, `SLURM_ARRAY_TASK_ID` when set.
+    pub slurm: Vec<(String, String)>,
+}
+
+impl Host {
+    /// This machine.
+    pub fn current() -> Host {
+        let read = |p: &str| std::fs::read_to_string(p).ok();
+        let hostname = read("/proc/sys/kernel/hostname")
+            .or_else(|| read("/etc/hostname"))
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let cpu = read("/proc/cpuinfo")
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let slurm = ["SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+            .collect();
+        Host {
+            hostname,
+            cpu,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: rayon::current_num_threads(),
+            slurm,
+        }
+    }
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version.
+    pub schema_version: u32,
+    /// `mortalsim`.
+    pub tool: String,
+    /// The crate version.
+    pub version: String,
+    /// Git commit the binary was built from (`unknown` outside a checkout).
+    pub git_revision: String,
+    /// Whether the working tree had uncommitted changes at build time.
+    pub git_dirty: Option<bool>,
+    /// Experiment name.
+    pub experiment: String,
+    /// Experiment file as given.
+    pub experiment_file: String,
+    /// Its description.
+    pub description: String,
+    /// Hash of the resolved experiment.
+    pub config_hash: String,
+    /// Seeds of the replicates.
+    pub seeds: Vec<u64>,
+    /// Sweep parameter paths (the extra columns of the CSV files).
+    pub sweep_axes: Vec<String>,
+    /// Their labels for plots.
+    pub sweep_labels: Vec<String>,
+    /// Times after training of the drift evaluations, seconds.
+    pub drift_times_s: Vec<f64>,
+    /// `K/N`: this directory holds every N-th point from the K-th (1-based); `merged` after
+    /// `mortalsim merge`.
+    pub shard: String,
+    /// Every point of the experiment, in order.
+    pub point_ids: Vec<String>,
+    /// Points of this shard (or of the merge) without a finished record.
+    pub points_missing: Vec<String>,
+    /// Host.
+    pub host: Host,
+    /// The command line.
+    pub command_line: String,
+    /// Start (UTC, ISO 8601).
+    pub started_utc: String,
+    /// End (UTC), once finished.
+    pub ended_utc: Option<String>,
+    /// `running` (or interrupted, if it stays so), `completed`, `incomplete` (points failed or
+    /// missing), `failed`.
+    pub status: String,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Git revision and dirty flag captured at build time (see `build.rs`).
+pub fn git_revision() -> (String, Option<bool>) {
+    let rev = option_env!("MORTALSIM_GIT_REVISION").unwrap_or("unknown");
+    let dirty = match option_env!("MORTALSIM_GIT_DIRTY") {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    };
+    (rev.to_string(), dirty)
+}
+
+/// The current time as ISO 8601 UTC (`2026-11-23T10:00:00Z`).
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename,
+/// so that a reader (or a killed run) never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunDirError> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| io_error(&tmp, e))?;
+    f.sync_all().map_err(|e| io_error(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+}
+
+/// Reads and parses a JSON file.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunDirError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
+    serde_json::from_str(&text).map_err(|e| io_error(path, format!("line {}: {e}", e.line())))
+}
+
+/// Writes a value as pretty JSON, atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RunDirError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| io_error(path, e))?;
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}
+
+/// `DIR/points/<id>.json`.
+pub fn point_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join("points").join(format!("{id}.json"))
+}
+
+/// The finished record of point `id` in `dir`, if there is one that parses.
+pub fn read_point(dir: &Path, id: &str) -> Option<PointRecord> {
+    read_json::<PointRecord>(&point_path(dir, id))
+        .ok()
+        .filter(|r| r.schema_version == SCHEMA_VERSION && r.id == id)
+}
+
+/// A number as a CSV cell: shortest text that reads back to the same f64, in scientific
+/// notation when very small or large (`3.7684e-6` rather than `0.0000037684`).
+pub fn number(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-3..1e7).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
+/// A sweep value as a CSV cell.
+fn cell(v: &toml::Value) -> String {
+    super::file::value_text(v)
+}
+
+/// Writes `metrics.csv` and `summary.csv` for `records` (in experiment order) with the sweep
+/// columns `axes`.
+pub fn write_tables(
+    dir: &Path,
+    axes: &[String],
+    records: &[PointRecord],
+) -> Result<(), RunDirError> {
+    let metrics_path = dir.join("metrics.csv");
+    let summary_path = dir.join("summary.csv");
+    let mut m = csv::Writer::from_writer(Vec::new());
+    let mut s = csv::Writer::from_writer(Vec::new());
+    fn csv_err(p: &Path) -> impl Fn(csv::Error) -> RunDirError + '_ {
+        move |e| io_error(p, e)
+    }
+    let mut head: Vec<String> = ["point", "learner", "device"].map(String::from).to_vec();
+    head.extend(axes.iter().cloned());
+    head.push("seed".into());
+    let mut mh = head.clone();
+    mh.extend(["epoch", "time_s", "metric", "value"].map(String::from));
+    m.write_record(&mh).map_err(csv_err(&metrics_path))?;
+    let mut sh = head;
+    sh.extend(
+        [
+            "status",
+            "epochs",
+            "diverged_epoch",
+            "test_accuracy",
+            "test_loss",
+            "best_test_accuracy",
+            "train_loss",
+            "energy_per_sample_j",
+            "energy_per_inference_j",
+            "sim_time_s",
+            "sim_seconds_per_sample",
+            "failed_fraction",
+        ]
+        .map(String::from),
+    );
+    s.write_record(&sh).map_err(csv_err(&summary_path))?;
+    for r in records {
+        let mut key = vec![r.id.clone(), r.learner.clone(), r.device.clone()];
+        for a in axes {
+            key.push(
+                r.sweep
+                    .iter()
+                    .find(|(p, _)| p == a)
+                    .map(|(_, v)| cell(v))
+                    .unwrap_or_default(),
+            );
+        }
+        key.push(r.seed.to_string());
+        let mut row = |epoch: usize, time: f64, metric: &str, value: f64| {
+            let mut rec = key.clone();
+            rec.extend([
+                epoch.to_string(),
+                number(time),
+                metric.to_string(),
+                number(value),
+            ]);
+            m.write_record(&rec)
+        };
+        for e in &r.epochs {
+            for (name, v) in [
+                ("test_accuracy", e.test_accuracy),
+                ("test_loss", e.test_loss),
+                ("train_loss", e.train_loss),
+                ("energy_per_sample_j", e.energy_per_sample_j),
+                ("energy_per_inference_j", e.energy_per_inference_j),
+                ("sim_seconds_per_sample", e.sim_seconds_per_sample),
+                ("failed_fraction", e.failed_fraction),
+                ("samples_per_s", e.samples_per_s),
+                ("train_seconds", e.train_seconds),
+            ] {
+                row(e.epoch, e.sim_time_s, name, v).map_err(csv_err(&metrics_path))?;
+            }
+        }
+        let last_epoch = r.epochs.last().map_or(0, |e| e.epoch);
+        for d in &r.drift {
+            let suffix = if d.compensated { "_compensated" } else { "" };
+            for (name, v) in [
+                ("drift_test_accuracy", d.test_accuracy),
+                ("drift_test_loss", d.test_loss),
+            ] {
+                row(
+                    last_epoch,
+                    d.time_after_training_s,
+                    &format!("{name}{suffix}"),
+                    v,
+                )
+                .map_err(csv_err(&metrics_path))?;
+            }
+        }
+        let last = r.epochs.last();
+        let f = |v: Option<f64>| v.map(number).unwrap_or_default();
+        let best = r
+            .epochs
+            .iter()
+            .map(|e| e.test_accuracy)
+            .filter(|a| a.is_finite())
+            .fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
+        let mut rec = key.clone();
+        rec.extend([
+            r.status.clone(),
+            r.epochs.len().to_string(),
+            r.diverged_epoch.map(|e| e.to_string()).unwrap_or_default(),
+            f(last.map(|e| e.test_accuracy)),
+            f(last.map(|e| e.test_loss)),
+            f(best),
+            f(last.map(|e| e.train_loss)),
+            f(last.map(|e| e.energy_per_sample_j)),
+            f(last.map(|e| e.energy_per_inference_j)),
+            f(last.map(|e| e.sim_time_s)),
+            f(last.map(|e| e.sim_seconds_per_sample)),
+            f(last.map(|e| e.failed_fraction)),
+        ]);
+        s.write_record(&rec).map_err(csv_err(&summary_path))?;
+    }
+    let bytes = |w: csv::Writer<Vec<u8>>, p: &Path| {
+        w.into_inner()
+            .map_err(|e| io_error(p, e.error().to_string()))
+    };
+    write_atomic(&metrics_path, &bytes(m, &metrics_path)?)?;
+    write_atomic(&summary_path, &bytes(s, &summary_path)?)
+}
+
+/// What a merge found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeReport {
+    /// Points gathered.
+    pub points: usize,
+    /// Points of the experiment found in none of the directories.
+    pub missing: Vec<String>,
+}
+
+/// Joins the run directories `dirs` (shards of one experiment) into `out`: point records are
+/// copied, the tables rebuilt from all of them in experiment order, the manifest marks the
+/// shard `merged` and lists the missing points.
+pub fn merge(dirs: &[PathBuf], out: &Path, command_line: &str) -> Result<MergeReport, RunDirError> {
+    let Some(first) = dirs.first() else {
+        return Err(RunDirError::Mismatch("merge: no directories given".into()));
+    };
+    let manifests: Vec<Manifest> = dirs
+        .iter()
+        .map(|d| read_json::<Manifest>(&d.join("manifest.json")))
+        .collect::<Result<_, _>>()?;
+    let base = &manifests[0];
+    for (d, m) in dirs.iter().zip(&manifests).skip(1) {
+        if m.config_hash != base.config_hash {
+            return Err(RunDirError::Mismatch(format!(
+                "{}: config hash {} differs from {}'s {} (not shards of one experiment)",
+                d.display(),
+                m.config_hash,
+                first.display(),
+                base.config_hash
+            )));
+        }
+    }
+    std::fs::create_dir_all(out.join("points")).map_err(|e| io_error(out, e))?;
+    let mut records = Vec::new();
+    let mut missing = Vec::new();
+    for id in &base.point_ids {
+        match dirs.iter().find_map(|d| read_point(d, id)) {
+            Some(r) => {
+                write_json(&point_path(out, id), &r)?;
+                records.push(r);
+            }
+            None => missing.push(id.clone()),
+        }
+    }
+    let config = first.join("config.resolved.toml");
+    let text = std::fs::read(&config).map_err(|e| io_error(&config, e))?;
+    write_atomic(&out.join("config.resolved.toml"), &text)?;
+    write_tables(out, &base.sweep_axes, &records)?;
+    let started = manifests
+        .iter()
+        .map(|m| m.started_utc.clone())
+        .min()
+        .unwrap_or_default();
+    let manifest = Manifest {
+        shard: "merged".into(),
+        points_missing: missing.clone(),
+        host: Host::current(),
+        command_line: command_line.to_string(),
+        started_utc: started,
+        ended_utc: Some(utc_now()),
+        status: if missing.is_empty() {
+            "completed".into()
+        } else {
+            "incomplete".into()
+        },
+        error: None,
+        ..base.clone()
+    };
+    write_json(&out.join("manifest.json"), &manifest)?;
+    Ok(MergeReport {
+        points: records.len(),
+        missing,
+    })
+}
