@@ -402,3 +402,132 @@ fn train_rejects_bad_input_with_exit_code_2() {
         );
     }
 }
+
+/// A two-point experiment of a tiny network, written to a fresh directory.
+fn tiny_experiment(name: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("mortalsim-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &file,
+        "learners = [\"bp-digital\", \"bp-oracle\"]\ndevices = [\"ideal\"]\n\
+         [data]\ntrain_limit = 200\ntest_limit = 50\n[network]\nhidden = [8]\n\
+         [train]\nepochs = 1\nbatch = 20\n",
+    )
+    .unwrap();
+    (dir, file)
+}
+
+#[test]
+fn run_writes_a_run_directory_and_a_rerun_skips_it() {
+    let (dir, file) = tiny_experiment("tiny");
+    let out = dir.join("run");
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = run(&args);
+    assert_code(&o, 0, "run");
+    for f in [
+        "manifest.json",
+        "config.resolved.toml",
+        "metrics.csv",
+        "summary.csv",
+        "log.txt",
+    ] {
+        assert!(out.join(f).is_file(), "{f} written");
+    }
+    assert!(
+        stderr(&o).contains("2 points run, 0 skipped"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&args);
+    assert_code(&o, 0, "rerun");
+    assert!(
+        stderr(&o).contains("0 points run, 2 skipped"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["run", file.to_str().unwrap(), "--list"]);
+    assert_code(&o, 0, "list");
+    assert!(
+        stdout(&o).contains("bp-oracle__ideal__s1"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Shard 2/2 alone, then merged with an empty first shard: one point is missing.
+    let shard = dir.join("shard2");
+    let o = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--shard",
+        "2/2",
+        "--out",
+        shard.to_str().unwrap(),
+    ]);
+    assert_code(&o, 0, "shard 2/2");
+    let merged = dir.join("merged");
+    let o = run(&[
+        "merge",
+        shard.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_code(&o, 1, "merge with a point missing");
+    assert!(
+        stderr(&o).contains("1 points missing") && stderr(&o).contains("bp-digital__ideal__s1"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "merge",
+        out.to_str().unwrap(),
+        shard.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_code(&o, 0, "merge");
+    let o = run(&[
+        "merge",
+        dir.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_code(&o, 2, "merge of a directory that is not a run");
+    assert!(stderr(&o).contains("no manifest.json"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_rejects_bad_experiment_files_and_shards_with_exit_code_2() {
+    let (dir, file) = tiny_experiment("bad");
+    std::fs::write(&file, "learners = [\"bp-oracle\"]\ndevices = [\"idael\"]\n").unwrap();
+    let o = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        dir.join("r").to_str().unwrap(),
+    ]);
+    assert_code(&o, 2, "unknown device");
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{}:2:", file.display())), "{err}");
+    assert!(err.contains("idael") && err.contains("idealized"), "{err}");
+    let o = run(&["run", dir.join("none.toml").to_str().unwrap()]);
+    assert_code(&o, 2, "missing file");
+    assert!(
+        stderr(&o).contains("none.toml: cannot read"),
+        "{}",
+        stderr(&o)
+    );
+    let (good_dir, good) = tiny_experiment("shard");
+    let o = run(&["run", good.to_str().unwrap(), "--shard", "3/2"]);
+    assert_code(&o, 2, "bad shard");
+    assert!(stderr(&o).contains("--shard `3/2`"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&good_dir);
+}

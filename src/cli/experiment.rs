@@ -29,6 +29,9 @@ pub struct RunArgs {
     /// No progress bar and no summary table.
     #[arg(long)]
     quiet: bool,
+    /// Print the points (index, id, shard ownership) and exit without running.
+    #[arg(long)]
+    list: bool,
 }
 
 /// Arguments of `merge`.
@@ -72,6 +75,22 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
         }
     });
     let owned = exp.points.iter().filter(|p| shard.owns(p.index)).count();
+    if args.list {
+        for p in &exp.points {
+            let mark = if shard.owns(p.index) {
+                ""
+            } else {
+                "  (other shard)"
+            };
+            println!("{:>5} {}{mark}", p.index, p.id);
+        }
+        println!(
+            "{} points; shard {shard} runs {owned}; run directory {}",
+            exp.points.len(),
+            out.display()
+        );
+        return Ok(0);
+    }
     if !args.quiet {
         eprintln!(
             "{}: {} points ({} learners × {} devices × {} sweep values × {} seeds), shard {shard} runs {owned} · {}",
