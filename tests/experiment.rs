@@ -488,3 +488,44 @@ fn global_drift_compensation_undoes_a_uniform_drift() {
     layer.compensate_drift(false);
     assert_eq!(layer.preactivation(&x), drifted);
 }
+
+#[test]
+fn a_diverging_point_is_recorded_with_its_epoch_and_the_others_go_on() {
+    let exp = parse(
+        r#"
+learners = ["bp-digital", "bp-oracle"]
+devices = ["ideal"]
+[data]
+train_limit = 200
+test_limit = 50
+[network]
+hidden = [8]
+[train]
+epochs = 3
+batch = 20
+lr = 0.05
+[learner.bp-digital]
+lr = 1e30
+"#,
+    )
+    .unwrap();
+    let dir = tempdir("diverge");
+    let outcome = run_in(&exp, &dir, Shard::ALL, false);
+    assert_eq!(outcome.diverged, vec!["bp-digital__ideal__s1".to_string()]);
+    let bad = rundir::read_point(&dir, "bp-digital__ideal__s1").unwrap();
+    assert_eq!(
+        (bad.status.as_str(), bad.diverged_epoch),
+        ("diverged", Some(1))
+    );
+    assert_eq!(bad.epochs.len(), 1, "training stops at the diverging epoch");
+    let good = rundir::read_point(&dir, "bp-oracle__ideal__s1").unwrap();
+    assert_eq!((good.status.as_str(), good.epochs.len()), ("done", 3));
+    let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    assert!(
+        summary.contains("bp-digital__ideal__s1,bp-digital,ideal,1,diverged,1,1,"),
+        "{summary}"
+    );
+    let m: Manifest = rundir::read_json(&dir.join("manifest.json")).unwrap();
+    assert_eq!(m.status, "completed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
