@@ -21,6 +21,20 @@ enum Command {
     Devices(DevicesCommand),
     /// Train one network with one learner on one device and report test accuracy per epoch.
     Train(TrainArgs),
+    /// Draw the figures (SVG, PNG) and summary.md of a run directory; prints each file written.
+    Plot(PlotArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PlotArgs {
+    /// The run directory (manifest.json, summary.csv, metrics.csv).
+    run_dir: std::path::PathBuf,
+    /// Output directory [default: RUN_DIR/plots].
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Image formats, comma-separated: svg, png.
+    #[arg(long, value_delimiter = ',', default_value = "svg,png")]
+    format: Vec<mortalsim::plot::Format>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -142,6 +156,7 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Train(args) => train(args),
+        Command::Plot(args) => plot(args),
         Command::Devices(DevicesCommand::List) => {
             for name in presets::names() {
                 let d = load(name)?;
@@ -206,6 +221,21 @@ fn run(cli: Cli) -> Result<i32> {
 
 fn input(msg: String) -> anyhow::Error {
     InputError(msg).into()
+}
+
+fn plot(args: PlotArgs) -> Result<i32> {
+    let out = args.out.unwrap_or_else(|| args.run_dir.join("plots"));
+    let files = mortalsim::plot::plot_run(&args.run_dir, &out, &args.format).map_err(|e| {
+        if e.is_input() {
+            input(e.to_string())
+        } else {
+            anyhow::Error::new(e)
+        }
+    })?;
+    for f in files {
+        println!("{}", f.display());
+    }
+    Ok(0)
 }
 
 fn train(args: TrainArgs) -> Result<i32> {
