@@ -48,15 +48,29 @@ fn assert_svg(path: &Path) {
         "{}: not an SVG",
         path.display()
     );
-    assert!(text.contains("</svg>"), "{}: unterminated SVG", path.display());
+    assert!(
+        text.contains("</svg>"),
+        "{}: unterminated SVG",
+        path.display()
+    );
     assert!(text.contains("<text"), "{}: no text", path.display());
 }
 
 /// Checks the PNG signature and returns the (width, height) of its IHDR chunk.
 fn png_size(path: &Path) -> (u32, u32) {
     let bytes = std::fs::read(path).unwrap();
-    assert!(bytes.len() > 10_000, "{}: only {} bytes", path.display(), bytes.len());
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}: not a PNG", path.display());
+    assert!(
+        bytes.len() > 10_000,
+        "{}: only {} bytes",
+        path.display(),
+        bytes.len()
+    );
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{}: not a PNG",
+        path.display()
+    );
     assert_eq!(&bytes[12..16], b"IHDR", "{}: no IHDR first", path.display());
     let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
     (be(&bytes[16..20]), be(&bytes[20..24]))
@@ -214,7 +228,13 @@ fn formats_are_honoured() {
     let out = temp_dir("svg-only");
     let files = plot_run(&fixture(), &out, &[Format::Svg]).unwrap();
     assert!(files.iter().all(|f| f.extension().unwrap() != "png"));
-    assert_eq!(files.iter().filter(|f| f.extension().unwrap() == "svg").count(), 8);
+    assert_eq!(
+        files
+            .iter()
+            .filter(|f| f.extension().unwrap() == "svg")
+            .count(),
+        8
+    );
     assert_eq!("PNG".parse::<Format>(), Ok(Format::Png));
     assert!("jpg".parse::<Format>().unwrap_err().contains("jpg"));
     std::fs::remove_dir_all(&out).unwrap();
@@ -249,11 +269,18 @@ fn minimal_run_plots_without_sweep_drift_or_energy() {
         .collect();
     assert_eq!(
         names,
-        ["accuracy_vs_epoch.svg", "accuracy_vs_epoch.png", "summary.md"]
+        [
+            "accuracy_vs_epoch.svg",
+            "accuracy_vs_epoch.png",
+            "summary.md"
+        ]
     );
     png_size(&out.join("accuracy_vs_epoch.png"));
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(md.contains("| bp-digital | 50.00 ± 0.00 % (n = 1) |"), "{md}");
+    assert!(
+        md.contains("| bp-digital | 50.00 ± 0.00 % (n = 1) |"),
+        "{md}"
+    );
     assert!(md.contains("No energy figure"), "{md}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -308,7 +335,10 @@ fn malformed_files_are_named_with_the_line() {
     )
     .unwrap();
     let err = Run::read(&dir).unwrap_err().to_string();
-    assert!(err.contains("summary.csv line 1") && err.contains("train.lr"), "{err}");
+    assert!(
+        err.contains("summary.csv line 1") && err.contains("train.lr"),
+        "{err}"
+    );
 
     // A manifest that is not JSON.
     std::fs::write(dir.join("manifest.json"), "{\"experiment\": \n").unwrap();
@@ -321,11 +351,22 @@ fn malformed_files_are_named_with_the_line() {
 fn cli_plots_and_exits_2_on_bad_input() {
     let out = temp_dir("cli");
     let o = Command::new(env!("CARGO_BIN_EXE_mortalsim"))
-        .args(["plot", fixture().to_str().unwrap(), "--format", "svg", "--out"])
+        .args([
+            "plot",
+            fixture().to_str().unwrap(),
+            "--format",
+            "svg",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let printed = String::from_utf8_lossy(&o.stdout);
     assert_eq!(printed.lines().count(), 9, "{printed}");
     assert!(printed.lines().all(|l| Path::new(l).exists()), "{printed}");
@@ -337,7 +378,10 @@ fn cli_plots_and_exits_2_on_bad_input() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("manifest.json") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("manifest.json") && !err.contains("panicked"),
+        "{err}"
+    );
 
     let o = Command::new(env!("CARGO_BIN_EXE_mortalsim"))
         .args(["plot", fixture().to_str().unwrap(), "--format", "gif"])

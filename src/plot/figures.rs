@@ -679,9 +679,9 @@ fn superscript(n: i32) -> String {
         .collect()
 }
 
-/// `m × 10^k` written for a tick label: plain between 0.001 and 10000, else `10⁻⁹` style.
-fn fmt_power(m: u32, k: i32) -> String {
-    if (-3..=4).contains(&k) {
+/// `m × 10^k` written for a tick label: plain (`0.01`) or as a power (`10⁻⁹`).
+fn fmt_power(m: u32, k: i32, plain: bool) -> String {
+    if plain {
         let v = m as f64 * 10f64.powi(k);
         let decimals = (-k).max(0) as usize;
         format!("{v:.decimals$}")
@@ -711,12 +711,14 @@ fn log_axis(lo: f64, hi: f64, desc: String) -> AxisSpec {
     let (k0, k1) = (lo.floor() as i32, hi.ceil() as i32);
     let decades = (k1 - k0).max(1);
     let every = if decades > 8 { 2 } else { 1 };
+    // One notation on the whole axis: plain numbers when every decade reads well so.
+    let plain = k0 >= -3 && k1 <= 4;
     let mut ticks = Vec::new();
     let mut minor = Vec::new();
     for k in k0..=k1 {
         let p = k as f64;
         if p >= lo - 1e-9 && p <= hi + 1e-9 && k.rem_euclid(every) == 0 {
-            ticks.push((p, fmt_power(1, k)));
+            ticks.push((p, fmt_power(1, k, plain)));
         }
         for m in 2..10u32 {
             let q = p + (m as f64).log10();
@@ -726,7 +728,7 @@ fn log_axis(lo: f64, hi: f64, desc: String) -> AxisSpec {
                 }
                 // Under two decades shown: label 2 and 5 as well, so there are enough labels.
                 if decades <= 2 && (m == 2 || m == 5) {
-                    ticks.push((q, fmt_power(m, k)));
+                    ticks.push((q, fmt_power(m, k, plain)));
                 }
             }
         }
@@ -779,7 +781,7 @@ fn padded(
 
 /// The accuracy axis (percent) fitting `values` (percent), with margins, within [0, 100].
 fn accuracy_axis(values: impl IntoIterator<Item = f64>, desc: &str) -> AxisSpec {
-    let (lo, hi) = padded(values, 0.08, 2.0, 0.0, 100.0);
+    let (lo, hi) = padded(values, 0.08, 5.0, 0.0, 100.0);
     linear_axis(lo, hi, 6, 0.0, desc.to_string())
 }
 
@@ -1028,7 +1030,14 @@ pub fn accuracy_vs_epoch(run: &Run, combination: &[usize], colours: &[RGBColor])
         let pad = 0.04 * (max_epoch - min_epoch) as f64;
         (min_epoch as f64 - pad, max_epoch as f64 + pad)
     };
-    let x = linear_axis(xlo, xhi, 8, 1.0, "epoch".into());
+    let mut x = linear_axis(xlo, xhi, 8, 1.0, "epoch".into());
+    x.ticks.retain(|t| t.0 >= 1.0);
+    // Markers on every epoch while they stay apart.
+    let marker = if max_epoch - min_epoch < 16 {
+        Marker::Circle
+    } else {
+        Marker::None
+    };
     let y = accuracy_axis(
         curves
             .values()
@@ -1060,7 +1069,7 @@ pub fn accuracy_vs_epoch(run: &Run, combination: &[usize], colours: &[RGBColor])
                     colour: colours[k.learner],
                     points: c.iter().map(|(e, s)| (*e as f64, 100.0 * s.mean)).collect(),
                     dashed: false,
-                    marker: Marker::Circle,
+                    marker: if c.len() == 1 { Marker::Circle } else { marker },
                 });
             }
             Panel {
@@ -1077,7 +1086,7 @@ pub fn accuracy_vs_epoch(run: &Run, combination: &[usize], colours: &[RGBColor])
         &learners,
         Sample::Line {
             dashed: false,
-            marker: Marker::Circle,
+            marker,
         },
     );
     let n = count_note(curves.values().flatten().map(|(_, s)| s.n));
@@ -1414,11 +1423,8 @@ pub fn accuracy_vs_time(run: &Run, combination: &[usize], colours: &[RGBColor]) 
 /// says which).
 pub fn energy(run: &Run, colours: &[RGBColor]) -> Option<Figure> {
     let e = run.energy();
-    let have = |f: &dyn Fn(&(Option<Stats>, Option<Stats>)) -> Option<Stats>| {
-        e.values().filter_map(f).collect::<Vec<_>>()
-    };
-    let train_all = have(&|v| v.0);
-    let infer_all = have(&|v| v.1);
+    let train_all: Vec<Stats> = e.values().filter_map(|v| v.0).collect();
+    let infer_all: Vec<Stats> = e.values().filter_map(|v| v.1).collect();
     if train_all.is_empty() && infer_all.is_empty() {
         return None;
     }
@@ -1669,9 +1675,10 @@ mod tests {
 
     #[test]
     fn powers_read_well() {
-        assert_eq!(fmt_power(1, -9), "10⁻⁹");
-        assert_eq!(fmt_power(1, -2), "0.01");
-        assert_eq!(fmt_power(5, 3), "5000");
+        assert_eq!(fmt_power(1, -9, false), "10⁻⁹");
+        assert_eq!(fmt_power(5, -9, false), "5·10⁻⁹");
+        assert_eq!(fmt_power(1, -2, true), "0.01");
+        assert_eq!(fmt_power(5, 3, true), "5000");
     }
 
     #[test]
