@@ -28,6 +28,20 @@ enum Command {
     Run(experiment::RunArgs),
     /// Join the run directories of shards into one and report missing points.
     Merge(experiment::MergeArgs),
+    /// Draw the figures (SVG, PNG) and summary.md of a run directory; prints each file written.
+    Plot(PlotArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PlotArgs {
+    /// The run directory (manifest.json, summary.csv, metrics.csv).
+    run_dir: std::path::PathBuf,
+    /// Output directory [default: RUN_DIR/plots].
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Image formats, comma-separated: svg, png.
+    #[arg(long, value_delimiter = ',', default_value = "svg,png")]
+    format: Vec<mortalsim::plot::Format>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -151,6 +165,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Train(args) => train(args),
         Command::Run(args) => experiment::run_command(args),
         Command::Merge(args) => experiment::merge_command(args),
+        Command::Plot(args) => plot(args),
         Command::Devices(DevicesCommand::List) => {
             for name in presets::names() {
                 let d = load(name)?;
@@ -215,6 +230,21 @@ fn run(cli: Cli) -> Result<i32> {
 
 pub(crate) fn input(msg: String) -> anyhow::Error {
     InputError(msg).into()
+}
+
+fn plot(args: PlotArgs) -> Result<i32> {
+    let out = args.out.unwrap_or_else(|| args.run_dir.join("plots"));
+    let files = mortalsim::plot::plot_run(&args.run_dir, &out, &args.format).map_err(|e| {
+        if e.is_input() {
+            input(e.to_string())
+        } else {
+            anyhow::Error::new(e)
+        }
+    })?;
+    for f in files {
+        println!("{}", f.display());
+    }
+    Ok(0)
 }
 
 /// Sets the size of the global thread pool (`--threads`).

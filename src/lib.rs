@@ -11,6 +11,7 @@
 //! - [`learn`]: the learning rules, one file each, behind one [`learn::Learner`] trait;
 //! - [`data`]: datasets (uses no other room) — the IDX reader, MNIST, batches, seeded epoch order;
 //! - [`experiment`]: running learners on data (the training loop of a run);
+//! - [`plot`]: figures and summary tables of a run directory, from its files alone;
 //!
 //! with [`config_file`] (TOML loading with located errors) and [`random`] (seeding, Gaussian
 //! sampling) beside them, and `testing` (feature `proptest`): strategies and invariant checks
@@ -35,6 +36,7 @@ pub mod device;
 pub mod experiment;
 pub mod learn;
 pub mod net;
+pub mod plot;
 pub mod random;
 #[cfg(feature = "proptest")]
 pub mod testing;

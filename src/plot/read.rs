@@ -1,0 +1,635 @@
+//! Reading a run directory (`manifest.json`, `summary.csv`, `metrics.csv`) into typed records,
+//! and aggregating replicates (seeds) into mean, standard deviation and count.
+
+use super::PlotError;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The values one sweep axis takes in a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepAxis {
+    /// The parameter path, e.g. `device.failure.stuck_at_min_fraction`.
+    pub path: String,
+    /// The values as written in the CSV files: sorted by value when all are numbers, else in
+    /// order of first appearance.
+    pub labels: Vec<String>,
+    /// The numeric values (same order as `labels`) when every value parses as a number.
+    pub numbers: Option<Vec<f64>>,
+}
+
+impl SweepAxis {
+    /// The last segment of the path (`stuck_at_min_fraction`), for file names and labels.
+    pub fn short_name(&self) -> &str {
+        self.path.rsplit('.').next().unwrap_or(&self.path)
+    }
+
+    fn index_of(&self, cell: &str) -> Option<usize> {
+        if let (Some(nums), Ok(v)) = (&self.numbers, cell.parse::<f64>()) {
+            if let Some(i) = nums
+                .iter()
+                .position(|&n| n == v || (n.is_nan() && v.is_nan()))
+            {
+                return Some(i);
+            }
+        }
+        self.labels.iter().position(|l| l == cell)
+    }
+}
+
+/// How a point ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Trained all its epochs.
+    Done,
+    /// Stopped on NaN or Inf.
+    Diverged,
+    /// Any other status string (not counted as finished).
+    Other(String),
+}
+
+/// One row of `summary.csv`: one point (learner × device × sweep values × seed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// The point id.
+    pub id: String,
+    /// Index into [`Run::learners`].
+    pub learner: usize,
+    /// Index into [`Run::devices`].
+    pub device: usize,
+    /// Index into each [`Run::axes`]' values, in axis order.
+    pub sweep: Vec<usize>,
+    /// The replicate's seed, as written.
+    pub seed: String,
+    /// How the point ended.
+    pub status: Status,
+    /// Epoch at which it diverged, if it did.
+    pub diverged_epoch: Option<u32>,
+    /// Final test accuracy, fraction (NaN when absent).
+    pub test_accuracy: f64,
+    /// Energy per training sample, joules (NaN when absent).
+    pub energy_per_sample_j: f64,
+    /// Energy per inference, joules (NaN when absent).
+    pub energy_per_inference_j: f64,
+}
+
+/// One row of `metrics.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    /// Index into [`Run::learners`].
+    pub learner: usize,
+    /// Index into [`Run::devices`].
+    pub device: usize,
+    /// Index into each axis' values.
+    pub sweep: Vec<usize>,
+    /// The replicate's seed, as written.
+    pub seed: String,
+    /// Epoch (1-based).
+    pub epoch: u32,
+    /// Simulated seconds: chip age for training metrics, time after training for `drift_*`.
+    pub time_s: f64,
+    /// Metric name.
+    pub metric: String,
+    /// Value (NaN when empty).
+    pub value: f64,
+}
+
+/// A whole run directory, read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The experiment's name (`manifest.json`).
+    pub experiment: String,
+    /// The run's status (`manifest.json`; `unknown` when absent).
+    pub status: String,
+    /// The sweep axes, in `sweep_axes` order.
+    pub axes: Vec<SweepAxis>,
+    /// Learner names, in order of first appearance.
+    pub learners: Vec<String>,
+    /// Device names, in order of first appearance.
+    pub devices: Vec<String>,
+    /// The rows of `summary.csv`.
+    pub points: Vec<Point>,
+    /// The rows of `metrics.csv`.
+    pub metrics: Vec<MetricRow>,
+}
+
+/// Mean, standard deviation and count of replicate values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Sample standard deviation (n − 1 denominator); 0 for a single value.
+    pub std: f64,
+    /// Number of values.
+    pub n: usize,
+}
+
+impl Stats {
+    /// Statistics of the finite values among `values`; `None` when there are none.
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<Stats> {
+        let v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        let n = v.len();
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let std = if n > 1 {
+            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
+        Some(Stats { mean, std, n })
+    }
+}
+
+/// A group of replicates: one learner on one device at one sweep value combination.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupKey {
+    /// Index into [`Run::learners`].
+    pub learner: usize,
+    /// Index into [`Run::devices`].
+    pub device: usize,
+    /// Index into each axis' values.
+    pub sweep: Vec<usize>,
+}
+
+/// The final outcome of a group of replicates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinalAccuracy {
+    /// Final test accuracy (fraction) over the finished (not diverged) replicates.
+    pub accuracy: Option<Stats>,
+    /// Replicates in the group.
+    pub points: usize,
+    /// Replicates that diverged.
+    pub diverged: usize,
+    /// Replicates with another status than `done` or `diverged`.
+    pub other: usize,
+}
+
+impl Run {
+    /// Reads `manifest.json`, `summary.csv` and `metrics.csv` from `dir`.
+    pub fn read(dir: &Path) -> Result<Run, PlotError> {
+        let manifest_path = dir.join("manifest.json");
+        let text = read_text(&manifest_path)?;
+        let (experiment, status, axis_paths) = parse_manifest(&manifest_path, &text)?;
+        let summary_path = dir.join("summary.csv");
+        let summary = read_csv(&summary_path)?;
+        let metrics_path = dir.join("metrics.csv");
+        let metrics = read_csv(&metrics_path)?;
+
+        let mut axes: Vec<SweepAxis> = axis_paths
+            .iter()
+            .map(|p| SweepAxis {
+                path: p.clone(),
+                labels: Vec::new(),
+                numbers: None,
+            })
+            .collect();
+        let mut learners = Vec::new();
+        let mut devices = Vec::new();
+        let s_cols = Columns::new(&summary, &axis_paths, &["status", "test_accuracy"])?;
+        let m_cols = Columns::new(
+            &metrics,
+            &axis_paths,
+            &["epoch", "time_s", "metric", "value"],
+        )?;
+        // Names and sweep values in order of first appearance, summary first.
+        for (table, cols) in [(&summary, &s_cols), (&metrics, &m_cols)] {
+            for row in &table.rows {
+                intern(&mut learners, &row.cells[cols.learner]);
+                intern(&mut devices, &row.cells[cols.device]);
+                for (axis, &c) in axes.iter_mut().zip(&cols.axes) {
+                    intern(&mut axis.labels, &row.cells[c]);
+                }
+            }
+        }
+        for axis in &mut axes {
+            let nums: Result<Vec<f64>, _> = axis.labels.iter().map(|l| l.parse::<f64>()).collect();
+            if let Ok(nums) = nums {
+                let mut pairs: Vec<(f64, String)> =
+                    nums.into_iter().zip(axis.labels.drain(..)).collect();
+                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                axis.numbers = Some(pairs.iter().map(|p| p.0).collect());
+                axis.labels = pairs.into_iter().map(|p| p.1).collect();
+            }
+        }
+        let key = |cells: &[String], cols: &Columns| -> (usize, usize, Vec<usize>) {
+            let l = position(&learners, &cells[cols.learner]);
+            let d = position(&devices, &cells[cols.device]);
+            let s = axes
+                .iter()
+                .zip(&cols.axes)
+                .map(|(a, &c)| a.index_of(&cells[c]).expect("interned above"))
+                .collect();
+            (l, d, s)
+        };
+
+        let mut points = Vec::with_capacity(summary.rows.len());
+        for row in &summary.rows {
+            let (learner, device, sweep) = key(&row.cells, &s_cols);
+            let at = |col: &str| summary.index(col).map(|i| row.cells[i].as_str());
+            let number = |col: &str| -> Result<f64, PlotError> {
+                match at(col) {
+                    None => Ok(f64::NAN),
+                    Some(cell) => parse_f64(&summary_path, row.line, col, cell),
+                }
+            };
+            let status = match at("status").unwrap_or("") {
+                "done" => Status::Done,
+                "diverged" => Status::Diverged,
+                other => Status::Other(other.to_string()),
+            };
+            let diverged_epoch = match at("diverged_epoch") {
+                None | Some("") => None,
+                Some(cell) => Some(parse_u32(&summary_path, row.line, "diverged_epoch", cell)?),
+            };
+            points.push(Point {
+                id: at("point").unwrap_or("").to_string(),
+                learner,
+                device,
+                sweep,
+                seed: row.cells[s_cols.seed].clone(),
+                status,
+                diverged_epoch,
+                test_accuracy: number("test_accuracy")?,
+                energy_per_sample_j: number("energy_per_sample_j")?,
+                energy_per_inference_j: number("energy_per_inference_j")?,
+            });
+        }
+
+        let mut rows = Vec::with_capacity(metrics.rows.len());
+        let [epoch_c, time_c, metric_c, value_c] =
+            ["epoch", "time_s", "metric", "value"].map(|c| metrics.index(c).expect("checked"));
+        for row in &metrics.rows {
+            let (learner, device, sweep) = key(&row.cells, &m_cols);
+            let c = &row.cells;
+            rows.push(MetricRow {
+                learner,
+                device,
+                sweep,
+                seed: c[m_cols.seed].clone(),
+                epoch: parse_u32(&metrics_path, row.line, "epoch", &c[epoch_c])?,
+                time_s: parse_f64(&metrics_path, row.line, "time_s", &c[time_c])?,
+                metric: c[metric_c].clone(),
+                value: parse_f64(&metrics_path, row.line, "value", &c[value_c])?,
+            });
+        }
+
+        Ok(Run {
+            dir: dir.to_path_buf(),
+            experiment,
+            status,
+            axes,
+            learners,
+            devices,
+            points,
+            metrics: rows,
+        })
+    }
+
+    /// Every sweep value combination present in the run, in axis-value order (one empty
+    /// combination when there are no sweep axes).
+    pub fn combinations(&self) -> Vec<Vec<usize>> {
+        let mut set: Vec<Vec<usize>> = self.points.iter().map(|p| p.sweep.clone()).collect();
+        set.extend(self.metrics.iter().map(|m| m.sweep.clone()));
+        set.sort();
+        set.dedup();
+        if set.is_empty() {
+            set.push(vec![0; self.axes.len()]);
+        }
+        set
+    }
+
+    /// Final test accuracy per group, over the replicates that finished (`done`).
+    pub fn final_accuracy(&self) -> BTreeMap<GroupKey, FinalAccuracy> {
+        let mut groups: BTreeMap<GroupKey, Vec<&Point>> = BTreeMap::new();
+        for p in &self.points {
+            groups.entry(point_key(p)).or_default().push(p);
+        }
+        groups
+            .into_iter()
+            .map(|(k, ps)| {
+                let f = FinalAccuracy {
+                    accuracy: Stats::of(
+                        ps.iter()
+                            .filter(|p| p.status == Status::Done)
+                            .map(|p| p.test_accuracy),
+                    ),
+                    points: ps.len(),
+                    diverged: ps.iter().filter(|p| p.status == Status::Diverged).count(),
+                    other: ps
+                        .iter()
+                        .filter(|p| matches!(p.status, Status::Other(_)))
+                        .count(),
+                };
+                (k, f)
+            })
+            .collect()
+    }
+
+    /// Energy per training sample and per inference (joules) per (learner, device), over every
+    /// replicate and every sweep value; only finite, positive values count.
+    pub fn energy(&self) -> BTreeMap<(usize, usize), (Option<Stats>, Option<Stats>)> {
+        let mut groups: BTreeMap<(usize, usize), Vec<&Point>> = BTreeMap::new();
+        for p in &self.points {
+            groups.entry((p.learner, p.device)).or_default().push(p);
+        }
+        let positive = |v: f64| if v > 0.0 { v } else { f64::NAN };
+        groups
+            .into_iter()
+            .map(|(k, ps)| {
+                let train = Stats::of(ps.iter().map(|p| positive(p.energy_per_sample_j)));
+                let infer = Stats::of(ps.iter().map(|p| positive(p.energy_per_inference_j)));
+                (k, (train, infer))
+            })
+            .collect()
+    }
+
+    /// `metric` per group and epoch, aggregated over replicates: `(epoch, stats)` sorted by
+    /// epoch.
+    pub fn per_epoch(&self, metric: &str) -> BTreeMap<GroupKey, Vec<(u32, Stats)>> {
+        let mut acc: BTreeMap<GroupKey, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
+        for m in self.metrics.iter().filter(|m| m.metric == metric) {
+            acc.entry(row_key(m))
+                .or_default()
+                .entry(m.epoch)
+                .or_default()
+                .push(m.value);
+        }
+        acc.into_iter()
+            .map(|(k, by)| {
+                let v = by
+                    .into_iter()
+                    .filter_map(|(e, vals)| Stats::of(vals).map(|s| (e, s)))
+                    .collect::<Vec<_>>();
+                (k, v)
+            })
+            .filter(|(_, v)| !v.is_empty())
+            .collect()
+    }
+
+    /// `metric` per group and `time_s`, aggregated over replicates: `(time_s, stats)` sorted
+    /// by time (for the `drift_*` metrics, the time after training).
+    pub fn per_time(&self, metric: &str) -> BTreeMap<GroupKey, Vec<(f64, Stats)>> {
+        let mut acc: BTreeMap<GroupKey, Vec<(f64, Vec<f64>)>> = BTreeMap::new();
+        for m in self.metrics.iter().filter(|m| m.metric == metric) {
+            if !m.time_s.is_finite() {
+                continue;
+            }
+            let times = acc.entry(row_key(m)).or_default();
+            let tol = 1e-9 * m.time_s.abs();
+            match times.iter_mut().find(|(t, _)| (t - m.time_s).abs() <= tol) {
+                Some((_, vals)) => vals.push(m.value),
+                None => times.push((m.time_s, vec![m.value])),
+            }
+        }
+        acc.into_iter()
+            .map(|(k, mut times)| {
+                times.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let v = times
+                    .into_iter()
+                    .filter_map(|(t, vals)| Stats::of(vals).map(|s| (t, s)))
+                    .collect::<Vec<_>>();
+                (k, v)
+            })
+            .filter(|(_, v)| !v.is_empty())
+            .collect()
+    }
+
+    /// Whether any `metrics.csv` row has this metric.
+    pub fn has_metric(&self, metric: &str) -> bool {
+        self.metrics.iter().any(|m| m.metric == metric)
+    }
+
+    /// `axis = value` for each axis of a combination, e.g. `["lr = 0.01"]`.
+    pub fn describe(&self, combination: &[usize]) -> Vec<String> {
+        self.axes
+            .iter()
+            .zip(combination)
+            .map(|(a, &i)| format!("{} = {}", a.short_name(), a.labels[i]))
+            .collect()
+    }
+}
+
+fn point_key(p: &Point) -> GroupKey {
+    GroupKey {
+        learner: p.learner,
+        device: p.device,
+        sweep: p.sweep.clone(),
+    }
+}
+
+fn row_key(m: &MetricRow) -> GroupKey {
+    GroupKey {
+        learner: m.learner,
+        device: m.device,
+        sweep: m.sweep.clone(),
+    }
+}
+
+fn intern(list: &mut Vec<String>, name: &str) {
+    if !list.iter().any(|n| n == name) {
+        list.push(name.to_string());
+    }
+}
+
+fn position(list: &[String], name: &str) -> usize {
+    list.iter().position(|n| n == name).expect("interned")
+}
+
+fn read_text(path: &Path) -> Result<String, PlotError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            PlotError::Missing {
+                path: path.to_path_buf(),
+            }
+        } else {
+            PlotError::Read {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }
+        }
+    })
+}
+
+fn malformed(path: &Path, line: Option<u64>, message: impl Into<String>) -> PlotError {
+    PlotError::Malformed {
+        path: path.to_path_buf(),
+        line,
+        message: message.into(),
+    }
+}
+
+/// `(experiment, status, sweep_axes)` from the manifest's text.
+fn parse_manifest(path: &Path, text: &str) -> Result<(String, String, Vec<String>), PlotError> {
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| malformed(path, Some(e.line() as u64), e.to_string()))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| malformed(path, None, "expected a JSON object"))?;
+    let experiment = obj
+        .get("experiment")
+        .and_then(|e| e.as_str())
+        .ok_or_else(|| malformed(path, None, "field `experiment`: expected a string"))?
+        .to_string();
+    let status = obj
+        .get("status")
+        .and_then(|s| s.as_str())
+        .unwrap_or("unknown")
+        .to_string();
+    let axes = match obj.get("sweep_axes") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                malformed(
+                    path,
+                    None,
+                    "field `sweep_axes`: expected an array of strings",
+                )
+            })?,
+        Some(_) => {
+            return Err(malformed(
+                path,
+                None,
+                "field `sweep_axes`: expected an array of strings",
+            ))
+        }
+    };
+    Ok((experiment, status, axes))
+}
+
+struct Row {
+    line: u64,
+    cells: Vec<String>,
+}
+
+struct Table {
+    path: PathBuf,
+    header: Vec<String>,
+    rows: Vec<Row>,
+}
+
+impl Table {
+    fn index(&self, col: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == col)
+    }
+}
+
+/// Column indices common to both tables.
+struct Columns {
+    learner: usize,
+    device: usize,
+    seed: usize,
+    axes: Vec<usize>,
+}
+
+impl Columns {
+    fn new(table: &Table, axes: &[String], extra: &[&str]) -> Result<Columns, PlotError> {
+        let need = |col: &str| {
+            table.index(col).ok_or_else(|| {
+                let what = if axes.iter().any(|a| a == col) {
+                    " (a sweep axis of manifest.json)"
+                } else {
+                    ""
+                };
+                malformed(
+                    &table.path,
+                    Some(1),
+                    format!("missing column `{col}`{what}"),
+                )
+            })
+        };
+        for c in extra {
+            need(c)?;
+        }
+        Ok(Columns {
+            learner: need("learner")?,
+            device: need("device")?,
+            seed: need("seed")?,
+            axes: axes.iter().map(|a| need(a)).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+fn read_csv(path: &Path) -> Result<Table, PlotError> {
+    let text = read_text(path)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let csv_err = |e: csv::Error| {
+        let line = e.position().map(|p| p.line());
+        let message = match e.kind() {
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            } => {
+                format!("{len} fields where the header has {expected_len}")
+            }
+            _ => e.to_string(),
+        };
+        malformed(path, line, message)
+    };
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(csv_err)?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if header.iter().all(|h| h.is_empty()) {
+        return Err(malformed(path, Some(1), "empty file: no header"));
+    }
+    let mut rows = Vec::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(csv_err)?;
+        let line = rec.position().map_or(0, |p| p.line());
+        rows.push(Row {
+            line,
+            cells: rec.iter().map(str::to_string).collect(),
+        });
+    }
+    Ok(Table {
+        path: path.to_path_buf(),
+        header,
+        rows,
+    })
+}
+
+fn parse_f64(path: &Path, line: u64, col: &str, cell: &str) -> Result<f64, PlotError> {
+    if cell.is_empty() {
+        return Ok(f64::NAN);
+    }
+    cell.parse::<f64>().map_err(|_| {
+        malformed(
+            path,
+            Some(line),
+            format!("column `{col}`: `{cell}` is not a number"),
+        )
+    })
+}
+
+fn parse_u32(path: &Path, line: u64, col: &str, cell: &str) -> Result<u32, PlotError> {
+    cell.parse::<u32>().map_err(|_| {
+        malformed(
+            path,
+            Some(line),
+            format!("column `{col}`: `{cell}` is not a whole number"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_of_finite_values() {
+        let s = Stats::of([1.0, f64::NAN, 3.0]).unwrap();
+        assert_eq!((s.mean, s.std, s.n), (2.0, 2f64.sqrt(), 2));
+        assert_eq!(Stats::of([f64::NAN]), None);
+        assert_eq!(Stats::of([5.0]).unwrap().std, 0.0);
+    }
+}
