@@ -206,6 +206,24 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
             );
         }
     }
+    if shard.count == 1 {
+        // The figures and the summary table of the run (a shard's come after `merge`).
+        let plots = outcome.dir.join("plots");
+        let files = mortalsim::plot::plot_run(&outcome.dir, &plots, &mortalsim::plot::Format::ALL)
+            .map_err(anyhow::Error::new)?;
+        if !args.quiet {
+            eprintln!(
+                "{} figures and the summary in {}",
+                files.len(),
+                plots.display()
+            );
+            if let Ok(md) = std::fs::read_to_string(plots.join("summary.md")) {
+                // The accuracy tables; the energy tables stay in the file.
+                let end = md.find("\n## Energy").unwrap_or(md.len());
+                println!("{}", md[..end].trim_end());
+            }
+        }
+    }
     Ok(if outcome.failed.is_empty() { 0 } else { 1 })
 }
 
