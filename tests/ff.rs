@@ -5,7 +5,7 @@
 use mortalsim::data::{default_mnist_dir, Split};
 use mortalsim::device::Device;
 use mortalsim::experiment::{train, TrainConfig};
-use mortalsim::learn::ff::{goodness, normalize, Ff, FfConfig, Inference, Negatives};
+use mortalsim::learn::ff::{goodness, normalize, Ff, FfConfig, Inference, Measure, Negatives};
 use mortalsim::learn::{self, Learner, Options};
 use mortalsim::net::{Activation, NetSpec};
 use nalgebra::DMatrix;
@@ -265,4 +265,85 @@ fn rejects_what_it_cannot_train() {
     assert!(Ff::new(&tanh, &d, 1, &o).is_err());
     assert!(Ff::new(&spec(&[4, 20, 5]), &d, 1, &o).is_err());
     assert!(Ff::new(&spec(&[30, 5]), &d, 1, &o).is_err());
+}
+
+/// The configuration is a serde type for experiment files: every field has a default, unknown
+/// fields are rejected, enums are kebab-case, and `Options::ff` reaches `Ff::new`.
+#[test]
+fn config_deserialises_with_defaults_and_reaches_the_learner() {
+    let cfg: FfConfig =
+        serde_json::from_str(r#"{"negatives": "hard", "measure": "mean", "temperature": 2.0}"#)
+            .unwrap();
+    assert_eq!(cfg.negatives, Negatives::Hard);
+    assert_eq!(cfg.measure, Measure::Mean);
+    assert_eq!(cfg.temperature, 2.0);
+    assert_eq!(cfg.label_value, FfConfig::default().label_value);
+    assert!(serde_json::from_str::<FfConfig>(r#"{"thetaa": 1.0}"#).is_err());
+    assert!(serde_json::from_str::<FfConfig>(r#"{"inference": "Head"}"#).is_err());
+    let back: FfConfig = serde_json::from_value(serde_json::to_value(&cfg).unwrap()).unwrap();
+    assert_eq!(back, cfg);
+    let options = Options {
+        ff: cfg.clone(),
+        ..Options::default()
+    };
+    let ff = Ff::new(&spec(&[30, 20, 20, 5]), &Device::ideal(), 1, &options).unwrap();
+    assert_eq!(ff.config(), &cfg);
+    let bad = Options {
+        ff: FfConfig {
+            temperature: 0.0,
+            ..FfConfig::default()
+        },
+        ..Options::default()
+    };
+    assert!(Ff::new(&spec(&[30, 20, 20, 5]), &Device::ideal(), 1, &bad).is_err());
+}
+
+/// The mean measure against θ is the sum measure against n·θ at temperature n: one step of
+/// each from the same weights gives the same weights (to float rounding), for positives and
+/// negatives.
+#[test]
+fn mean_goodness_is_sum_goodness_at_temperature_n() {
+    let n = 24;
+    for positive in [true, false] {
+        let mean = FfConfig {
+            measure: Measure::Mean,
+            theta_per_unit: 0.3,
+            ..FfConfig::default()
+        };
+        let sum = FfConfig {
+            measure: Measure::Sum,
+            theta_per_unit: 0.3,
+            temperature: n as f32,
+            ..FfConfig::default()
+        };
+        let mut weights = Vec::new();
+        for cfg in [mean, sum] {
+            let mut ff = Ff::with_config(
+                &spec(&[30, n, 16, 5]),
+                &Device::ideal(),
+                3,
+                &Options::default(),
+                cfg,
+            )
+            .unwrap();
+            let (x, y) = batch(30, 8, 5, 12);
+            let x_hat = ff.input(&x, Some(&y));
+            ff.layer_step(0, &x_hat, positive, 0.5);
+            weights.push(ff.network().layers[0].readout());
+        }
+        let before = Ff::new(
+            &spec(&[30, n, 16, 5]),
+            &Device::ideal(),
+            3,
+            &Options::default(),
+        )
+        .unwrap()
+        .network()
+        .layers[0]
+            .readout();
+        let moved = (&weights[0] - &before).amax();
+        assert!(moved > 1e-4, "the step moves the weights ({moved})");
+        let diff = (&weights[0] - &weights[1]).amax();
+        assert!(diff <= 1e-5 * moved.max(1.0), "positive {positive}: {diff}");
+    }
 }

@@ -54,6 +54,7 @@ use crate::device::Device;
 use crate::net::{Activation, NetSpec, Network};
 use nalgebra::{DMatrix, DVector};
 use rand::RngExt;
+use serde::{Deserialize, Serialize};
 
 /// Key of the random stream of the negative labels, `(seed, [NEGATIVES_KEY, step])`; distinct
 /// from the tile purposes (1..=10) and the data order (100).
@@ -63,7 +64,8 @@ pub const NEGATIVES_KEY: u64 = 200;
 pub const TINY: f32 = 1.928_749_8e-22;
 
 /// How negative labels are chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Negatives {
     /// Uniformly among the wrong labels.
     #[default]
@@ -73,7 +75,8 @@ pub enum Negatives {
 }
 
 /// Which scores [`Learner::scores`] returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Inference {
     /// Goodness accumulated over the hidden layers but the first, for every label
     /// ([`Ff::goodness_scores`]).
@@ -83,12 +86,33 @@ pub enum Inference {
     Head,
 }
 
+/// How a layer's goodness is measured from its activity h (n units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Measure {
+    /// G = Σ_j h_j² against θ = `theta_per_unit`·n (Hinton's code).
+    #[default]
+    Sum,
+    /// G = Σ_j h_j² / n against θ = `theta_per_unit` (mpezeshki's port): the sum convention at
+    /// temperature n, so the logistic loss saturates n times later.
+    Mean,
+}
+
 /// Hyper-parameters of Forward-Forward. The defaults are Hinton's conventions (without his
 /// momentum, weight decay and peer normalisation).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct FfConfig {
-    /// θ_l = `theta_per_unit` · n_l for goodness G = Σ h² (default 1: θ = layer width).
+    /// θ_l = `theta_per_unit` · n_l for goodness G = Σ h², or `theta_per_unit` for the mean
+    /// (default 1: θ = layer width, or 1 for the mean).
     pub theta_per_unit: f32,
+    /// Goodness measure, sum or mean of squares (default sum).
+    pub measure: Measure,
+    /// Temperature T of the logistic: p = σ((G − θ)/T) (default 1).
+    pub temperature: f32,
+    /// Goodness inference also counts the first hidden layer, which sees the label pixels
+    /// (default false, as Hinton's code).
+    pub score_first_layer: bool,
     /// Negative labels (default random wrong labels).
     pub negatives: Negatives,
     /// Peer-normalisation strength λ (default 0: off; Hinton uses 0.03).
@@ -110,6 +134,9 @@ impl Default for FfConfig {
     fn default() -> FfConfig {
         FfConfig {
             theta_per_unit: 1.0,
+            measure: Measure::Sum,
+            temperature: 1.0,
+            score_first_layer: false,
             negatives: Negatives::Random,
             peer_lambda: 0.0,
             peer_decay: 0.9,
@@ -118,6 +145,39 @@ impl Default for FfConfig {
             inference: Inference::Goodness,
             label_value: 1.0,
         }
+    }
+}
+
+impl FfConfig {
+    /// Checks that every value is in range; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let checks: [(&str, f32, bool); 7] = [
+            (
+                "theta_per_unit",
+                self.theta_per_unit,
+                self.theta_per_unit > 0.0,
+            ),
+            ("temperature", self.temperature, self.temperature > 0.0),
+            ("peer_lambda", self.peer_lambda, self.peer_lambda >= 0.0),
+            (
+                "peer_decay",
+                self.peer_decay,
+                (0.0..1.0).contains(&self.peer_decay),
+            ),
+            ("peer_init", self.peer_init, self.peer_init >= 0.0),
+            (
+                "head_lr_factor",
+                self.head_lr_factor,
+                self.head_lr_factor >= 0.0,
+            ),
+            ("label_value", self.label_value, self.label_value > 0.0),
+        ];
+        for (name, v, ok) in checks {
+            if !(v.is_finite() && ok) {
+                return Err(format!("ff: {name} = {v} is out of range"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -199,18 +259,18 @@ fn sigmoid(z: f32) -> f32 {
 }
 
 impl Ff {
-    /// `spec` on `device` with the default [`FfConfig`]. The hidden activation must be ReLU and
-    /// the input must have at least as many values as there are classes.
+    /// `spec` on `device` with the [`FfConfig`] of [`Options::ff`]. The hidden activation must
+    /// be ReLU and the input must have at least as many values as there are classes.
     pub fn new(
         spec: &NetSpec,
         device: &Device,
         seed: u64,
         options: &Options,
     ) -> Result<Ff, String> {
-        Ff::with_config(spec, device, seed, options, FfConfig::default())
+        Ff::with_config(spec, device, seed, options, options.ff.clone())
     }
 
-    /// `spec` on `device` with `config`.
+    /// `spec` on `device` with `config` (instead of [`Options::ff`]).
     pub fn with_config(
         spec: &NetSpec,
         device: &Device,
@@ -218,6 +278,7 @@ impl Ff {
         _options: &Options,
         config: FfConfig,
     ) -> Result<Ff, String> {
+        config.validate()?;
         let w = &spec.widths;
         if w.len() < 3 {
             return Err("ff needs at least one hidden layer".into());
@@ -265,13 +326,16 @@ impl Ff {
 
     /// The goodness threshold θ_l of hidden layer `l`.
     pub fn theta(&self, l: usize) -> f32 {
-        self.config.theta_per_unit * self.net.layers[l].rows() as f32
+        match self.config.measure {
+            Measure::Sum => self.config.theta_per_unit * self.net.layers[l].rows() as f32,
+            Measure::Mean => self.config.theta_per_unit,
+        }
     }
 
     /// The first hidden layer whose goodness counts at inference (1, or 0 with a single hidden
     /// layer).
     pub fn first_scored_layer(&self) -> usize {
-        usize::from(self.hidden_layers() > 1)
+        usize::from(self.hidden_layers() > 1 && !self.config.score_first_layer)
     }
 
     /// The goodness of every positive example at every hidden layer in the last training step
@@ -311,10 +375,26 @@ impl Ff {
         normalize(h)
     }
 
-    /// `goodness(h)` counted as digital work of layer `l`.
+    /// The goodness of every column of `h` under the configured measure, counted as digital
+    /// work of layer `l`.
     fn goodness_of(&mut self, l: usize, h: &DMatrix<f32>) -> Vec<f32> {
         self.net.layers[l].count_digital_ops(2 * h.len() as u64);
-        goodness(h)
+        let g = goodness(h);
+        match self.config.measure {
+            Measure::Sum => g,
+            Measure::Mean => {
+                let n = h.nrows().max(1) as f32;
+                g.into_iter().map(|v| v / n).collect()
+            }
+        }
+    }
+
+    /// ∂G/∂h_j = `dg_scale`·h_j: 2 for the sum, 2/n for the mean.
+    fn dg_scale(&self, l: usize) -> f32 {
+        match self.config.measure {
+            Measure::Sum => 2.0,
+            Measure::Mean => 2.0 / self.net.layers[l].rows() as f32,
+        }
     }
 
     /// Goodness scores (classes × batch): for each label c, the goodness of `x` with label c
@@ -371,23 +451,26 @@ impl Ff {
         let fwd = self.net.layers[l].forward(x_hat);
         let g = self.goodness_of(l, &fwd.h);
         let theta = self.theta(l);
+        let scale = self.dg_scale(l);
         let n = x_hat.ncols();
         let n_neg = n - n_pos;
         let (mut loss_pos, mut loss_neg) = (0f64, 0f64);
         let mut delta = DMatrix::zeros(fwd.h.nrows(), n);
+        let t = self.config.temperature;
         for (b, &gb) in g.iter().enumerate() {
-            let p = sigmoid(gb - theta);
-            // ∂L/∂G for this example, already divided by its group's size.
+            let z = (gb - theta) / t;
+            let p = sigmoid(z);
+            // ∂L/∂G for this example, already divided by its group's size (and by T).
             let dg = if b < n_pos {
-                loss_pos += softplus(theta - gb) as f64;
-                -(1.0 - p) / n_pos as f32
+                loss_pos += softplus(-z) as f64;
+                -(1.0 - p) / n_pos as f32 / t
             } else {
-                loss_neg += softplus(gb - theta) as f64;
-                p / n_neg as f32
+                loss_neg += softplus(z) as f64;
+                p / n_neg as f32 / t
             };
-            // ∂G/∂a = 2h for ReLU (h = 0 where a ≤ 0).
+            // ∂G/∂a = 2h (2h/n for the mean) for ReLU (h = 0 where a ≤ 0).
             for (d, &h) in delta.column_mut(b).iter_mut().zip(fwd.h.column(b).iter()) {
-                *d = dg * 2.0 * h;
+                *d = dg * scale * h;
             }
         }
         if self.config.peer_lambda > 0.0 && n_pos > 0 {
