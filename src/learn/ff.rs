@@ -13,13 +13,14 @@
 //!   a subset of it — the network's last layer has width `n_H`, so a concatenation would need a
 //!   second head outside the network). Only ReLU hidden layers are accepted.
 //! * **Label embedding.** The first `C` input values are overwritten by a one-hot label of value
-//!   [`FfConfig::label_value`] (1.0, the largest pixel value); the neutral label is `1/C` in each.
+//!   [`FfConfig::label_value`] (3.0 by default; see its doc); the neutral label is `1/C` in each.
 //! * **Length normalisation** ([`normalize`]): x̂ = x / (tiny + sqrt(mean_j x_j²)), tiny = e^−50,
 //!   applied to the input image after the label is embedded and to every hidden layer's output
 //!   before it is passed on, so a layer cannot read the goodness of the layer below.
 //! * **Goodness** ([`goodness`]): G = Σ_j h_j² (sum of squares) against θ_l = θ_unit·n_l with
 //!   θ_unit = [`FfConfig::theta_per_unit`] = 1 (Hinton: "sum of squares minus layer width",
-//!   equivalently mean of squares against 1), temperature 1: p = σ(G − θ).
+//!   equivalently mean of squares against 1), temperature T = [`FfConfig::temperature`] = 1:
+//!   p = σ((G − θ)/T). [`Measure::Mean`] uses G/n against θ_unit instead (T = n in effect).
 //! * **Loss of layer l** for a batch of B positives and B negatives:
 //!   L_l = mean_pos softplus(θ − G) + mean_neg softplus(G − θ). Its gradient with respect to the
 //!   pre-activation a (ReLU) is −(1 − p)·2h/B for a positive and +p·2h/B for a negative, and the
@@ -27,10 +28,10 @@
 //!   Plain SGD: no momentum and no weight decay (the rescale-only property of a single step holds
 //!   for plain SGD only). [`Learner::step`] returns the mean of L_l over the hidden layers.
 //! * **Negatives** ([`Negatives`]): the same images with a wrong label, either uniform over the
-//!   other classes ([`Negatives::Random`], the default, as loeweX's port) or *hard* negatives
-//!   ([`Negatives::Hard`], Hinton's code): the head's softmax with the neutral label, true class
+//!   other classes ([`Negatives::Random`], as loeweX's port) or *hard* negatives
+//!   ([`Negatives::Hard`], Hinton's code, the default): the head's softmax with the neutral label, true class
 //!   masked, sampled. The draws come from the stream `(seed, [NEGATIVES_KEY, step])`.
-//! * **Peer normalisation** (off by default; Hinton λ = 0.03, decay 0.9, init 0.5): a running mean
+//! * **Peer normalisation** (on by default with Hinton's λ = 0.03, decay 0.9, init 0.5): a running mean
 //!   m_j ← decay·m_j + (1 − decay)·mean_pos(h_j) per unit, and λ(m_j − mean_k m_k)/B is added to
 //!   every positive example's ∂L/∂a_j, not gated by the ReLU so that dead units can revive.
 //!   (Hinton's code writes the ascent direction, λ(mean_k m_k − m_j); in the descent convention
@@ -39,11 +40,11 @@
 //!   activity of a pass with the *neutral* label — the input it sees at inference (Hinton's and
 //!   loeweX's choice; training it on the positive pass would let it read the embedded label).
 //!   Its learning rate is `lr·`[`FfConfig::head_lr_factor`] (10 by default, Hinton's ratio).
-//! * **Inference** ([`Inference`]): [`Ff::goodness_scores`] (the default of `scores`) embeds each
+//! * **Inference** ([`Inference`]): [`Ff::goodness_scores`] embeds each
 //!   label in turn, runs the hidden layers and accumulates the goodness of all hidden layers but
 //!   the first (which sees the label pixels; with a single hidden layer that one is used); it
-//!   costs C forward passes. [`Ff::head_scores`] is one pass with the neutral label through the
-//!   hidden layers and the linear head.
+//!   costs C forward passes. [`Ff::head_scores`] (the default of `scores`) is one pass with the
+//!   neutral label through the hidden layers and the linear head.
 //!
 //! Digital work done on the layers' behalf (normalisation, goodness reductions, label embedding)
 //! is counted on the layer concerned.
@@ -68,9 +69,10 @@ pub const TINY: f32 = 1.928_749_8e-22;
 #[serde(rename_all = "kebab-case")]
 pub enum Negatives {
     /// Uniformly among the wrong labels.
-    #[default]
     Random,
-    /// Sampled from the head's softmax with the neutral label, the true class masked.
+    /// Sampled from the head's softmax with the neutral label, the true class masked (the
+    /// default).
+    #[default]
     Hard,
 }
 
@@ -80,9 +82,10 @@ pub enum Negatives {
 pub enum Inference {
     /// Goodness accumulated over the hidden layers but the first, for every label
     /// ([`Ff::goodness_scores`]).
-    #[default]
     Goodness,
-    /// The one-pass linear softmax head with the neutral label ([`Ff::head_scores`]).
+    /// The one-pass linear softmax head with the neutral label ([`Ff::head_scores`]; the
+    /// default).
+    #[default]
     Head,
 }
 
@@ -98,8 +101,11 @@ pub enum Measure {
     Mean,
 }
 
-/// Hyper-parameters of Forward-Forward. The defaults are Hinton's conventions (without his
-/// momentum, weight decay and peer normalisation).
+/// Hyper-parameters of Forward-Forward. The defaults are Hinton's recipe (hard negatives, peer
+/// normalisation, one-pass softmax read-out) without his momentum and weight decay, with a
+/// stronger label (3 instead of 1): measured on full MNIST, 784-500-500-10, 10 epochs, batch 50,
+/// lr 2e-3, ideal device, they give 97.94 % where the plain recipe (random negatives, no peer
+/// normalisation, label 1, lr 1e-3) gives 96.66 % with the head and far less by goodness.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FfConfig {
@@ -113,9 +119,10 @@ pub struct FfConfig {
     /// Goodness inference also counts the first hidden layer, which sees the label pixels
     /// (default false, as Hinton's code).
     pub score_first_layer: bool,
-    /// Negative labels (default random wrong labels).
+    /// Negative labels (default hard).
     pub negatives: Negatives,
-    /// Peer-normalisation strength λ (default 0: off; Hinton uses 0.03).
+    /// Peer-normalisation strength λ (default 0.03, Hinton's; 0 = off). It keeps units alive
+    /// at the larger learning rates.
     pub peer_lambda: f32,
     /// Decay of the peer-normalisation running means (default 0.9).
     pub peer_decay: f32,
@@ -124,9 +131,11 @@ pub struct FfConfig {
     /// Head learning rate = lr · `head_lr_factor` (default 10, Hinton's ratio of the softmax's
     /// ε_sup = 0.1 to the layers' ε = 0.01).
     pub head_lr_factor: f32,
-    /// Scores returned by [`Learner::scores`] (default goodness over labels).
+    /// Scores returned by [`Learner::scores`] (default the one-pass head).
     pub inference: Inference,
-    /// Value of the one-hot label pixel (default 1.0, the largest pixel value).
+    /// Value of the one-hot label pixel (default 3.0). With 1.0 (the largest pixel value) the
+    /// label carries ~1 % of the normalised input's energy and its weights learn ~100× slower
+    /// than the image's; 3.0 gives ~10 %.
     pub label_value: f32,
 }
 
@@ -137,13 +146,13 @@ impl Default for FfConfig {
             measure: Measure::Sum,
             temperature: 1.0,
             score_first_layer: false,
-            negatives: Negatives::Random,
-            peer_lambda: 0.0,
+            negatives: Negatives::Hard,
+            peer_lambda: 0.03,
             peer_decay: 0.9,
             peer_init: 0.5,
             head_lr_factor: 10.0,
-            inference: Inference::Goodness,
-            label_value: 1.0,
+            inference: Inference::Head,
+            label_value: 3.0,
         }
     }
 }
