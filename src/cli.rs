@@ -20,7 +20,7 @@ enum Command {
     #[command(subcommand)]
     Devices(DevicesCommand),
     /// Train one network with one learner on one device and report test accuracy per epoch.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -212,7 +212,7 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Train(args) => train(args),
+        Command::Train(args) => train(*args),
         Command::Devices(DevicesCommand::List) => {
             for name in presets::names() {
                 let d = load(name)?;
