@@ -22,7 +22,7 @@ enum Command {
     #[command(subcommand)]
     Devices(DevicesCommand),
     /// Train one network with one learner on one device and report test accuracy per epoch.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Run an experiment file (learners × devices × sweep values × seeds) into a run
     /// directory; a rerun skips finished points.
     Run(experiment::RunArgs),
@@ -86,6 +86,77 @@ struct TrainArgs {
     /// End with one JSON line summarising the run.
     #[arg(long)]
     json: bool,
+    /// ff: goodness threshold per unit (θ = value × layer width for the sum measure, the value
+    /// itself for the mean) [default: the learner's].
+    #[arg(long)]
+    ff_theta: Option<f32>,
+    /// ff: goodness measure, sum or mean of squares [default: the learner's].
+    #[arg(long)]
+    ff_measure: Option<String>,
+    /// ff: negative labels, random or hard [default: the learner's].
+    #[arg(long)]
+    ff_negatives: Option<String>,
+    /// ff: inference, goodness (over all labels) or head (one-pass softmax) [default: the
+    /// learner's].
+    #[arg(long)]
+    ff_inference: Option<String>,
+    /// ff: peer-normalisation strength λ, 0 = off [default: the learner's].
+    #[arg(long)]
+    ff_peer_lambda: Option<f32>,
+    /// ff: head learning rate relative to --lr [default: the learner's].
+    #[arg(long)]
+    ff_head_lr_factor: Option<f32>,
+    /// ff: value of the one-hot label pixel [default: the learner's].
+    #[arg(long)]
+    ff_label_value: Option<f32>,
+    /// ff: temperature T of the logistic p = σ((G − θ)/T) [default: the learner's].
+    #[arg(long)]
+    ff_temperature: Option<f32>,
+    /// ff: goodness inference also counts the first hidden layer (true or false) [default: the
+    /// learner's].
+    #[arg(long)]
+    ff_score_first_layer: Option<bool>,
+}
+
+/// A kebab-case option value (`hard`, `head`, ...) as the enum `T` of the library.
+fn parse_choice<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(value.to_string()))
+        .map_err(|e| input(format!("--{flag} `{value}`: {e}")))
+}
+
+/// The learner options the `train` flags give.
+fn learner_options(args: &TrainArgs) -> Result<mortalsim::learn::Options> {
+    let mut o = mortalsim::learn::Options::default();
+    let ff = &mut o.ff;
+    if let Some(v) = args.ff_theta {
+        ff.theta_per_unit = v;
+    }
+    if let Some(v) = &args.ff_measure {
+        ff.measure = parse_choice("ff-measure", v)?;
+    }
+    if let Some(v) = &args.ff_negatives {
+        ff.negatives = parse_choice("ff-negatives", v)?;
+    }
+    if let Some(v) = &args.ff_inference {
+        ff.inference = parse_choice("ff-inference", v)?;
+    }
+    if let Some(v) = args.ff_peer_lambda {
+        ff.peer_lambda = v;
+    }
+    if let Some(v) = args.ff_head_lr_factor {
+        ff.head_lr_factor = v;
+    }
+    if let Some(v) = args.ff_label_value {
+        ff.label_value = v;
+    }
+    if let Some(v) = args.ff_temperature {
+        ff.temperature = v;
+    }
+    if let Some(v) = args.ff_score_first_layer {
+        ff.score_first_layer = v;
+    }
+    ff.validate().map_err(input)?;
+    Ok(o)
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,7 +233,7 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Train(args) => train(args),
+        Command::Train(args) => train(*args),
         Command::Run(args) => experiment::run_command(args),
         Command::Merge(args) => experiment::merge_command(args),
         Command::Plot(args) => plot(args),
@@ -264,7 +335,7 @@ pub(crate) fn set_threads(threads: Option<usize>) -> Result<()> {
 fn train(args: TrainArgs) -> Result<i32> {
     use mortalsim::data::{default_mnist_dir, Split};
     use mortalsim::experiment::{train, TrainConfig};
-    use mortalsim::learn::{self, Options};
+    use mortalsim::learn;
     use mortalsim::net::{Activation, NetSpec};
 
     set_threads(args.threads)?;
@@ -317,14 +388,9 @@ fn train(args: TrainArgs) -> Result<i32> {
         )));
     }
     let spec = NetSpec { widths, activation };
-    let mut learner = learn::build(
-        &args.learner,
-        &spec,
-        &device,
-        args.seed,
-        &Options::default(),
-    )
-    .map_err(input)?;
+    let options = learner_options(&args)?;
+    let mut learner =
+        learn::build(&args.learner, &spec, &device, args.seed, &options).map_err(input)?;
     let device_name = if args.learner == "bp-digital" {
         "none".to_string()
     } else {
@@ -386,6 +452,10 @@ fn train(args: TrainArgs) -> Result<i32> {
             "coincidences": c.coincidences,
             "programming_pulses": c.programming_pulses,
         });
+        let mut summary = summary;
+        if args.learner == "ff" {
+            summary["ff"] = serde_json::to_value(&options.ff)?;
+        }
         println!("{summary}");
     }
     Ok(0)

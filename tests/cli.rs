@@ -382,6 +382,10 @@ fn train_rejects_bad_input_with_exit_code_2() {
         &["--learner", "dfa", "--device", "nodev"],
         &["--learner", "dfa", "--batch", "0"],
         &["--learner", "dfa", "--lr", "0"],
+        &["--learner", "ff", "--ff-negatives", "bogus"],
+        &["--learner", "ff", "--ff-inference", "Head"],
+        &["--learner", "ff", "--ff-theta", "-1"],
+        &["--learner", "ff", "--ff-temperature", "0"],
     ] {
         let mut all = vec![
             "train",
@@ -401,6 +405,61 @@ fn train_rejects_bad_input_with_exit_code_2() {
             "{args:?}: {err}"
         );
     }
+}
+
+#[test]
+fn train_ff_flags_reach_the_learner_and_the_summary() {
+    let out = mortalsim(&[
+        "train",
+        "--learner",
+        "ff",
+        "--layers",
+        "784,32,32,10",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "200",
+        "--test-limit",
+        "50",
+        "--batch",
+        "50",
+        "--lr",
+        "0.001",
+        "--ff-negatives",
+        "random",
+        "--ff-inference",
+        "goodness",
+        "--ff-measure",
+        "mean",
+        "--ff-theta",
+        "2",
+        "--ff-temperature",
+        "0.5",
+        "--ff-label-value",
+        "2.5",
+        "--ff-peer-lambda",
+        "0.01",
+        "--ff-score-first-layer",
+        "true",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let ff = &v["ff"];
+    assert_eq!(ff["negatives"], "random");
+    assert_eq!(ff["inference"], "goodness");
+    assert_eq!(ff["measure"], "mean");
+    assert_eq!(ff["theta_per_unit"], 2.0);
+    assert_eq!(ff["temperature"], 0.5);
+    assert_eq!(ff["label_value"], 2.5);
+    assert_eq!(ff["score_first_layer"], true);
+    assert!((ff["peer_lambda"].as_f64().unwrap() - 0.01).abs() < 1e-6);
 }
 
 /// A two-point experiment of a tiny network, written to a fresh directory.

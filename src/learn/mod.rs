@@ -65,6 +65,8 @@ pub struct Options {
     /// `sg`: learning rate of the synthetic-gradient modules relative to the run's; `None` = 0.3
     /// ([`sg::DEFAULT_SG_LR_FACTOR`]).
     pub sg_lr_factor: Option<f32>,
+    /// `ff`: Forward-Forward's hyper-parameters (default [`ff::FfConfig::default`]).
+    pub ff: ff::FfConfig,
 }
 
 /// The learners this build offers.
