@@ -111,6 +111,7 @@ fn main() {
         batch: 32,
         lr: 0.05,
         seed: 1,
+        schedule: Default::default(),
     };
     train(&mut rule, &train_set, &test_set, &cfg, |e| {
         println!(

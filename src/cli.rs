@@ -67,6 +67,9 @@ struct TrainArgs {
     /// Learning rate.
     #[arg(long, default_value_t = 0.05)]
     lr: f32,
+    /// Learning-rate schedule: constant, or cosine (annealed to 0 over the run).
+    #[arg(long, default_value = "constant")]
+    lr_schedule: String,
     /// Master seed (weights, device fabrication, data order).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -407,11 +410,18 @@ fn train(args: TrainArgs) -> Result<i32> {
         args.batch,
         args.lr
     );
+    let schedule = mortalsim::experiment::Schedule::parse(&args.lr_schedule).ok_or_else(|| {
+        input(format!(
+            "--lr-schedule `{}`: expected constant or cosine",
+            args.lr_schedule
+        ))
+    })?;
     let cfg = TrainConfig {
         epochs: args.epochs,
         batch: args.batch,
         lr: args.lr,
         seed: args.seed,
+        schedule,
     };
     let report = train(&mut *learner, &train_set, &test_set, &cfg, |e| {
         println!(

@@ -529,3 +529,21 @@ lr = 1e30
     assert_eq!(m.status, "completed");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_cosine_schedule_anneals_from_lr_to_zero_and_files_can_choose_it() {
+    use mortalsim::experiment::Schedule;
+    assert_eq!(Schedule::Constant.lr(0.1, 7, 10), 0.1);
+    assert_eq!(Schedule::Cosine.lr(0.1, 0, 10), 0.1);
+    assert!((Schedule::Cosine.lr(0.1, 5, 10) - 0.05).abs() < 1e-7);
+    assert!(Schedule::Cosine.lr(0.1, 9, 10) < 0.003);
+    let exp = parse(
+        "learners = [\"fa\", \"dfa\"]\ndevices = [\"ideal\"]\n[train]\nschedule = \"cosine\"\n\
+         [learner.dfa]\nschedule = \"constant\"\n",
+    )
+    .unwrap();
+    assert_eq!(exp.points[0].settings.train.schedule, Schedule::Cosine);
+    assert_eq!(exp.points[1].settings.train.schedule, Schedule::Constant);
+    let e = error_of("learners = [\"fa\"]\ndevices = [\"ideal\"]\n[train]\nschedule = \"step\"\n");
+    assert!(e.starts_with("exp.toml:4:") && e.contains("cosine"), "{e}");
+}

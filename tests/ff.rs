@@ -184,6 +184,7 @@ fn learns_mnist_above_chance() {
         batch: 50,
         lr: 1e-3,
         seed: 1,
+        schedule: Default::default(),
     };
     let report = train(&mut ff, &train_set, &test_set, &tc, |r| {
         eprintln!(

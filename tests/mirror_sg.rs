@@ -256,6 +256,7 @@ fn mnist_accuracy(name: &str, epochs: usize) -> f64 {
         batch: 32,
         lr: 0.1,
         seed: 1,
+        schedule: Default::default(),
     };
     let report = train(&mut *learner, &train_set, &test_set, &cfg, |r| {
         eprintln!(

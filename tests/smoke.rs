@@ -28,6 +28,7 @@ fn accuracy_after_one_epoch_on(name: &str, device: &Device) -> f64 {
         batch: 32,
         lr: 0.1,
         seed: 1,
+        schedule: Default::default(),
     };
     let report = train(&mut *learner, &train_set, &test_set, &cfg, |_| {});
     let last = report.epochs.last().unwrap();

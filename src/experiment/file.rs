@@ -124,6 +124,8 @@ pub struct TrainSection {
     pub batch: usize,
     /// Learning rate (default 0.05).
     pub lr: f32,
+    /// Learning-rate schedule: `constant` (default) or `cosine` (annealed to 0 over the run).
+    pub schedule: super::Schedule,
 }
 
 impl Default for TrainSection {
@@ -132,6 +134,7 @@ impl Default for TrainSection {
             epochs: 10,
             batch: 64,
             lr: 0.05,
+            schedule: super::Schedule::Constant,
         }
     }
 }
@@ -146,6 +149,8 @@ pub struct LearnerSection {
     pub batch: Option<usize>,
     /// Learning rate.
     pub lr: Option<f32>,
+    /// Learning-rate schedule.
+    pub schedule: Option<super::Schedule>,
     /// The learner's options (see [`Options`]).
     #[serde(default)]
     pub options: toml::Table,
@@ -175,7 +180,7 @@ impl Default for EvaluateSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepAxis {
-    /// The parameter: `device.<section>.<field>`, `train.lr|batch|epochs`,
+    /// The parameter: `device.<section>.<field>`, `train.lr|batch|epochs|schedule`,
     /// `options.<field>`, `network.hidden|activation`, `data.train_limit|test_limit`.
     pub path: String,
     /// Its values, in the order they are run and plotted.
@@ -439,6 +444,7 @@ fn check(
                 train.epochs = overrides.epochs.unwrap_or(train.epochs);
                 train.batch = overrides.batch.unwrap_or(train.batch);
                 train.lr = overrides.lr.unwrap_or(train.lr);
+                train.schedule = overrides.schedule.unwrap_or(train.schedule);
                 let settings = toml::Table::try_from(SettingsTable {
                     data: &raw.data,
                     network: &raw.network,

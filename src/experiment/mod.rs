@@ -8,4 +8,4 @@ pub mod train;
 
 pub use file::{Experiment, Point};
 pub use run::{run, RunOutcome, RunSettings, Shard};
-pub use train::{train, EpochReport, TrainConfig, TrainReport};
+pub use train::{train, EpochReport, Schedule, TrainConfig, TrainReport};

@@ -354,6 +354,7 @@ pub fn run_point(
                 batch: s.train.batch,
                 lr: s.train.lr,
                 seed: point.seed,
+                schedule: s.train.schedule,
             };
             let report = train(learner.as_mut(), &tr, &te, &cfg, on_epoch);
             record.epochs = report.epochs;

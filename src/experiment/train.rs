@@ -17,6 +17,42 @@ pub struct TrainConfig {
     pub lr: f32,
     /// Seed of the data order (the learner has its own).
     pub seed: u64,
+    /// How the learning rate changes over the run.
+    pub schedule: Schedule,
+}
+
+/// Learning-rate schedule over the run's steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// lr at every step (the default).
+    #[default]
+    Constant,
+    /// Cosine annealing without restarts (Loshchilov & Hutter, ICLR 2017):
+    /// lr_t = lr · ½(1 + cos(π t / T)) for step t of T.
+    Cosine,
+}
+
+impl Schedule {
+    /// The learning rate of step `t` (0-based) of `total`.
+    pub fn lr(self, lr: f32, t: usize, total: usize) -> f32 {
+        match self {
+            Schedule::Constant => lr,
+            Schedule::Cosine => {
+                let x = t as f64 / total.max(1) as f64;
+                (lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * x).cos())) as f32
+            }
+        }
+    }
+
+    /// Parses `constant` or `cosine`.
+    pub fn parse(s: &str) -> Option<Schedule> {
+        match s {
+            "constant" => Some(Schedule::Constant),
+            "cosine" => Some(Schedule::Cosine),
+            _ => None,
+        }
+    }
 }
 
 /// Reads a number that JSON stored as `null` (how serde_json writes NaN and ±∞) as NaN.
@@ -100,6 +136,9 @@ pub fn train(
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> TrainReport {
     let mut epochs = Vec::with_capacity(cfg.epochs);
+    let steps_per_epoch = train_set.len().div_ceil(cfg.batch.max(1));
+    let total_steps = steps_per_epoch * cfg.epochs;
+    let mut step = 0;
     for epoch in 1..=cfg.epochs {
         let order = shuffled_order(train_set.len(), cfg.seed, epoch as u64);
         let e0 = learner.energy_j();
@@ -109,7 +148,9 @@ pub fn train(
         let mut diverged = false;
         for chunk in order.chunks(cfg.batch.max(1)) {
             let b = train_set.batch(chunk);
-            let loss = learner.step(&b.inputs, &b.labels, cfg.lr);
+            let lr = cfg.schedule.lr(cfg.lr, step, total_steps);
+            step += 1;
+            let loss = learner.step(&b.inputs, &b.labels, lr);
             if !loss.is_finite() {
                 diverged = true;
                 break;
