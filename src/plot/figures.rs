@@ -1130,13 +1130,17 @@ pub fn accuracy_vs_axis(run: &Run, a: usize, colours: &[RGBColor]) -> Option<Fig
     } else {
         None
     };
-    let (pos, x) = sweep_x(axis, format!("{}{}", axis.path, unit_of(&axis.path)));
+    let desc = match &axis.label {
+        Some(l) => l.clone(),
+        None => format!("{}{}", axis.path, unit_of(&axis.path)),
+    };
+    let (pos, x) = sweep_x(axis, desc);
     let span = x.hi - x.lo;
     let learners = sorted_unique(finals.keys().map(|k| k.learner));
     let devices = sorted_unique(finals.keys().map(|k| k.device));
     let dodge = |l: usize| {
         let i = learners.iter().position(|&x| x == l).unwrap_or(0) as f64;
-        (i - (learners.len() as f64 - 1.0) / 2.0) * 0.012 * span
+        (i - (learners.len() as f64 - 1.0) / 2.0) * 0.005 * span
     };
     let mut values: Vec<f64> = finals
         .values()

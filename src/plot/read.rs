@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 pub struct SweepAxis {
     /// The parameter path, e.g. `device.failure.stuck_at_min_fraction`.
     pub path: String,
+    /// The axis label the experiment gave (manifest `sweep_labels`), if any.
+    pub label: Option<String>,
     /// The values as written in the CSV files: sorted by value when all are numbers, else in
     /// order of first appearance.
     pub labels: Vec<String>,
@@ -173,6 +175,7 @@ impl Run {
         let manifest_path = dir.join("manifest.json");
         let text = read_text(&manifest_path)?;
         let (experiment, status, axis_paths) = parse_manifest(&manifest_path, &text)?;
+        let axis_labels = sweep_labels(&text);
         let summary_path = dir.join("summary.csv");
         let summary = read_csv(&summary_path)?;
         let metrics_path = dir.join("metrics.csv");
@@ -180,8 +183,10 @@ impl Run {
 
         let mut axes: Vec<SweepAxis> = axis_paths
             .iter()
-            .map(|p| SweepAxis {
+            .enumerate()
+            .map(|(i, p)| SweepAxis {
                 path: p.clone(),
+                label: axis_labels.get(i).filter(|l| *l != p).cloned(),
                 labels: Vec::new(),
                 numbers: None,
             })
@@ -462,6 +467,20 @@ fn malformed(path: &Path, line: Option<u64>, message: impl Into<String>) -> Plot
 }
 
 /// `(experiment, status, sweep_axes)` from the manifest's text.
+/// The manifest's optional `sweep_labels` (empty when absent or malformed).
+fn sweep_labels(text: &str) -> Vec<String> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("sweep_labels")?
+                .as_array()?
+                .iter()
+                .map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn parse_manifest(path: &Path, text: &str) -> Result<(String, String, Vec<String>), PlotError> {
     let v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| malformed(path, Some(e.line() as u64), e.to_string()))?;
