@@ -210,14 +210,19 @@ fn plot_run_writes_every_figure_as_svg_and_png() {
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     // Mean ± std of 0.89 and 0.91 (sample std 0.01·√2 = 1.41 %).
     assert!(
-        md.contains("| bp-oracle | 90.00 ± 1.41 % (n = 2) | 85.00 ± 1.41 % (n = 2) |"),
+        md.contains(
+            "| bp-oracle | 90.00 ± 1.41 % (n = 2) | 89.00 ± 1.41 % (n = 2) | 80.00 ± 1.41 % (n = 2) |"
+        ),
         "{md}"
     );
     assert!(
-        md.contains("| fa | 75.00 ± 1.41 % (n = 2) | 69.00 ± 0.00 % (n = 1); diverged 1/2 |"),
+        md.contains(
+            "| fa | 80.00 ± 1.41 % (n = 2) | 79.00 ± 1.41 % (n = 2) | 69.00 ± 0.00 % (n = 1); diverged 1/2 |"
+        ),
         "{md}"
     );
-    assert!(md.contains("## Final test accuracy, stuck_at_min_fraction = 0.01"));
+    assert!(md.contains("## Final test accuracy on pcm"));
+    assert!(md.contains("| learner \\ stuck_at_min_fraction | 0.0 | 0.01 | 0.1 |"));
     assert!(md.contains("## Energy per training sample"));
     assert!(md.contains("2.000e-9 ±"), "{md}");
     std::fs::remove_dir_all(&out).unwrap();

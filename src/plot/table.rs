@@ -86,25 +86,77 @@ pub fn summary_markdown(run: &Run, notes: &[String]) -> String {
          diverged seeds are counted, not averaged.\n",
     );
     let finals = run.final_accuracy();
-    for combo in run.combinations() {
-        let desc = run.describe(&combo);
-        if desc.is_empty() {
+    let cell = |l: usize, d: usize, sweep: Vec<usize>| {
+        accuracy_cell(finals.get(&GroupKey {
+            learner: l,
+            device: d,
+            sweep,
+        }))
+    };
+    match run.axes.len() {
+        // learner × device.
+        0 => {
             out.push_str("\n## Final test accuracy\n\n");
-        } else {
-            let _ = writeln!(out, "\n## Final test accuracy, {}\n", desc.join(", "));
-        }
-        header(&mut out, run);
-        for (l, name) in run.learners.iter().enumerate() {
-            let _ = write!(out, "| {} |", escape(name));
-            for d in 0..run.devices.len() {
-                let key = GroupKey {
-                    learner: l,
-                    device: d,
-                    sweep: combo.clone(),
-                };
-                let _ = write!(out, " {} |", accuracy_cell(finals.get(&key)));
+            header(&mut out, run);
+            for (l, name) in run.learners.iter().enumerate() {
+                let _ = write!(out, "| {} |", escape(name));
+                for d in 0..run.devices.len() {
+                    let _ = write!(out, " {} |", cell(l, d, Vec::new()));
+                }
+                out.push('\n');
             }
-            out.push('\n');
+        }
+        // Per device: learner × sweep value.
+        1 => {
+            let axis = &run.axes[0];
+            for (d, device) in run.devices.iter().enumerate() {
+                let _ = writeln!(out, "\n## Final test accuracy on {}\n", escape(device));
+                let _ = write!(out, "| learner \\ {} |", escape(axis.short_name()));
+                for v in &axis.labels {
+                    let _ = write!(out, " {} |", escape(v));
+                }
+                let _ = writeln!(out, "\n|---|{}", "---|".repeat(axis.labels.len()));
+                for (l, name) in run.learners.iter().enumerate() {
+                    let _ = write!(out, "| {} |", escape(name));
+                    for v in 0..axis.labels.len() {
+                        let _ = write!(out, " {} |", cell(l, d, vec![v]));
+                    }
+                    out.push('\n');
+                }
+            }
+        }
+        // Per learner and device: first axis (rows) × second axis (columns).
+        _ => {
+            let (a, b) = (&run.axes[0], &run.axes[1]);
+            for (d, device) in run.devices.iter().enumerate() {
+                for (l, name) in run.learners.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "\n## Final test accuracy of {} on {}\n",
+                        escape(name),
+                        escape(device)
+                    );
+                    let _ = write!(
+                        out,
+                        "| {} \\ {} |",
+                        escape(a.short_name()),
+                        escape(b.short_name())
+                    );
+                    for v in &b.labels {
+                        let _ = write!(out, " {} |", escape(v));
+                    }
+                    let _ = writeln!(out, "\n|---|{}", "---|".repeat(b.labels.len()));
+                    for (i, va) in a.labels.iter().enumerate() {
+                        let _ = write!(out, "| {} |", escape(va));
+                        for j in 0..b.labels.len() {
+                            let mut sweep = vec![i, j];
+                            sweep.extend(std::iter::repeat_n(0, run.axes.len() - 2));
+                            let _ = write!(out, " {} |", cell(l, d, sweep));
+                        }
+                        out.push('\n');
+                    }
+                }
+            }
         }
     }
     let energy = run.energy();
