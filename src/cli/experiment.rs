@@ -110,7 +110,7 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
         let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         b.set_style(
             ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} epochs · ETA {eta} · {msg}",
+                "{elapsed_precise} [{bar:30}] {pos}/{len} epochs · ETA {eta} · {wide_msg}",
             )
             .expect("valid template")
             .progress_chars("=> "),
