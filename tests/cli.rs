@@ -34,6 +34,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The last line of stdout, parsed as JSON (what `train --json` ends with).
+fn last_json_line(o: &Output) -> serde_json::Value {
+    let out = stdout(o);
+    let last = out.lines().last().expect("some output");
+    serde_json::from_str(last).expect("the last line is JSON")
+}
+
 /// Asserts the exit code, showing both streams when it is wrong.
 fn assert_code(o: &Output, code: i32, what: &str) {
     assert_eq!(
@@ -349,15 +356,8 @@ fn train_json_ends_with_the_summary_object() {
         "0.1",
         "--json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap();
-    let v: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    assert_code(&out, 0, "train --json");
+    let v = last_json_line(&out);
     assert_eq!(v["learner"], "dfa");
     assert_eq!(v["device"], "constant-step");
     assert_eq!(v["epochs"], 2);
@@ -367,7 +367,13 @@ fn train_json_ends_with_the_summary_object() {
     assert!((0.0..=1.0).contains(&acc) && acc == per_epoch[1].as_f64().unwrap());
     assert!(v["samples_per_s"].as_f64().unwrap() > 0.0);
     assert!(v["energy_per_sample_j"].as_f64().unwrap() > 0.0);
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("epoch")).count(), 2);
+    assert_eq!(
+        stdout(&out)
+            .lines()
+            .filter(|l| l.starts_with("epoch"))
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -443,14 +449,8 @@ fn train_ff_flags_reach_the_learner_and_the_summary() {
         "true",
         "--json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_code(&out, 0, "train --json with ff flags");
+    let v = last_json_line(&out);
     let ff = &v["ff"];
     assert_eq!(ff["negatives"], "random");
     assert_eq!(ff["inference"], "goodness");

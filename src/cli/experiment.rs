@@ -7,6 +7,7 @@ use mortalsim::experiment::run::Progress;
 use mortalsim::experiment::rundir;
 use mortalsim::experiment::{run, Experiment, RunSettings, Shard};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -125,8 +126,8 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
             bar.println(line);
         }
     };
-    let points_done = std::sync::atomic::AtomicUsize::new(0);
-    let points_todo = std::sync::atomic::AtomicUsize::new(0);
+    let points_done = AtomicUsize::new(0);
+    let points_todo = AtomicUsize::new(0);
     let settings = RunSettings {
         out: out.clone(),
         shard,
@@ -140,7 +141,7 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
             epochs,
         } => {
             bar.set_length(epochs as u64);
-            points_todo.store(to_run, std::sync::atomic::Ordering::Relaxed);
+            points_todo.store(to_run, Relaxed);
             if skipped > 0 && !args.quiet {
                 say(format!(
                     "{skipped} points already finished (skipped; --force recomputes them)"
@@ -152,15 +153,15 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
             bar.inc(1);
             bar.set_message(format!(
                 "points {}/{} · {} epoch {} {:.2} %",
-                points_done.load(std::sync::atomic::Ordering::Relaxed),
-                points_todo.load(std::sync::atomic::Ordering::Relaxed),
+                points_done.load(Relaxed),
+                points_todo.load(Relaxed),
                 point.id,
                 report.epoch,
                 100.0 * report.test_accuracy
             ));
         }
         Progress::Finished { point, record } => {
-            let n = points_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let n = points_done.fetch_add(1, Relaxed) + 1;
             // A point that stopped early (diverged) leaves its remaining epochs undone.
             let left = point
                 .settings
@@ -174,7 +175,7 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
                 });
                 say(format!(
                     "[{n}/{}] {:<48} {:<8} test accuracy {acc}",
-                    points_todo.load(std::sync::atomic::Ordering::Relaxed),
+                    points_todo.load(Relaxed),
                     record.id,
                     record.status
                 ));

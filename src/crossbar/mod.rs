@@ -123,13 +123,15 @@ impl Crossbar {
 
     /// Fraction of failed devices over all tiles.
     pub fn failed_fraction(&self) -> f64 {
-        let (mut failed, mut total) = (0.0, 0.0);
-        for t in &self.tiles {
-            let n = t.device_states().len() as f64;
-            failed += t.failed_fraction() * n;
-            total += n;
-        }
-        failed / total.max(1.0)
+        let (failed, total) = self.failed_devices();
+        failed as f64 / total.max(1) as f64
+    }
+
+    /// Failed devices and all devices over the tiles (a one-sided pair is two devices).
+    pub fn failed_devices(&self) -> (usize, usize) {
+        self.tiles.iter().fold((0, 0), |(f, n), t| {
+            (f + t.failed_devices(), n + t.device_states().len())
+        })
     }
 
     /// Tiles work in parallel: after an operation all clocks stand at the slowest one.

@@ -335,12 +335,15 @@ impl Tile {
 
     /// Fraction of devices that have failed (stuck, worn out or hazard).
     pub fn failed_fraction(&self) -> f64 {
-        let failed = self
-            .state
+        self.failed_devices() as f64 / self.state.len().max(1) as f64
+    }
+
+    /// Number of devices that have failed.
+    pub fn failed_devices(&self) -> usize {
+        self.state
             .iter()
             .filter(|s| s.status != Status::Alive)
-            .count();
-        failed as f64 / self.state.len().max(1) as f64
+            .count()
     }
 
     /// The true apparent weights, row-major: the privileged view that only the `bp-oracle`

@@ -135,8 +135,15 @@ impl std::error::Error for DeviceError {}
 impl Device {
     /// Loads a preset by name, or a device file by path.
     pub fn load(name_or_path: &str) -> Result<Device, DeviceError> {
+        let (src, file) = Device::source(name_or_path)?;
+        Device::from_toml(&src, &file)
+    }
+
+    /// The TOML text of a preset (by name) or of a device file (by path), and the file name to
+    /// give in errors.
+    pub fn source(name_or_path: &str) -> Result<(String, String), DeviceError> {
         if let Some(src) = presets::source(name_or_path) {
-            return Device::from_toml(src, &format!("devices/{name_or_path}.toml"));
+            return Ok((src.to_string(), format!("devices/{name_or_path}.toml")));
         }
         let path = Path::new(name_or_path);
         if !path.exists() {
@@ -149,7 +156,7 @@ impl Device {
             path: name_or_path.to_string(),
             message: e.to_string(),
         })?;
-        Device::from_toml(&src, name_or_path)
+        Ok((src, name_or_path.to_string()))
     }
 
     /// Parses and checks a device file's contents; `file` names it in errors.

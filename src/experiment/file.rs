@@ -33,7 +33,7 @@
 //! ```
 
 use crate::config_file::{parse_toml, ConfigError};
-use crate::device::{presets, Device, DeviceError, DeviceFile};
+use crate::device::{Device, DeviceError, DeviceFile};
 use crate::learn::{Options, LEARNERS};
 use crate::net::Activation;
 use serde::{Deserialize, Serialize};
@@ -427,6 +427,7 @@ fn check(
     let mut points = Vec::new();
     let mut resolved_devices = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut ids = std::collections::HashSet::new();
     for (d, (label, table)) in devices.iter().enumerate() {
         match device_from_table(table, label) {
             Ok(dev) => resolved_devices.push((label.clone(), dev.spec.clone())),
@@ -437,87 +438,22 @@ fn check(
         }
         for learner in &raw.learners {
             for combo in &combos {
-                let mut t = toml::Table::new();
-                t.insert("device".into(), toml::Value::Table(table.clone()));
-                let overrides = raw.learner.get(learner).cloned().unwrap_or_default();
-                let mut train = raw.train.clone();
-                train.epochs = overrides.epochs.unwrap_or(train.epochs);
-                train.batch = overrides.batch.unwrap_or(train.batch);
-                train.lr = overrides.lr.unwrap_or(train.lr);
-                train.schedule = overrides.schedule.unwrap_or(train.schedule);
-                let settings = toml::Table::try_from(SettingsTable {
-                    data: &raw.data,
-                    network: &raw.network,
-                    train: &train,
-                })
-                .expect("settings serialise");
-                t.extend(settings);
-                t.insert("options".into(), toml::Value::Table(overrides.options));
-                let mut sweep = Vec::new();
-                for (a, &v) in combo.iter().enumerate() {
-                    let axis = &raw.sweep[a];
-                    set_path(&mut t, &axis.path, axis.values[v].clone());
-                    sweep.push((axis.path.clone(), axis.values[v].clone()));
-                }
-                let device_table = match t.remove("device") {
-                    Some(toml::Value::Table(dt)) => dt,
-                    _ => toml::Table::new(),
-                };
-                // A problem met only with sweep values is reported at the value that brings
-                // it: the axis whose field the message names, else the last axis.
-                let where_ = |combo: &[usize], message: &str| -> String {
-                    if raw.sweep.is_empty() {
-                        return format!("devices.{d}");
-                    }
-                    let a = raw
-                        .sweep
-                        .iter()
-                        .position(|a| {
-                            let field = a.path.split_once('.').map_or("", |(_, f)| f);
-                            message.contains(field) || message.contains(&a.path)
-                        })
-                        .unwrap_or(raw.sweep.len() - 1);
-                    format!("sweep.{a}.values.{}", combo[a])
-                };
-                let device = match device_from_table(&device_table, label) {
-                    Ok(dev) => dev,
-                    Err(m) => {
-                        let at = where_(combo, &m);
+                let Resolved {
+                    device,
+                    settings,
+                    sweep,
+                } = match resolve(&raw, d, label, table, learner, combo) {
+                    Ok(r) => r,
+                    Err((at, m)) => {
                         if seen.insert(at.clone() + &m) {
-                            p.at(&at, format!("device `{label}`: {m}"));
+                            p.at(&at, m);
                         }
                         continue;
                     }
                 };
-                let settings: PointSettings = match toml::Value::Table(t).try_into() {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let m = e.message().trim().to_string();
-                        let at = if raw.learner.contains_key(learner) && raw.sweep.is_empty() {
-                            format!("learner.{learner}")
-                        } else {
-                            where_(combo, &m)
-                        };
-                        if seen.insert(at.clone() + &m) {
-                            p.at(&at, format!("learner `{learner}`: {m}"));
-                        }
-                        continue;
-                    }
-                };
-                if let Err((field, m)) = check_settings(&settings) {
-                    let at = match raw.sweep.iter().position(|a| a.path == field) {
-                        Some(a) => format!("sweep.{a}.values.{}", combo[a]),
-                        None if raw.learner.contains_key(learner) => format!("learner.{learner}"),
-                        None => field.clone(),
-                    };
-                    if seen.insert(at.clone() + &m) {
-                        p.at(&at, m);
-                    }
-                    continue;
-                }
                 for &seed in &raw.seeds {
                     let mut id = point_id(learner, label, &sweep, seed);
-                    if points.iter().any(|q: &Point| q.id == id) {
+                    if !ids.insert(id.clone()) {
                         id = format!("{id}~{}", points.len());
                     }
                     let hash_input = serde_json::json!({
@@ -572,6 +508,89 @@ fn check(
         resolved: raw,
         devices: resolved_devices,
     })
+}
+
+/// The device, settings and sweep values of `learner` on device `d` (`label`, file contents
+/// `table`) at the sweep value indices `combo`; or where in the file the problem is and what.
+fn resolve(
+    raw: &ExperimentFile,
+    d: usize,
+    label: &str,
+    table: &toml::Table,
+    learner: &str,
+    combo: &[usize],
+) -> Result<Resolved, (String, String)> {
+    let overrides = raw.learner.get(learner).cloned().unwrap_or_default();
+    let mut train = raw.train.clone();
+    train.epochs = overrides.epochs.unwrap_or(train.epochs);
+    train.batch = overrides.batch.unwrap_or(train.batch);
+    train.lr = overrides.lr.unwrap_or(train.lr);
+    train.schedule = overrides.schedule.unwrap_or(train.schedule);
+    let mut t = toml::Table::try_from(SettingsTable {
+        data: &raw.data,
+        network: &raw.network,
+        train: &train,
+    })
+    .expect("settings serialise");
+    t.insert("options".into(), toml::Value::Table(overrides.options));
+    t.insert("device".into(), toml::Value::Table(table.clone()));
+    let mut sweep = Vec::new();
+    for (axis, &v) in raw.sweep.iter().zip(combo) {
+        set_path(&mut t, &axis.path, axis.values[v].clone());
+        sweep.push((axis.path.clone(), axis.values[v].clone()));
+    }
+    let device_table = match t.remove("device") {
+        Some(toml::Value::Table(dt)) => dt,
+        _ => toml::Table::new(),
+    };
+    // A problem met only with sweep values is reported at the value that brings it: the axis
+    // whose field the message names, else the last axis.
+    let at_value = |message: &str| -> String {
+        if raw.sweep.is_empty() {
+            return format!("devices.{d}");
+        }
+        let a = raw
+            .sweep
+            .iter()
+            .position(|a| {
+                let field = a.path.split_once('.').map_or("", |(_, f)| f);
+                message.contains(field) || message.contains(&a.path)
+            })
+            .unwrap_or(raw.sweep.len() - 1);
+        format!("sweep.{a}.values.{}", combo[a])
+    };
+    let has_overrides = raw.learner.contains_key(learner);
+    let device = device_from_table(&device_table, label)
+        .map_err(|m| (at_value(&m), format!("device `{label}`: {m}")))?;
+    let settings: PointSettings = toml::Value::Table(t).try_into().map_err(|e| {
+        let m = e.message().trim().to_string();
+        let at = if has_overrides && raw.sweep.is_empty() {
+            format!("learner.{learner}")
+        } else {
+            at_value(&m)
+        };
+        (at, format!("learner `{learner}`: {m}"))
+    })?;
+    check_settings(&settings).map_err(|(field, m)| {
+        let at = match raw.sweep.iter().position(|a| a.path == field) {
+            Some(a) => format!("sweep.{a}.values.{}", combo[a]),
+            None if has_overrides => format!("learner.{learner}"),
+            None => field,
+        };
+        (at, m)
+    })?;
+    Ok(Resolved {
+        device,
+        settings,
+        sweep,
+    })
+}
+
+/// One point's resolution, before its seeds.
+struct Resolved {
+    device: Device,
+    settings: PointSettings,
+    sweep: Vec<(String, toml::Value)>,
 }
 
 #[derive(Serialize)]
@@ -636,21 +655,9 @@ fn device_entry(entry: &toml::Value) -> Result<(String, toml::Table), String> {
             ))
         }
     };
-    let src = match presets::source(&source) {
-        Some(s) => s.to_string(),
-        None if Path::new(&source).is_file() => {
-            std::fs::read_to_string(&source).map_err(|e| format!("{source}: cannot read: {e}"))?
-        }
-        None => {
-            return Err(DeviceError::NotFound {
-                name: source.clone(),
-                presets: presets::names().iter().map(|s| s.to_string()).collect(),
-            }
-            .to_string())
-        }
-    };
+    let (src, file) = Device::source(&source).map_err(|e| e.to_string())?;
     let mut table: toml::Table =
-        toml::from_str(&src).map_err(|e| format!("{source}: {}", e.message().trim()))?;
+        toml::from_str(&src).map_err(|e| format!("{file}: {}", e.message().trim()))?;
     if let Some(l) = &label {
         overrides.insert("name".into(), toml::Value::String(l.clone()));
     }

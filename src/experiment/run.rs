@@ -1,7 +1,7 @@
 //! Running an experiment: its points in parallel, each written as soon as it is finished, so that
 //! a rerun skips what is done and a killed run loses only the points in progress.
 
-use super::file::{Experiment, Point};
+use super::file::{EvaluateSection, Experiment, Point};
 use super::rundir::{
     self, read_point, utc_now, write_atomic, write_json, write_tables, DriftRecord, Host, Manifest,
     PointRecord, RunDirError, SCHEMA_VERSION,
@@ -15,6 +15,9 @@ use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// Longest time between two rewrites of the tables while points finish.
+const TABLE_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Which points a process runs: every `count`-th point from the `index`-th (1-based), as
 /// nextest's `count:K/N` partitions.
@@ -222,28 +225,36 @@ pub fn run(
     } else {
         Some(Split::load_dir(&exp.data_dir)?)
     };
-    let shared = Mutex::new(records);
+    // The tables derive from the point records (rebuilt at the end, and by any rerun); during
+    // a long sweep they are refreshed at most every TABLE_REFRESH so that partial results can
+    // be read without rewriting every row after every point.
+    let shared = Mutex::new((records, Instant::now()));
     let axes = &manifest.sweep_axes;
-    let results: Vec<Result<PointRecord, RunDirError>> = todo
+    let results: Vec<Result<(), RunDirError>> = todo
         .par_iter()
         .map(|point| {
             let (train_set, test_set) = data.as_ref().expect("data loaded when points run");
-            let record = run_point(exp, point, train_set, test_set, &|report| {
+            let record = run_point(&exp.evaluate, point, train_set, test_set, &|report| {
                 progress(Progress::Epoch { point, report })
             });
             rundir::write_json(&rundir::point_path(dir, &point.id), &record)?;
-            let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
-            guard[point.index] = Some(record.clone());
-            let done: Vec<PointRecord> = guard.iter().flatten().cloned().collect();
-            write_tables(dir, axes, &done)?;
             append_log(dir, &record);
             progress(Progress::Finished {
                 point,
                 record: &record,
             });
-            Ok(record)
+            let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let (records, refreshed) = &mut *guard;
+            records[point.index] = Some(record);
+            if refreshed.elapsed() >= TABLE_REFRESH {
+                write_tables(dir, axes, records.iter().flatten())?;
+                *refreshed = Instant::now();
+            }
+            Ok(())
         })
         .collect();
+    let records = shared.into_inner().unwrap_or_else(|e| e.into_inner()).0;
+    write_tables(dir, axes, records.iter().flatten())?;
     let mut outcome = RunOutcome {
         dir: dir.clone(),
         ran: 0,
@@ -252,28 +263,17 @@ pub fn run(
         failed: Vec::new(),
         missing: Vec::new(),
     };
-    let mut first_error = None;
-    for r in results {
-        match r {
-            Ok(rec) => {
-                outcome.ran += 1;
-                match rec.status.as_str() {
-                    "diverged" => outcome.diverged.push(rec.id),
-                    "failed" => outcome.failed.push((rec.id, rec.error.unwrap_or_default())),
-                    _ => {}
-                }
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
+    for rec in todo.iter().filter_map(|p| records[p.index].as_ref()) {
+        outcome.ran += 1;
+        match rec.status.as_str() {
+            "diverged" => outcome.diverged.push(rec.id.clone()),
+            "failed" => outcome
+                .failed
+                .push((rec.id.clone(), rec.error.clone().unwrap_or_default())),
+            _ => {}
         }
     }
-    let records = shared.into_inner().unwrap_or_else(|e| e.into_inner());
-    write_tables(
-        dir,
-        &manifest.sweep_axes,
-        &records.iter().flatten().cloned().collect::<Vec<_>>(),
-    )?;
+    let first_error = results.into_iter().find_map(Result::err);
     outcome.missing = exp
         .points
         .iter()
@@ -301,7 +301,7 @@ pub fn run(
 /// Trains one point and evaluates it after training; a learner that cannot be built gives a
 /// `failed` record, a non-finite loss a `diverged` one.
 pub fn run_point(
-    exp: &Experiment,
+    evaluate: &EvaluateSection,
     point: &Point,
     train_set: &Dataset,
     test_set: &Dataset,
@@ -365,8 +365,8 @@ pub fn run_point(
                 record.drift = drift_evaluation(
                     learner.as_mut(),
                     &te,
-                    &exp.evaluate.drift_times_s,
-                    exp.evaluate.drift_compensation,
+                    &evaluate.drift_times_s,
+                    evaluate.drift_compensation,
                 );
             }
         }

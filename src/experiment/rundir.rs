@@ -274,17 +274,12 @@ pub fn number(v: f64) -> String {
     }
 }
 
-/// A sweep value as a CSV cell.
-fn cell(v: &toml::Value) -> String {
-    super::file::value_text(v)
-}
-
 /// Writes `metrics.csv` and `summary.csv` for `records` (in experiment order) with the sweep
 /// columns `axes`.
-pub fn write_tables(
+pub fn write_tables<'a>(
     dir: &Path,
     axes: &[String],
-    records: &[PointRecord],
+    records: impl IntoIterator<Item = &'a PointRecord>,
 ) -> Result<(), RunDirError> {
     let metrics_path = dir.join("metrics.csv");
     let summary_path = dir.join("summary.csv");
@@ -325,7 +320,7 @@ pub fn write_tables(
                 r.sweep
                     .iter()
                     .find(|(p, _)| p == a)
-                    .map(|(_, v)| cell(v))
+                    .map(|(_, v)| super::file::value_text(v))
                     .unwrap_or_default(),
             );
         }

@@ -345,11 +345,11 @@ impl Layer {
         }
     }
 
-    /// Fraction of failed cells of the layer's tiles (0 for digital layers), and their number.
-    pub fn failed_cells(&self) -> (f64, usize) {
+    /// Failed devices and all devices of the layer's tiles ((0, 0) for digital layers).
+    pub fn failed_devices(&self) -> (usize, usize) {
         match &self.weights {
-            Weights::Analog(xbar) => (xbar.failed_fraction(), xbar.rows() * xbar.cols()),
-            Weights::Digital(_) => (0.0, 0),
+            Weights::Analog(xbar) => xbar.failed_devices(),
+            Weights::Digital(_) => (0, 0),
         }
     }
 

@@ -98,13 +98,11 @@ impl Network {
 
     /// Fraction of the network's cells that have failed (0 when digital).
     pub fn failed_fraction(&self) -> f64 {
-        let (mut failed, mut total) = (0.0, 0usize);
-        for l in &self.layers {
-            let (f, n) = l.failed_cells();
-            failed += f * n as f64;
-            total += n;
-        }
-        failed / total.max(1) as f64
+        let (failed, total) = self.layers.iter().fold((0, 0), |(f, n), l| {
+            let (lf, ln) = l.failed_devices();
+            (f + lf, n + ln)
+        });
+        failed as f64 / total.max(1) as f64
     }
 
     /// Lets `dt_s` seconds pass on every layer's tiles.
