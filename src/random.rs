@@ -52,6 +52,13 @@ pub mod purpose {
     pub const FEEDBACK: u64 = 9;
     /// Layers of a network.
     pub const LAYER: u64 = 10;
+    /// Endurance of each device (its own stream, so that finite endurance leaves every other
+    /// fabrication draw as it was).
+    pub const ENDURANCE: u64 = 11;
+    /// Continual-learning mechanisms: re-initialised units, shrink-and-perturb noise.
+    pub const CONTINUAL: u64 = 12;
+    /// Task streams: permutations and orders of continual-learning tasks.
+    pub const STREAM: u64 = 13;
 }
 
 const ZIG_C: usize = 128;
