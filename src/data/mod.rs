@@ -26,6 +26,7 @@
 
 mod error;
 pub mod idx;
+pub mod stream;
 
 pub use error::DataError;
 
@@ -38,6 +39,19 @@ use std::path::{Path, PathBuf};
 /// Key of the data-order stream, `random::stream(seed, &[DATA_ORDER_KEY, epoch])`; distinct from
 /// the tile purposes in [`random::purpose`].
 pub const DATA_ORDER_KEY: u64 = 100;
+
+/// Every byte's pixel value `byte / 255` (IEEE division is exact-rounded, so these are the bits
+/// that [`Dataset::batch`] computes): a permuted gather through this table costs two loads per
+/// pixel and no division.
+const PIXEL_VALUES: [f32; 256] = {
+    let mut t = [0f32; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = b as f32 / 255.0;
+        b += 1;
+    }
+    t
+};
 
 /// The directory of the MNIST files committed with the repository (`data/mnist/`).
 ///
@@ -221,13 +235,35 @@ impl Dataset {
 
     /// The samples at `indices` as a batch: an `input_width × indices.len()` matrix whose column
     /// `j` is sample `indices[j]` with each pixel as `byte / 255`, and their labels. Only this
-    /// batch is converted to `f32`.
+    /// batch is converted to `f32`. Same as [`Dataset::batch_permuted`] with no permutation.
     ///
     /// # Panics
     /// If an index is `>= len()` (indices come from [`shuffled_order`] or a range over the
     /// dataset, so this is a programming error).
     pub fn batch(&self, indices: &[usize]) -> Batch {
+        self.batch_permuted(indices, None)
+    }
+
+    /// The samples at `indices` as a batch with their pixels rearranged: input `i` of column `j`
+    /// is pixel `perm[i]` of sample `indices[j]` (row-major pixel index), as `byte / 255`. With
+    /// `None` this is [`Dataset::batch`], bit for bit. Used for permuted-MNIST task streams
+    /// ([`stream::PermutedTasks::permutation`]); `perm` need not be a bijection (any pixel map of
+    /// length `input_width` works). One allocation per batch, none per sample.
+    ///
+    /// # Panics
+    /// If an index is `>= len()`, or `perm` does not have `input_width()` entries all below
+    /// `input_width()` (both are programming errors: permutations come from
+    /// [`stream::PermutedTasks::permutation`] with this dataset's width).
+    pub fn batch_permuted(&self, indices: &[usize], perm: Option<&[u32]>) -> Batch {
         let w = self.input_width();
+        if let Some(perm) = perm {
+            assert!(
+                perm.len() == w && perm.iter().all(|&p| (p as usize) < w),
+                "pixel permutation of {} entries (max {:?}) does not fit images of {w} pixels",
+                perm.len(),
+                perm.iter().max()
+            );
+        }
         let mut inputs = Vec::with_capacity(w * indices.len());
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
@@ -236,7 +272,14 @@ impl Dataset {
                 "sample index {i} out of range for a dataset of {} samples",
                 self.len()
             );
-            inputs.extend(self.image(i).iter().map(|&b| f32::from(b) / 255.0));
+            let image = self.image(i);
+            match perm {
+                None => inputs.extend(image.iter().map(|&b| f32::from(b) / 255.0)),
+                Some(perm) => inputs.extend(
+                    perm.iter()
+                        .map(|&p| PIXEL_VALUES[usize::from(image[p as usize])]),
+                ),
+            }
             labels.push(self.label(i));
         }
         Batch {
@@ -349,11 +392,18 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
 pub fn shuffled_order(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut rng = random::stream(seed, &[DATA_ORDER_KEY, epoch]);
     let mut order: Vec<usize> = (0..len).collect();
-    for i in (1..len).rev() {
-        let j = below(&mut rng, i as u64 + 1) as usize;
-        order.swap(i, j);
-    }
+    shuffle(&mut order, &mut rng);
     order
+}
+
+/// Fisher–Yates shuffle of `v` in place (from the last position down, each swapped with a
+/// uniform position at or below it, drawn by [`below`]); shared by [`shuffled_order`] and the
+/// task streams of [`stream`].
+fn shuffle<T, R: Rng + ?Sized>(v: &mut [T], rng: &mut R) {
+    for i in (1..v.len()).rev() {
+        let j = below(rng, i as u64 + 1) as usize;
+        v.swap(i, j);
+    }
 }
 
 /// A uniform integer in `0..n` (`n > 0`) by Lemire's multiply-and-reject method on 64-bit draws,
@@ -390,6 +440,18 @@ mod tests {
         assert_eq!(b.inputs[(1, 1)], 1.0);
         assert_eq!(b.labels, vec![1, 2]);
         assert_eq!(d.batch(&[]).inputs.shape(), (2, 0));
+    }
+
+    #[test]
+    fn pixel_table_has_the_bits_of_the_division() {
+        for b in 0..=255u8 {
+            let want = f32::from(b) / 255.0;
+            assert_eq!(
+                PIXEL_VALUES[usize::from(b)].to_bits(),
+                want.to_bits(),
+                "{b}"
+            );
+        }
     }
 
     #[test]
