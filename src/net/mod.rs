@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod layer;
+pub mod metrics;
 
 pub use activation::Activation;
 pub use layer::{torch_default_init, Forward, Layer, Weights};
