@@ -40,6 +40,11 @@ pub struct Counters {
     pub hazard_failures: u64,
     /// One-sided pairs refreshed.
     pub refreshes: u64,
+    /// Output lines remapped onto a spare line because too many of their devices had failed
+    /// (see `periphery.spare_lines_per_tile`); the reads and programming of each remap are
+    /// counted in `reads` and `programming_pulses`.
+    #[serde(default)]
+    pub spare_remaps: u64,
 }
 
 impl AddAssign for Counters {
@@ -59,6 +64,7 @@ impl AddAssign for Counters {
         self.worn_out += o.worn_out;
         self.hazard_failures += o.hazard_failures;
         self.refreshes += o.refreshes;
+        self.spare_remaps += o.spare_remaps;
     }
 }
 

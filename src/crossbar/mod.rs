@@ -6,6 +6,20 @@
 //! `advance`: there is no transposed read and no method that hands out the weights, except
 //! [`Crossbar::privileged_true_weights`], counted as impossible on this hardware and meant only
 //! for the `bp-oracle` reference.
+//!
+//! Spare lines (`periphery.spare_lines_per_tile` = S > 0): every tile of row-block b holds its
+//! block's n_b output lines plus S spares, and the crossbar keeps, per row-block, the physical
+//! line of each logical row (a unit). All operations take and return logical rows. Whenever
+//! cells can have failed (after `pulse_update`, `program`, `program_all` and `advance`), and only
+//! if some cell failed since the last check (or fabrication faults were not looked at yet), the
+//! crossbar checks its mapped lines: a line whose failed devices reach
+//! `spare_remap_failed_fraction` of its `cols × devices per cell` devices is remapped onto a free
+//! spare of its row-block that is itself below the threshold, if any. The remap reads the old
+//! line through one-hot forward reads of the block's tiles (counted) and writes the values onto
+//! the spare with write-and-verify (counted); the old line is retired: never pulsed, programmed
+//! or sensed again. Before `program_all` the lines are switched without copying (their contents
+//! are about to be overwritten), so a line already over the threshold at fabrication is replaced
+//! at the first programming. With S = 0 none of this exists and every result is as before.
 
 pub mod cost;
 pub mod periphery;
@@ -34,6 +48,31 @@ pub struct Crossbar {
     /// Tiles, row-block major.
     tiles: Vec<Tile>,
     digital_ops: u64,
+    /// The spare-line map (None when the device has no spare lines).
+    spares: Option<Spares>,
+}
+
+/// A line moved within a row-block: (the block's logical row, its old line, the spare).
+type LineMove = (usize, usize, usize);
+
+/// Spare output lines of a crossbar's tiles and the logical-row → physical-line map.
+#[derive(Debug, Clone)]
+struct Spares {
+    /// Remap threshold: failed fraction of a line's devices.
+    threshold: f64,
+    /// `line[b][i]`: the physical line, in every tile of row-block b, of the block's i-th row.
+    line: Vec<Vec<usize>>,
+    /// `free[b]`: row-block b's spare lines not used yet, in order.
+    free: Vec<Vec<usize>>,
+    /// `retired[b]`: row-block b's lines taken out of service, in the order they were retired.
+    retired: Vec<Vec<usize>>,
+    /// Spare lines per tile.
+    per_tile: usize,
+    /// Failure events of each tile at the last check (`u64::MAX`: never checked, so that
+    /// fabrication faults are looked at by the first check).
+    seen: Vec<u64>,
+    /// Lines remapped so far.
+    remaps: u64,
 }
 
 fn blocks(n: usize, max: usize) -> Vec<(usize, usize)> {
@@ -58,13 +97,35 @@ impl Crossbar {
         let p = &dev.spec.periphery;
         let row_blocks = blocks(rows, p.max_tile_rows);
         let col_blocks = blocks(cols, p.max_tile_cols);
+        let spare = p.spare_lines_per_tile;
         let mut tiles = Vec::new();
         for (bi, &(_, rl)) in row_blocks.iter().enumerate() {
             for (bj, &(_, cl)) in col_blocks.iter().enumerate() {
                 let s = derive(seed, &[purpose::TILE, bi as u64, bj as u64]);
-                tiles.push(Tile::with_device(Arc::clone(&dev), rl, cl, s));
+                // Spare lines come after the block's own lines: the fabrication draws of the
+                // own lines are those of a tile without spares.
+                let mut t = Tile::with_device(Arc::clone(&dev), rl + spare, cl, s);
+                for q in rl..rl + spare {
+                    t.set_line_sensed(q, false);
+                }
+                tiles.push(t);
             }
         }
+        let spares = (spare > 0).then(|| Spares {
+            threshold: p.spare_remap_failed_fraction,
+            line: row_blocks
+                .iter()
+                .map(|&(_, rl)| (0..rl).collect())
+                .collect(),
+            free: row_blocks
+                .iter()
+                .map(|&(_, rl)| (rl..rl + spare).collect())
+                .collect(),
+            retired: vec![Vec::new(); row_blocks.len()],
+            per_tile: spare,
+            seen: vec![u64::MAX; tiles.len()],
+            remaps: 0,
+        });
         Crossbar {
             dev,
             rows,
@@ -73,6 +134,7 @@ impl Crossbar {
             col_blocks,
             tiles,
             digital_ops: 0,
+            spares,
         }
     }
 
@@ -113,6 +175,7 @@ impl Crossbar {
             c += t.counters();
         }
         c.digital_ops += self.digital_ops;
+        c.spare_remaps += self.spares.as_ref().map_or(0, |s| s.remaps);
         c
     }
 
@@ -161,7 +224,7 @@ impl Crossbar {
             x.nrows(),
             self.cols
         );
-        if self.tiles.len() == 1 {
+        if self.tiles.len() == 1 && self.spares.is_none() {
             let y = self.tiles[0].read(x);
             return y;
         }
@@ -179,9 +242,22 @@ impl Crossbar {
             .collect();
         let mut y = DMatrix::zeros(self.rows, x.ncols());
         for (bi, &(r0, rl)) in self.row_blocks.iter().enumerate() {
-            let mut acc = y.rows_mut(r0, rl);
-            for bj in 0..nc {
-                acc += &parts[bi * nc + bj];
+            match &self.spares {
+                None => {
+                    let mut acc = y.rows_mut(r0, rl);
+                    for bj in 0..nc {
+                        acc += &parts[bi * nc + bj];
+                    }
+                }
+                Some(sp) => {
+                    for bj in 0..nc {
+                        let part = &parts[bi * nc + bj];
+                        for (i, &p) in sp.line[bi].iter().enumerate() {
+                            let mut acc = y.row_mut(r0 + i);
+                            acc += part.row(p);
+                        }
+                    }
+                }
             }
         }
         self.digital_ops += ((nc - 1) * self.rows * x.ncols()) as u64;
@@ -205,7 +281,7 @@ impl Crossbar {
             d.nrows(),
             self.rows
         );
-        if self.tiles.len() == 1 {
+        if self.tiles.len() == 1 && self.spares.is_none() {
             self.tiles[0].pulse_update(x, d, lr);
             return;
         }
@@ -215,16 +291,33 @@ impl Crossbar {
             .iter()
             .map(|&b| Self::slice_rows(x, b))
             .collect();
-        let ds: Vec<DMatrix<f32>> = self
-            .row_blocks
-            .iter()
-            .map(|&b| Self::slice_rows(d, b))
-            .collect();
+        let ds: Vec<DMatrix<f32>> = match &self.spares {
+            None => self
+                .row_blocks
+                .iter()
+                .map(|&b| Self::slice_rows(d, b))
+                .collect(),
+            // Physical teaching signals: each mapped line gets its row's, the others 0 (no
+            // pulses reach them).
+            Some(sp) => self
+                .row_blocks
+                .iter()
+                .enumerate()
+                .map(|(bi, &(r0, rl))| {
+                    let mut dp = DMatrix::zeros(rl + sp.per_tile, d.ncols());
+                    for (i, &p) in sp.line[bi].iter().enumerate() {
+                        dp.row_mut(p).copy_from(&d.row(r0 + i));
+                    }
+                    dp
+                })
+                .collect(),
+        };
         self.tiles
             .par_iter_mut()
             .enumerate()
             .for_each(|(k, t)| t.pulse_update(&xs[k % nc], &ds[k / nc], lr));
         self.sync();
+        self.maintain_spares(true);
     }
 
     /// Write-and-verify of every cell to `targets` (rows × cols).
@@ -235,13 +328,41 @@ impl Crossbar {
             "program_all: shape mismatch"
         );
         let blocks: Vec<_> = (0..self.tiles.len()).map(|k| self.block(k)).collect();
-        self.tiles
-            .par_iter_mut()
-            .zip(&blocks)
-            .for_each(|(t, &((r0, rl), (c0, cl)))| {
-                t.program_all(&targets.view((r0, c0), (rl, cl)).into_owned());
-            });
+        if self.spares.is_none() {
+            self.tiles
+                .par_iter_mut()
+                .zip(&blocks)
+                .for_each(|(t, &((r0, rl), (c0, cl)))| {
+                    t.program_all(&targets.view((r0, c0), (rl, cl)).into_owned());
+                });
+            self.sync();
+            return;
+        }
+        // Known faults first: lines over the threshold move to spares before the write, without
+        // copying (everything is about to be written).
+        self.maintain_spares(false);
+        let lines = self
+            .spares
+            .as_ref()
+            .map(|s| s.line.clone())
+            .unwrap_or_default();
+        let nc = self.col_blocks.len();
+        self.tiles.par_iter_mut().enumerate().zip(&blocks).for_each(
+            |((k, t), &((r0, _), (c0, cl)))| {
+                let line = &lines[k / nc];
+                let mut cells = Vec::with_capacity(line.len() * cl);
+                let mut ts = Vec::with_capacity(line.len() * cl);
+                for (i, &p) in line.iter().enumerate() {
+                    for c in 0..cl {
+                        cells.push(p * cl + c);
+                        ts.push(targets[(r0 + i, c0 + c)]);
+                    }
+                }
+                t.program(&cells, &ts);
+            },
+        );
         self.sync();
+        self.maintain_spares(true);
     }
 
     /// Write-and-verify of chosen cells: `cells` are (row, col) pairs, `targets` their weights.
@@ -253,6 +374,8 @@ impl Crossbar {
             cells.len(),
             targets.len()
         );
+        // Known faults first (copying: only some cells are written).
+        self.maintain_spares(true);
         let nc = self.col_blocks.len();
         let mut per_tile: Vec<(Vec<usize>, Vec<f32>)> =
             vec![(Vec::new(), Vec::new()); self.tiles.len()];
@@ -273,8 +396,9 @@ impl Crossbar {
                 .expect("col in a block");
             let (r0, c0) = (self.row_blocks[bi].0, self.col_blocks[bj].0);
             let tc = self.col_blocks[bj].1;
+            let line = self.spares.as_ref().map_or(r - r0, |s| s.line[bi][r - r0]);
             let e = &mut per_tile[bi * nc + bj];
-            e.0.push((r - r0) * tc + (c - c0));
+            e.0.push(line * tc + (c - c0));
             e.1.push(t);
         }
         self.tiles
@@ -286,36 +410,180 @@ impl Crossbar {
                 }
             });
         self.sync();
+        self.maintain_spares(true);
     }
 
     /// One-hot reads of the whole matrix: the weights as the chip can know them (noisy,
     /// quantised, counted). Returns rows × cols.
     pub fn readout(&mut self) -> DMatrix<f32> {
         let parts: Vec<DMatrix<f32>> = self.tiles.par_iter_mut().map(Tile::readout).collect();
+        let w = self.logical(&parts);
+        self.sync();
+        w
+    }
+
+    /// Assembles per-tile physical matrices (tile lines × tile columns) into the logical
+    /// rows × cols matrix, taking each logical row from its mapped line.
+    fn logical(&self, parts: &[DMatrix<f32>]) -> DMatrix<f32> {
         let mut w = DMatrix::zeros(self.rows, self.cols);
         for (k, p) in parts.iter().enumerate() {
             let ((r0, rl), (c0, cl)) = self.block(k);
-            w.view_mut((r0, c0), (rl, cl)).copy_from(p);
+            match &self.spares {
+                None => w.view_mut((r0, c0), (rl, cl)).copy_from(p),
+                Some(sp) => {
+                    let nc = self.col_blocks.len();
+                    for (i, &line) in sp.line[k / nc].iter().enumerate() {
+                        w.view_mut((r0 + i, c0), (1, cl)).copy_from(&p.row(line));
+                    }
+                }
+            }
         }
-        self.sync();
         w
     }
 
     /// Lets `dt_s` seconds pass: drift, leak and random failures act on every tile.
     pub fn advance(&mut self, dt_s: f64) {
         self.tiles.par_iter_mut().for_each(|t| t.advance(dt_s));
+        self.maintain_spares(true);
     }
 
     /// The true apparent weights (rows × cols), for the `bp-oracle` reference only: counted as
     /// an oracle read on every tile, impossible on this hardware.
     pub fn privileged_true_weights(&mut self) -> DMatrix<f32> {
-        let mut w = DMatrix::zeros(self.rows, self.cols);
-        for k in 0..self.tiles.len() {
-            let ((r0, rl), (c0, cl)) = self.block(k);
-            let p = self.tiles[k].privileged_true_weights();
-            w.view_mut((r0, c0), (rl, cl)).copy_from(&p);
+        let parts: Vec<DMatrix<f32>> = self
+            .tiles
+            .iter_mut()
+            .map(Tile::privileged_true_weights)
+            .collect();
+        self.logical(&parts)
+    }
+
+    /// Spare lines (used, total), counted in logical lines: a spare line of a row-block spans
+    /// the block's tiles (one spare line per tile of each column block), so total =
+    /// `spare_lines_per_tile` × row-blocks, and used = lines remapped so far. (0, 0) without
+    /// spares.
+    pub fn spare_lines(&self) -> (usize, usize) {
+        match &self.spares {
+            None => (0, 0),
+            Some(sp) => (
+                sp.retired.iter().map(Vec::len).sum(),
+                sp.per_tile * self.row_blocks.len(),
+            ),
         }
-        w
+    }
+
+    /// Failed devices of each logical row's currently mapped line, over all its tiles (a
+    /// one-sided pair is two devices; a line has `cols × devices per cell` devices). Simulator
+    /// introspection, what a controller's fault map holds.
+    pub fn failed_devices_per_row(&self) -> Vec<usize> {
+        let nc = self.col_blocks.len();
+        let mut out = Vec::with_capacity(self.rows);
+        for (bi, &(_, rl)) in self.row_blocks.iter().enumerate() {
+            for i in 0..rl {
+                let line = self.spares.as_ref().map_or(i, |s| s.line[bi][i]);
+                out.push(
+                    (0..nc)
+                        .map(|bj| self.tiles[bi * nc + bj].failed_devices_in_line(line))
+                        .sum(),
+                );
+            }
+        }
+        out
+    }
+
+    /// The physical line of each logical row within the tiles of its row-block (row − block
+    /// start without spares; a spare line's index is at or above the block's row count).
+    /// Simulator introspection (tests, wear maps).
+    pub fn physical_lines(&self) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.rows);
+        for (bi, &(_, rl)) in self.row_blocks.iter().enumerate() {
+            for i in 0..rl {
+                out.push(self.spares.as_ref().map_or(i, |s| s.line[bi][i]));
+            }
+        }
+        out
+    }
+
+    /// Checks the mapped lines after cells may have failed and remaps every line at or above
+    /// the threshold onto a free spare of its row-block (see the module documentation);
+    /// `copy` reads the old line and programs its values onto the spare. Does nothing unless a
+    /// tile of the row-block has had a failure since the last check (or was never checked).
+    fn maintain_spares(&mut self, copy: bool) {
+        let nc = self.col_blocks.len();
+        loop {
+            let Some(sp) = self.spares.as_mut() else {
+                return;
+            };
+            let line_devices = self.cols * self.tiles[0].devices_per_cell();
+            let limit = sp.threshold * line_devices as f64;
+            let tiles = &self.tiles;
+            let failed = |bi: usize, p: usize| -> usize {
+                (0..nc)
+                    .map(|bj| tiles[bi * nc + bj].failed_devices_in_line(p))
+                    .sum()
+            };
+            let over = |f: usize| f > 0 && f as f64 >= limit;
+            let mut plan: Vec<(usize, Vec<LineMove>)> = Vec::new();
+            for bi in 0..self.row_blocks.len() {
+                let mut changed = false;
+                for (k, t) in tiles.iter().enumerate().skip(bi * nc).take(nc) {
+                    let ev = t.failure_events();
+                    changed |= sp.seen[k] != ev;
+                    sp.seen[k] = ev;
+                }
+                if !changed {
+                    continue;
+                }
+                let mut moves = Vec::new();
+                for i in 0..sp.line[bi].len() {
+                    let p = sp.line[bi][i];
+                    if !over(failed(bi, p)) {
+                        continue;
+                    }
+                    let Some(k) = sp.free[bi].iter().position(|&q| !over(failed(bi, q))) else {
+                        break; // out of usable spares: the line stays mapped
+                    };
+                    let q = sp.free[bi].remove(k);
+                    moves.push((i, p, q));
+                }
+                if !moves.is_empty() {
+                    plan.push((bi, moves));
+                }
+            }
+            if plan.is_empty() {
+                return;
+            }
+            for (bi, moves) in plan {
+                // One readout of each tile of the block serves every line moved in it.
+                let values: Vec<DMatrix<f32>> = if copy {
+                    (0..nc)
+                        .map(|bj| self.tiles[bi * nc + bj].readout())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                for (i, p, q) in moves {
+                    let block = &mut self.tiles[bi * nc..(bi + 1) * nc];
+                    for (bj, t) in block.iter_mut().enumerate() {
+                        t.set_line_sensed(q, true);
+                        if copy {
+                            let cl = t.cols();
+                            let cells: Vec<usize> = (q * cl..(q + 1) * cl).collect();
+                            let ts: Vec<f32> = (0..cl).map(|c| values[bj][(p, c)]).collect();
+                            t.program(&cells, &ts);
+                        }
+                        t.set_line_sensed(p, false);
+                    }
+                    let sp = self.spares.as_mut().expect("spares exist");
+                    sp.line[bi][i] = q;
+                    sp.retired[bi].push(p);
+                    sp.remaps += 1;
+                }
+            }
+            self.sync();
+            // Programming the spares can wear cells out: look again (each round uses a spare,
+            // so this ends).
+        }
     }
 }
 

@@ -85,6 +85,13 @@ pub struct Tile {
     updates: u64,
     counters: Counters,
     scratch: periphery::Scratch,
+    /// Hazard intervals drawn so far: the key of their streams, apart from `op` so that random
+    /// failures leave the read, update and programming streams as they were.
+    hazard_draws: u64,
+    /// Per output line, whether its output is sensed (empty: all are). Lines that are not
+    /// sensed (free spares, retired lines) read as 0 in the array product, so their cells
+    /// neither add to a unit's output nor trigger bound management, and their ADCs are idle.
+    sensed: Vec<bool>,
 }
 
 /// Physics shared by a row of devices while they are updated in parallel.
@@ -191,6 +198,9 @@ impl Tile {
         let sides = if dev.spec.response.one_sided { 2 } else { 1 };
         let n = rows * cols * sides;
         let mut rng = stream(seed, &[purpose::FABRICATION]);
+        // Endurance has its own stream: finite endurance leaves every other fabrication draw
+        // as it was.
+        let mut endurance_rng = stream(seed, &[purpose::ENDURANCE]);
         let fl = &dev.spec.failure;
         let mut state = Vec::with_capacity(n);
         let drift_on = drift::enabled(&dev);
@@ -226,7 +236,8 @@ impl Tile {
                 );
                 st.status = Status::Stuck;
             }
-            st.endurance = u32::try_from(failure::draw_endurance(fl, &mut rng)).unwrap_or(u32::MAX);
+            st.endurance =
+                u32::try_from(failure::draw_endurance(fl, &mut endurance_rng)).unwrap_or(u32::MAX);
             if drift_on {
                 let g = Some(dev.conductance_us(start as f64) / dev.spec.conductance.g_max_us)
                     .filter(|_| dev.spec.drift.model == crate::device::DriftModel::Pcm);
@@ -285,6 +296,8 @@ impl Tile {
             updates: 0,
             counters: Counters::default(),
             scratch: periphery::Scratch::default(),
+            hazard_draws: 0,
+            sensed: Vec::new(),
         };
         tile.nu_max = tile.nu.iter().fold(0f32, |m, v| m.max(*v));
         tile.refresh_weights();
@@ -346,6 +359,56 @@ impl Tile {
             .count()
     }
 
+    /// Number of failed devices on output line `row` (its `cols × devices_per_cell` devices).
+    pub fn failed_devices_in_line(&self, row: usize) -> usize {
+        let n = self.cols * self.sides;
+        self.state[row * n..(row + 1) * n]
+            .iter()
+            .filter(|s| s.status != Status::Alive)
+            .count()
+    }
+
+    /// Cells that have failed so far by wearing out or at random (the events after which a
+    /// controller's fault map changes; fabrication faults are known from the start).
+    pub fn failure_events(&self) -> u64 {
+        self.counters.worn_out + self.counters.hazard_failures
+    }
+
+    /// Whether output line `row` is sensed (see [`Tile::set_line_sensed`]).
+    pub fn is_sensed(&self, row: usize) -> bool {
+        self.sensed.get(row).copied().unwrap_or(true)
+    }
+
+    /// Number of sensed output lines.
+    pub fn sensed_lines(&self) -> usize {
+        if self.sensed.is_empty() {
+            self.rows
+        } else {
+            self.sensed.iter().filter(|&&s| s).count()
+        }
+    }
+
+    /// Puts output line `row` in or out of service. A line out of service (a free spare or a
+    /// retired line) is not sensed: it contributes 0 to reads (its ADC result is discarded
+    /// and uncounted, and it cannot trigger bound management); its cells still sit on the
+    /// driven columns and are counted in `cells_read`. The caller must not pulse or program
+    /// it. Not a physical operation on the cells: no time passes.
+    pub fn set_line_sensed(&mut self, row: usize, on: bool) {
+        assert!(row < self.rows, "set_line_sensed: line {row} out of range");
+        if self.sensed.is_empty() {
+            if on {
+                return;
+            }
+            self.sensed = vec![true; self.rows];
+        }
+        self.sensed[row] = on;
+        let ph = self.physics();
+        let fresh: Vec<f32> = (row * self.cols..(row + 1) * self.cols)
+            .map(|c| if on { self.cell_weight(&ph, c) } else { 0.0 })
+            .collect();
+        self.weights[row * self.cols..(row + 1) * self.cols].copy_from_slice(&fresh);
+    }
+
     /// The true apparent weights, row-major: the privileged view that only the `bp-oracle`
     /// reference may use. Counted as an oracle read, impossible on this hardware.
     pub fn privileged_true_weights(&mut self) -> DMatrix<f32> {
@@ -396,7 +459,13 @@ impl Tile {
         let w: Vec<f32> = (0..self.rows * self.cols)
             .into_par_iter()
             .with_min_len(4096)
-            .map(|c| self.cell_weight(&ph, c))
+            .map(|c| {
+                if self.is_sensed(c / self.cols) {
+                    self.cell_weight(&ph, c)
+                } else {
+                    0.0
+                }
+            })
             .collect();
         self.weights = w;
         self.drift_refreshed_s = self.now_s;
@@ -451,8 +520,8 @@ impl Tile {
         let f = &dev.spec.failure;
         let p = failure::hazard_probability(f.hazard_rate_per_s, dt);
         if p > 0.0 {
-            let op = self.next_op();
-            let mut rng = stream(self.seed, &[purpose::HAZARD, op]);
+            self.hazard_draws += 1;
+            let mut rng = stream(self.seed, &[purpose::HAZARD, self.hazard_draws]);
             let n = self.state.len();
             let ln_q = (-p).ln_1p();
             let mut k = 0usize;
@@ -519,13 +588,14 @@ impl Tile {
             x,
             &mut rng,
         );
+        let sensed = self.sensed_lines() as u64;
         let c = &mut self.counters;
         c.reads += stats.vectors;
         c.bm_rereads += stats.rereads;
         c.saturated_reads += stats.saturated;
         c.cells_read += stats.vectors * (self.rows * self.cols) as u64;
         c.dac_conversions += stats.vectors * self.cols as u64;
-        c.adc_conversions += stats.vectors * self.rows as u64;
+        c.adc_conversions += stats.vectors * sensed;
         c.digital_ops += stats.digital_ops;
         self.now_s += stats.vectors as f64 * dev.spec.timing.read_s;
         y
@@ -786,7 +856,9 @@ impl Tile {
         self.refresh_weights();
     }
 
-    /// Exact floating-point rank-1 update, clipped at each cell's bounds; failed cells stay.
+    /// Exact floating-point rank-1 update, clipped at each cell's bounds; failed cells stay. Each
+    /// changed cell counts one pulse; a cell whose pulses have reached its endurance wears out
+    /// instead of changing.
     fn float_update(&mut self, x: &DMatrix<f32>, d: &DMatrix<f32>, lr: f32) {
         let (rows, cols, batch) = (self.rows, self.cols, x.ncols());
         let mut delta = vec![0f32; rows * cols];
@@ -817,8 +889,10 @@ impl Tile {
             drift_t0: self.dev.spec.drift.t0_s,
         };
         let (nu, offset) = (&self.nu, &self.offset);
-        // One pass per row, rows in parallel: no randomness, so any thread count gives the same bits.
-        let changed: u64 = self
+        let (seed, update) = (self.seed, self.updates);
+        // One pass per row, rows in parallel: no randomness (except a row's own stream for the
+        // state of a cell that wears out), so any thread count gives the same bits.
+        let (changed, worn): (u64, u64) = self
             .weights
             .par_chunks_mut(cols)
             .zip(self.state.par_chunks_mut(cols * sides))
@@ -832,7 +906,8 @@ impl Tile {
                 } else {
                     &nu[base..base + cols * sides]
                 };
-                let mut changed = 0u64;
+                let (mut changed, mut worn) = (0u64, 0u64);
+                let mut rng = None;
                 for (j, &dl) in drow.iter().enumerate() {
                     if dl == 0.0 {
                         continue;
@@ -847,20 +922,32 @@ impl Tile {
                     if st.status != Status::Alive {
                         continue;
                     }
+                    let nu_k = row_nu.get(k).copied().unwrap_or(0.0);
+                    let off = offset.get(i * cols + j).copied().unwrap_or(0.0);
+                    // An update is one pulse: past its endurance the cell wears out instead.
+                    if st.pulses >= st.endurance {
+                        let rng = rng.get_or_insert_with(|| {
+                            stream(seed, &[purpose::ENDURANCE, update, i as u64])
+                        });
+                        let cur = ph.value(st, nu_k);
+                        st.w = wear_out(ph.dev, st, cur, rng);
+                        worn += 1;
+                        wrow[j] = ph.apparent(srow, row_nu, j, sides, off);
+                        continue;
+                    }
                     let step = if sides == 1 { dl } else { dl.abs() };
                     let p = &st.params;
-                    st.w = (ph.value(st, row_nu.get(k).copied().unwrap_or(0.0)) + step)
-                        .clamp(p.b_min, p.b_max);
+                    st.w = (ph.value(st, nu_k) + step).clamp(p.b_min, p.b_max);
                     st.t_prog_s = ph.now_s;
                     st.pulses = st.pulses.saturating_add(1);
                     changed += 1;
-                    let off = offset.get(i * cols + j).copied().unwrap_or(0.0);
                     wrow[j] = ph.apparent(srow, row_nu, j, sides, off);
                 }
-                changed
+                (changed, worn)
             })
-            .sum();
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         self.counters.coincidences += changed;
+        self.counters.worn_out += worn;
         self.counters.digital_ops += (2 * rows * cols * batch) as u64;
     }
 
@@ -901,7 +988,9 @@ impl Tile {
         let ph = self.physics();
         let fresh: Vec<f32> = cells.iter().map(|&c| self.cell_weight(&ph, c)).collect();
         for (&c, v) in cells.iter().zip(fresh) {
-            self.weights[c] = v;
+            if self.is_sensed(c / self.cols) {
+                self.weights[c] = v;
+            }
         }
         self.refresh_read_var();
     }
@@ -980,6 +1069,10 @@ impl Tile {
         for c in 0..self.rows * self.cols {
             let (kp, km) = (2 * c, 2 * c + 1);
             let (sp, sm) = (&self.state[kp], &self.state[km]);
+            // Lines out of service (free spares, retired lines) are never written.
+            if !self.is_sensed(c / self.cols) {
+                continue;
+            }
             if sp.status != Status::Alive || sm.status != Status::Alive {
                 continue;
             }

@@ -420,6 +420,22 @@ impl DeviceFile {
                 "must be at least 1, got 0".into(),
             );
         }
+        if pe.spare_lines_per_tile > pe.max_tile_rows {
+            c.fail(
+                "periphery.spare_lines_per_tile",
+                format!(
+                    "must be at most max_tile_rows ({}), got {}",
+                    pe.max_tile_rows, pe.spare_lines_per_tile
+                ),
+            );
+        }
+        let frac = pe.spare_remap_failed_fraction;
+        if c.finite("periphery.spare_remap_failed_fraction", frac) && !(frac > 0.0 && frac <= 1.0) {
+            c.fail(
+                "periphery.spare_remap_failed_fraction",
+                format!("must be a fraction in (0, 1], got {frac}"),
+            );
+        }
         if !(1..=32).contains(&self.update.desired_bl) {
             c.fail(
                 "update.desired_bl",

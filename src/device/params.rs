@@ -172,6 +172,7 @@ defaults! {
     d_max_bm: f64 = 1000.0;
     d_max_bm_res: f64 = 0.25;
     d_tile: usize = 512;
+    d_spare_frac: f64 = 0.05;
     d_bl: u32 = 31;
     d_true: bool = true;
     d_upper: f64 = 0.75;
@@ -505,6 +506,20 @@ pub struct PeripherySection {
     /// Most columns (inputs) of one physical tile.
     #[serde(default = "d_tile")]
     pub max_tile_cols: usize,
+    /// Spare output lines per tile (the "spare columns"; in this layout a tile's rows
+    /// are its output lines, one unit each), at most `max_tile_rows`. Default 0: no spares, and
+    /// every result is as without this field. Each tile of a layer gets this many extra physical
+    /// lines beyond its `max_tile_rows`-bounded share of the layer; a unit whose line has failed
+    /// is remapped onto a free spare of its tile row-block (costed: one-hot reads of the old
+    /// line and write-and-verify of the spare), and the old line is retired.
+    #[serde(default)]
+    pub spare_lines_per_tile: usize,
+    /// A mapped line is remapped onto a spare when at least this fraction of its devices has
+    /// failed, in (0, 1] (default 0.05). On a chip the controller knows this from its fault map,
+    /// built from write-verify failures (a cell that does not reach its target) and pulse
+    /// counting; the simulator reads the cells' status for it.
+    #[serde(default = "d_spare_frac")]
+    pub spare_remap_failed_fraction: f64,
 }
 
 /// `[update]`: the stochastic pulse update (aihwkit UpdateParameters defaults).

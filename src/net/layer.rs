@@ -377,4 +377,49 @@ impl Layer {
             Weights::Digital(_) => self.counters().energy(pricing).total_j(),
         }
     }
+
+    /// Spare lines of the layer's tiles, (used, total) in lines that span the layer's inputs
+    /// (see [`Crossbar::spare_lines`]); (0, 0) for digital layers and devices without spares.
+    pub fn spare_lines(&self) -> (usize, usize) {
+        match &self.weights {
+            Weights::Analog(xbar) => xbar.spare_lines(),
+            Weights::Digital(_) => (0, 0),
+        }
+    }
+
+    /// Refresh of drifted cells: re-programs the layer's weights to what they should be and
+    /// restarts the drift clock of every programmed cell. No-op on digital layers.
+    ///
+    /// With R the readout of the stored weights (one-hot forward reads: noisy, quantised,
+    /// counted) and α = ref / max(mean|R|, 1e-4·ref) the global drift-compensation factor
+    /// measured now against the layer's drift reference ref (the same measurement as
+    /// [`Layer::compensate_drift`]: mean |y| over the one-hot reads; α = 1 when no reference
+    /// was taken), every cell is written (write-and-verify, counted) to W = α·R. Afterwards
+    /// the drift reference, if one was taken, is re-taken (one-hot reads, counted), and the
+    /// compensation factor is reset to α = 1: the new reference is today's weights, so α
+    /// re-measured now is 1. For a uniform power-law drift G = G_prog·((t − t_prog + t₀)/t₀)^(−ν) this restores the
+    /// programmed weights up to read and programming error. Only the global factor is undone:
+    /// with a per-cell spread of ν (or the PCM model's ν per conductance), each cell keeps its
+    /// own deviation from the mean drift, read into R and written back.
+    pub fn refresh(&mut self) {
+        let Weights::Analog(xbar) = &mut self.weights else {
+            return;
+        };
+        let r = xbar.readout();
+        let n = r.len().max(1);
+        let alpha = match self.drift_reference {
+            Some(reference) => {
+                let now = r.iter().map(|v| v.abs() as f64).sum::<f64>() / n as f64;
+                (reference / now.max(1e-4 * reference)) as f32
+            }
+            None => 1.0,
+        };
+        // Mean |R| (2 per weight) and the scaling by α (1 per weight).
+        self.digital_ops += 3 * r.len() as u64;
+        xbar.program_all(&(r * alpha));
+        if self.drift_reference.is_some() {
+            self.calibrate_drift_reference();
+        }
+        self.drift_scale = 1.0;
+    }
 }

@@ -141,4 +141,20 @@ impl Network {
     pub fn energy_j(&self, pricing: &Device) -> f64 {
         self.layers.iter().map(|l| l.energy_j(pricing)).sum()
     }
+
+    /// Spare lines of all layers, (used, total) (see [`Layer::spare_lines`]).
+    pub fn spare_lines(&self) -> (usize, usize) {
+        self.layers.iter().fold((0, 0), |(u, t), l| {
+            let (lu, lt) = l.spare_lines();
+            (u + lu, t + lt)
+        })
+    }
+
+    /// Refreshes every analog layer: re-programs its drifted weights, undoing the global drift
+    /// factor, and restarts the drift clocks (see [`Layer::refresh`]).
+    pub fn refresh(&mut self) {
+        for l in &mut self.layers {
+            l.refresh();
+        }
+    }
 }
