@@ -164,6 +164,31 @@ fn a_unit_with_zero_outgoing_weights_has_zero_utility() {
     }
 }
 
+// ---- §9 item 20: bias correction --------------------------------------------------------------
+
+#[test]
+fn bias_corrected_utility_of_a_constant_contribution_is_that_contribution_at_every_age() {
+    let s = spec(&[12, 9, 3]);
+    let mut c = wrap("bp-oracle", &s, &Device::ideal(), 5, tracking_only());
+    c.network().layers[0].program_unit(4, &[0.0; 12], 0.7);
+    let out: f64 = c.network().layers[1]
+        .input_column(4)
+        .iter()
+        .map(|v| v.abs() as f64)
+        .sum();
+    let want = 0.7f32 as f64 * out;
+    for step in 0..50 {
+        let (x, y) = random_batch(12, 3, 3, step);
+        c.step(&x, &y, 0.0);
+        let u = c.utilities(0)[4];
+        assert!(
+            (u - want).abs() <= 1e-6 * want,
+            "age {}: û = {u}, c = {want}",
+            step + 1
+        );
+    }
+}
+
 // ---- §9 item 18: replacing a constant unit preserves the function ---------------------------
 
 #[test]
