@@ -10,16 +10,21 @@
 //! | [`fa`] | (B_{l+1} δ_{l+1}) ⊙ f′(a_l), B fixed random on its own tile | forward reads only |
 //! | [`dfa`] | (B_l e) ⊙ f′(a_l), e the output error | forward reads only, layers in parallel |
 //!
+//! Continual-learning mechanisms that wrap any of them are in [`continual`] (continual backprop,
+//! L2, shrink-and-perturb) and [`utility`] (utility propagation, backbone and fringe).
+//!
 //! The output error is e = ∂L/∂z of the mean softmax cross-entropy over the batch, so a batch
 //! update equals a step on the mean loss (as PyTorch's default reduction).
 
 pub mod bp_digital;
 pub mod bp_mirror;
 pub mod bp_oracle;
+pub mod continual;
 pub mod dfa;
 pub mod fa;
 pub mod ff;
 pub mod sg;
+pub mod utility;
 
 use crate::crossbar::Counters;
 use crate::device::Device;
@@ -45,6 +50,11 @@ pub trait Learner {
     fn energy_j(&self) -> f64;
     /// The trained network.
     fn network(&mut self) -> &mut Network;
+    /// What the continual-learning mechanisms did (replacements, backbone fractions), for a
+    /// learner wrapped by [`continual::Continual`]; None otherwise (the default).
+    fn continual_stats(&self) -> Option<continual::ContinualStats> {
+        None
+    }
 }
 
 /// Options shared by the learners (the `options` table of an experiment file's `[learner.NAME]`;
@@ -67,6 +77,11 @@ pub struct Options {
     pub sg_lr_factor: Option<f32>,
     /// `ff`: Forward-Forward's hyper-parameters (default [`ff::FfConfig::default`]).
     pub ff: ff::FfConfig,
+    /// Continual-learning mechanisms for any learner (default
+    /// [`continual::ContinualConfig::default`]: all off). Not written out when default, so
+    /// resolved configs and their hashes are as without it.
+    #[serde(skip_serializing_if = "continual::ContinualConfig::is_default")]
+    pub continual: continual::ContinualConfig,
 }
 
 /// The learners this build offers.
@@ -80,8 +95,32 @@ pub const LEARNERS: &[&str] = &[
     "sg",
 ];
 
-/// Builds learner `name` for `spec` on `device`, everything random derived from `seed`.
+/// Builds learner `name` for `spec` on `device`, everything random derived from `seed`. When
+/// [`Options::continual`] switches a mechanism on ([`continual::ContinualConfig::is_active`]),
+/// the learner comes wrapped in a [`continual::Continual`]; otherwise it is the plain learner.
+/// The continual settings are validated either way.
 pub fn build(
+    name: &str,
+    spec: &NetSpec,
+    device: &Device,
+    seed: u64,
+    options: &Options,
+) -> Result<Box<dyn Learner>, String> {
+    options.continual.validate()?;
+    let plain = build_plain(name, spec, device, seed, options)?;
+    if options.continual.is_active() {
+        Ok(Box::new(continual::Continual::new(
+            plain,
+            options.continual.clone(),
+            seed,
+        )?))
+    } else {
+        Ok(plain)
+    }
+}
+
+/// The learner without continual mechanisms.
+fn build_plain(
     name: &str,
     spec: &NetSpec,
     device: &Device,

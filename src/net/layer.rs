@@ -45,6 +45,52 @@ pub struct Layer {
     drift_reference: Option<f64>,
     /// Digital factor applied to the reads to undo drift (1 when compensation is off).
     drift_scale: f32,
+    /// Activity sums while recording is on ([`Layer::record_activity`]); None = off.
+    activity: Option<ActivitySums>,
+    /// Reference c of the recorded mean |h − c| ([`Layer::set_activity_center`]).
+    activity_center: Option<DVector<f32>>,
+    /// Per-unit step-size scale applied to δ's rows in [`Layer::update`]; None = 1.
+    unit_lr_scale: Option<DVector<f32>>,
+}
+
+/// A layer's mean activity over the forward passes since recording started or was last taken
+/// ([`Layer::record_activity`], [`Layer::take_activity`]): per unit i, over the `samples`
+/// columns h_{·b} that went through [`Layer::forward`],
+/// mean_h_i = Σ_b h_ib / samples, mean_abs_h_i = Σ_b |h_ib| / samples and
+/// mean_abs_dev_i = Σ_b |h_ib − c_i| / samples (c the centre of
+/// [`Layer::set_activity_center`], 0 without one, so then mean_abs_dev = mean_abs_h). These are
+/// the per-unit statistics continual backprop's utilities use (Dohare et al., Nature 632:768,
+/// 2024, eq. 1 and the adaptable contribution of arXiv 2306.13812).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    /// Mean activation per unit.
+    pub mean_h: DVector<f32>,
+    /// Mean absolute activation per unit.
+    pub mean_abs_h: DVector<f32>,
+    /// Mean absolute deviation from the centre per unit.
+    pub mean_abs_dev: DVector<f32>,
+    /// Samples (batch columns) accumulated.
+    pub samples: usize,
+}
+
+/// Running sums behind [`Activity`].
+#[derive(Debug, Clone)]
+struct ActivitySums {
+    sum_h: Vec<f64>,
+    sum_abs_h: Vec<f64>,
+    sum_abs_dev: Vec<f64>,
+    samples: usize,
+}
+
+impl ActivitySums {
+    fn new(rows: usize) -> ActivitySums {
+        ActivitySums {
+            sum_h: vec![0.0; rows],
+            sum_abs_h: vec![0.0; rows],
+            sum_abs_dev: vec![0.0; rows],
+            samples: 0,
+        }
+    }
 }
 
 /// `a · b` with the output's columns split into two fixed halves computed in parallel: both
@@ -133,6 +179,9 @@ impl Layer {
             gain: 1.0,
             drift_reference: None,
             drift_scale: 1.0,
+            activity: None,
+            activity_center: None,
+            unit_lr_scale: None,
         }
     }
 
@@ -219,6 +268,26 @@ impl Layer {
         let act = self.activation;
         let h = a.map(|v| act.apply(v));
         self.digital_ops += a.len() as u64;
+        if let Some(acc) = &mut self.activity {
+            let rows = h.nrows();
+            for col in h.as_slice().chunks_exact(rows.max(1)) {
+                for (i, &v) in col.iter().enumerate() {
+                    acc.sum_h[i] += v as f64;
+                    acc.sum_abs_h[i] += v.abs() as f64;
+                }
+            }
+            // Σh and Σ|h|: two additions and an absolute value per element.
+            self.digital_ops += 3 * h.len() as u64;
+            if let Some(c) = &self.activity_center {
+                for col in h.as_slice().chunks_exact(rows.max(1)) {
+                    for (i, &v) in col.iter().enumerate() {
+                        acc.sum_abs_dev[i] += (v - c[i]).abs() as f64;
+                    }
+                }
+                self.digital_ops += 3 * h.len() as u64;
+            }
+            acc.samples += h.ncols();
+        }
         Forward { a, h }
     }
 
@@ -240,7 +309,23 @@ impl Layer {
 
     /// The rank-1 update W ← W − lr·Σ_b δ_b x_bᵀ, b ← b − lr·Σ_b δ_b: a pulse update on the chip,
     /// a float update in digital; the bias is digital either way.
+    ///
+    /// With a per-unit step-size scale s ([`Layer::set_unit_lr_scale`]) δ's rows are scaled
+    /// first, δ_i ← s_i·δ_i: unit i's incoming weights and bias move by s_i times the step.
     pub fn update(&mut self, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
+        let scaled;
+        let delta = match &self.unit_lr_scale {
+            Some(s) => {
+                let mut d = delta.clone();
+                for mut col in d.column_iter_mut() {
+                    col.component_mul_assign(s);
+                }
+                self.digital_ops += d.len() as u64;
+                scaled = d;
+                &scaled
+            }
+            None => delta,
+        };
         match &mut self.weights {
             // The stored weights are W/g: their update is ΔW/g.
             Weights::Analog(xbar) => xbar.pulse_update(x, delta, lr / self.gain),
@@ -260,6 +345,174 @@ impl Layer {
             *b -= lr * s;
         }
         self.digital_ops += delta.len() as u64;
+    }
+
+    /// Switches activity recording on or off (off by default). While on, every
+    /// [`Layer::forward`] adds each unit's h_ib, |h_ib| (and |h_ib − c_i| with a centre) to
+    /// running sums, counted as digital work (3 operations per element, 3 more with a centre);
+    /// [`Layer::take_activity`] returns the means. Switching on starts from empty sums;
+    /// switching off discards them. Off, forward passes and counters are exactly as without
+    /// this feature.
+    pub fn record_activity(&mut self, on: bool) {
+        self.activity = on.then(|| ActivitySums::new(self.bias.len()));
+    }
+
+    /// Sets the centre c of the recorded mean |h − c| (continual backprop's adaptable
+    /// contribution uses c = the unit's running mean activation f̂); None = no centre, and then
+    /// [`Activity::mean_abs_dev`] equals [`Activity::mean_abs_h`]. Set it before the forward
+    /// passes it should apply to.
+    pub fn set_activity_center(&mut self, center: Option<DVector<f32>>) {
+        if let Some(c) = &center {
+            assert_eq!(c.len(), self.bias.len(), "one centre per unit");
+        }
+        self.activity_center = center;
+    }
+
+    /// The mean activity since recording started or was last taken (see [`Activity`]), and
+    /// restarts the sums; None when recording is off. Recording stays on.
+    pub fn take_activity(&mut self) -> Option<Activity> {
+        let acc = self.activity.as_mut()?;
+        let n = acc.samples.max(1) as f64;
+        let mean = |v: &[f64]| DVector::from_iterator(v.len(), v.iter().map(|s| (s / n) as f32));
+        let mean_h = mean(&acc.sum_h);
+        let mean_abs_h = mean(&acc.sum_abs_h);
+        let mean_abs_dev = if self.activity_center.is_some() {
+            mean(&acc.sum_abs_dev)
+        } else {
+            mean_abs_h.clone()
+        };
+        let out = Activity {
+            mean_h,
+            mean_abs_h,
+            mean_abs_dev,
+            samples: acc.samples,
+        };
+        self.digital_ops += 3 * self.bias.len() as u64;
+        *acc = ActivitySums::new(self.bias.len());
+        Some(out)
+    }
+
+    /// Sets the per-unit step-size scale s (one factor per output unit; None = 1 for all): every
+    /// later [`Layer::update`] applies δ_i ← s_i·δ_i, so unit i's incoming weights and bias move
+    /// by s_i times the rule's step (used to protect the backbone, Sutton's "dynamic deep
+    /// learning"; see `learn::utility`).
+    pub fn set_unit_lr_scale(&mut self, scale: Option<DVector<f32>>) {
+        if let Some(s) = &scale {
+            assert_eq!(s.len(), self.bias.len(), "one scale per unit");
+        }
+        self.unit_lr_scale = scale;
+    }
+
+    /// The per-unit step-size scale, if set.
+    pub fn unit_lr_scale(&self) -> Option<&DVector<f32>> {
+        self.unit_lr_scale.as_ref()
+    }
+
+    /// Writes unit `i`'s incoming weights W[i, :] = `weights` (write-and-verify of row i's cells
+    /// on the chip, counted; a copy in digital) and its bias b_i = `bias`.
+    pub fn program_unit(&mut self, i: usize, weights: &[f32], bias: f32) {
+        assert!(i < self.rows(), "program_unit: unit {i} out of range");
+        assert_eq!(
+            weights.len(),
+            self.cols(),
+            "program_unit: one weight per input"
+        );
+        let gain = self.gain;
+        match &mut self.weights {
+            Weights::Analog(xbar) => {
+                let cells: Vec<(usize, usize)> = (0..weights.len()).map(|j| (i, j)).collect();
+                let targets: Vec<f32> = weights.iter().map(|w| w / gain).collect();
+                xbar.program(&cells, &targets);
+            }
+            Weights::Digital(w) => {
+                for (j, &v) in weights.iter().enumerate() {
+                    w[(i, j)] = v;
+                }
+            }
+        }
+        self.bias[i] = bias;
+    }
+
+    /// Writes input `j`'s weights W[:, j] = `value` for every unit (write-and-verify of column
+    /// j's cells on the chip, counted): e.g. `value` = 0 silences a replaced unit of the
+    /// previous layer.
+    pub fn program_input(&mut self, j: usize, value: f32) {
+        assert!(j < self.cols(), "program_input: input {j} out of range");
+        let gain = self.gain;
+        match &mut self.weights {
+            Weights::Analog(xbar) => {
+                let cells: Vec<(usize, usize)> = (0..xbar.rows()).map(|r| (r, j)).collect();
+                let targets = vec![value / gain; cells.len()];
+                xbar.program(&cells, &targets);
+            }
+            Weights::Digital(w) => w.column_mut(j).fill(value),
+        }
+    }
+
+    /// The weights W[:, j] of input `j` as the chip can know them: one forward read of the
+    /// one-hot input e_j (noisy, counted), without the bias; the column itself in digital.
+    pub fn input_column(&mut self, j: usize) -> DVector<f32> {
+        assert!(j < self.cols(), "input_column: input {j} out of range");
+        let scale = self.gain * self.drift_scale;
+        match &mut self.weights {
+            Weights::Analog(xbar) => {
+                let mut e = DMatrix::zeros(xbar.cols(), 1);
+                e[(j, 0)] = 1.0;
+                let y = xbar.read(&e);
+                let mut v = DVector::from_column_slice(y.as_slice());
+                if scale != 1.0 {
+                    self.digital_ops += v.len() as u64;
+                    v *= scale;
+                }
+                v
+            }
+            Weights::Digital(w) => w.column(j).into_owned(),
+        }
+    }
+
+    /// b ← b + `delta` (digital, counted).
+    pub fn add_to_bias(&mut self, delta: &DVector<f32>) {
+        assert_eq!(
+            delta.len(),
+            self.bias.len(),
+            "add_to_bias: one value per unit"
+        );
+        self.bias += delta;
+        self.digital_ops += delta.len() as u64;
+    }
+
+    /// Failed devices among each unit's incoming cells (row i of the layer's tiles), from the
+    /// tiles' device states (simulator introspection, as a chip's failure map); all 0 for
+    /// digital layers. Divide by [`Layer::devices_per_unit`] for a fraction.
+    pub fn failed_devices_per_unit(&self) -> Vec<usize> {
+        let mut out = vec![0; self.rows()];
+        let Weights::Analog(xbar) = &self.weights else {
+            return out;
+        };
+        let (_, nc) = xbar.grid();
+        let mut r0 = 0;
+        for (k, t) in xbar.tiles().iter().enumerate() {
+            let per_row = t.cols() * t.devices_per_cell();
+            for (d, s) in t.device_states().iter().enumerate() {
+                if s.status != crate::crossbar::Status::Alive {
+                    out[r0 + d / per_row] += 1;
+                }
+            }
+            if k % nc == nc - 1 {
+                r0 += t.rows();
+            }
+        }
+        out
+    }
+
+    /// Devices holding one unit's incoming weights (inputs × devices per cell; 0 in digital).
+    pub fn devices_per_unit(&self) -> usize {
+        match &self.weights {
+            Weights::Analog(xbar) => {
+                xbar.cols() * xbar.tiles().first().map_or(0, |t| t.devices_per_cell())
+            }
+            Weights::Digital(_) => 0,
+        }
     }
 
     /// The weights as the learner may know them: a one-hot readout on the chip (noisy, counted),
