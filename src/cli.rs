@@ -422,6 +422,8 @@ fn train(args: TrainArgs) -> Result<i32> {
         lr: args.lr,
         seed: args.seed,
         schedule,
+        idle_s_per_sample: 0.0,
+        countermeasures: Default::default(),
     };
     let report = train(&mut *learner, &train_set, &test_set, &cfg, |e| {
         println!(

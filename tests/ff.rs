@@ -185,6 +185,8 @@ fn learns_mnist_above_chance() {
         lr: 1e-3,
         seed: 1,
         schedule: Default::default(),
+        idle_s_per_sample: 0.0,
+        countermeasures: Default::default(),
     };
     let report = train(&mut ff, &train_set, &test_set, &tc, |r| {
         eprintln!(

@@ -257,6 +257,8 @@ fn mnist_accuracy(name: &str, epochs: usize) -> f64 {
         lr: 0.1,
         seed: 1,
         schedule: Default::default(),
+        idle_s_per_sample: 0.0,
+        countermeasures: Default::default(),
     };
     let report = train(&mut *learner, &train_set, &test_set, &cfg, |r| {
         eprintln!(

@@ -29,6 +29,8 @@ fn accuracy_after_one_epoch_on(name: &str, device: &Device) -> f64 {
         lr: 0.1,
         seed: 1,
         schedule: Default::default(),
+        idle_s_per_sample: 0.0,
+        countermeasures: Default::default(),
     };
     let report = train(&mut *learner, &train_set, &test_set, &cfg, |_| {});
     let last = report.epochs.last().unwrap();

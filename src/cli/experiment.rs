@@ -160,19 +160,27 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
                 100.0 * report.test_accuracy
             ));
         }
+        Progress::Task { point, report } => {
+            bar.inc(1);
+            bar.set_message(format!(
+                "points {}/{} · {} task {} {:.2} % · {:.1} % cells failed",
+                points_done.load(Relaxed),
+                points_todo.load(Relaxed),
+                point.id,
+                report.task,
+                100.0 * report.accuracy,
+                100.0 * report.failed_fraction
+            ));
+        }
         Progress::Finished { point, record } => {
             let n = points_done.fetch_add(1, Relaxed) + 1;
-            // A point that stopped early (diverged) leaves its remaining epochs undone.
-            let left = point
-                .settings
-                .train
-                .epochs
-                .saturating_sub(record.epochs.len());
-            bar.inc(left as u64);
+            // A point that stopped early (diverged) leaves its remaining stages undone.
+            let done = record.epochs.len().max(record.tasks.len());
+            bar.inc(point.stages().saturating_sub(done) as u64);
             if !args.quiet {
-                let acc = record.epochs.last().map_or("-".to_string(), |e| {
-                    format!("{:.2} %", 100.0 * e.test_accuracy)
-                });
+                let acc = record
+                    .final_accuracy()
+                    .map_or("-".to_string(), |a| format!("{:.2} %", 100.0 * a));
                 say(format!(
                     "[{n}/{}] {:<48} {:<8} test accuracy {acc}",
                     points_todo.load(Relaxed),

@@ -458,6 +458,13 @@ impl Crossbar {
         self.logical(&parts)
     }
 
+    /// The true apparent weights (rows × cols) without counting anything: simulator
+    /// introspection for metrics, not an operation of the chip (learners use `readout`).
+    pub fn inspect_weights(&self) -> DMatrix<f32> {
+        let parts: Vec<DMatrix<f32>> = self.tiles.iter().map(Tile::inspect_weights).collect();
+        self.logical(&parts)
+    }
+
     /// Spare lines (used, total), counted in logical lines: a spare line of a row-block spans
     /// the block's tiles (one spare line per tile of each column block), so total =
     /// `spare_lines_per_tile` × row-blocks, and used = lines remapped so far. (0, 0) without

@@ -416,6 +416,12 @@ impl Tile {
         DMatrix::from_row_slice(self.rows, self.cols, &self.weights)
     }
 
+    /// The apparent weights as the simulator knows them, row-major, without counting anything:
+    /// introspection for metrics (mean |w|, wear maps), not an operation of the chip.
+    pub fn inspect_weights(&self) -> DMatrix<f32> {
+        DMatrix::from_row_slice(self.rows, self.cols, &self.weights)
+    }
+
     /// Lets `dt_s` seconds of simulated time pass: drift, leak and random failures act.
     pub fn advance(&mut self, dt_s: f64) {
         assert!(

@@ -32,6 +32,8 @@
 //! values = [0.0, 0.01, 0.05]
 //! ```
 
+use super::lifetime::StreamSection;
+use super::train::Countermeasures;
 use crate::config_file::{parse_toml, ConfigError};
 use crate::device::{Device, DeviceError, DeviceFile};
 use crate::learn::{Options, LEARNERS};
@@ -75,6 +77,43 @@ pub struct ExperimentFile {
     /// Up to two sweep axes.
     #[serde(default)]
     pub sweep: Vec<SweepAxis>,
+    /// Continual learning: a stream of tasks instead of epochs (default: none).
+    #[serde(default)]
+    pub stream: Option<StreamSection>,
+    /// How fast the chip ages (default: as its device files say).
+    #[serde(default)]
+    pub ageing: AgeingSection,
+    /// Countermeasures against ageing while the chip learns (default: none).
+    #[serde(default)]
+    pub countermeasures: Countermeasures,
+}
+
+/// `[ageing]`: accelerated ageing, so that a lifetime of wear fits in minutes. The scales
+/// multiply every device's own values (its file, overrides and sweep values applied first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgeingSection {
+    /// Multiplies the median endurance (`failure.endurance_median_pulses`) of every device:
+    /// 1e-4 turns 1e8 pulses into 1e4 (default 1).
+    pub endurance_scale: f64,
+    /// Multiplies the random failure rate (`failure.hazard_rate_per_s`) of every device
+    /// (default 1).
+    pub hazard_scale: f64,
+    /// Simulated seconds the chip idles per training sample (after each step, batch × this),
+    /// while drift, leak and random failures act: the rate at which data arrives. A chip
+    /// learning online from a sample a second ages otherwise than one trained in a burst
+    /// (default 0).
+    pub idle_s_per_sample: f64,
+}
+
+impl Default for AgeingSection {
+    fn default() -> Self {
+        AgeingSection {
+            endurance_scale: 1.0,
+            hazard_scale: 1.0,
+            idle_s_per_sample: 0.0,
+        }
+    }
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -201,6 +240,13 @@ pub struct PointSettings {
     pub train: TrainSection,
     /// Learner options after per-learner overrides and sweep values.
     pub options: Options,
+    /// The task stream, if the point learns continually.
+    pub stream: Option<StreamSection>,
+    /// Accelerated ageing (already applied to the point's device; `idle_s_per_sample` acts in
+    /// training).
+    pub ageing: AgeingSection,
+    /// Countermeasures against ageing.
+    pub countermeasures: Countermeasures,
 }
 
 /// One run of the experiment: a learner on a device with sweep values and a seed.
@@ -225,6 +271,16 @@ pub struct Point {
     /// Hash of the point's whole resolved configuration (settings, device, seed, evaluation):
     /// a finished point is reused only when it matches.
     pub config_hash: String,
+}
+
+impl Point {
+    /// Epochs, or tasks for a task stream: the stages after which the point reports.
+    pub fn stages(&self) -> usize {
+        self.settings
+            .stream
+            .as_ref()
+            .map_or(self.settings.train.epochs, |s| s.tasks)
+    }
 }
 
 /// A checked experiment.
@@ -367,15 +423,25 @@ fn check(
     }
     for (i, axis) in raw.sweep.iter().enumerate() {
         let first = axis.path.split('.').next().unwrap_or("");
-        if !["device", "train", "options", "network", "data"].contains(&first)
+        if ![
+            "device",
+            "train",
+            "options",
+            "network",
+            "data",
+            "stream",
+            "ageing",
+            "countermeasures",
+        ]
+        .contains(&first)
             || axis.path == "data.dir"
             || !axis.path.contains('.')
         {
             p.at(
                 &format!("sweep.{i}.path"),
                 format!(
-                    "`{}`: sweep a path under device., train., options., network. or data. \
-                     (data.dir excepted)",
+                    "`{}`: sweep a path under device., train., options., network., data., \
+                     stream., ageing. or countermeasures. (data.dir excepted)",
                     axis.path
                 ),
             );
@@ -530,6 +596,9 @@ fn resolve(
         data: &raw.data,
         network: &raw.network,
         train: &train,
+        stream: &raw.stream,
+        ageing: &raw.ageing,
+        countermeasures: &raw.countermeasures,
     })
     .expect("settings serialise");
     t.insert("options".into(), toml::Value::Table(overrides.options));
@@ -539,7 +608,7 @@ fn resolve(
         set_path(&mut t, &axis.path, axis.values[v].clone());
         sweep.push((axis.path.clone(), axis.values[v].clone()));
     }
-    let device_table = match t.remove("device") {
+    let mut device_table = match t.remove("device") {
         Some(toml::Value::Table(dt)) => dt,
         _ => toml::Table::new(),
     };
@@ -560,8 +629,6 @@ fn resolve(
         format!("sweep.{a}.values.{}", combo[a])
     };
     let has_overrides = raw.learner.contains_key(learner);
-    let device = device_from_table(&device_table, label)
-        .map_err(|m| (at_value(&m), format!("device `{label}`: {m}")))?;
     let settings: PointSettings = toml::Value::Table(t).try_into().map_err(|e| {
         let m = e.message().trim().to_string();
         let at = if has_overrides && raw.sweep.is_empty() {
@@ -579,6 +646,9 @@ fn resolve(
         };
         (at, m)
     })?;
+    accelerate(&mut device_table, &settings.ageing);
+    let device = device_from_table(&device_table, label)
+        .map_err(|m| (at_value(&m), format!("device `{label}`: {m}")))?;
     Ok(Resolved {
         device,
         settings,
@@ -598,6 +668,33 @@ struct SettingsTable<'a> {
     data: &'a DataSection,
     network: &'a NetworkSection,
     train: &'a TrainSection,
+    stream: &'a Option<StreamSection>,
+    ageing: &'a AgeingSection,
+    countermeasures: &'a Countermeasures,
+}
+
+/// Applies the ageing scales to a device table: its endurance median and hazard rate (their
+/// defaults, ∞ and 0, stay as they are).
+fn accelerate(device: &mut toml::Table, ageing: &AgeingSection) {
+    let failure = device
+        .entry("failure")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let Some(failure) = failure.as_table_mut() else {
+        return;
+    };
+    for (field, scale) in [
+        ("endurance_median_pulses", ageing.endurance_scale),
+        ("hazard_rate_per_s", ageing.hazard_scale),
+    ] {
+        let value = match failure.get(field) {
+            Some(toml::Value::Float(v)) => *v,
+            Some(toml::Value::Integer(v)) => *v as f64,
+            _ => continue,
+        };
+        if scale != 1.0 {
+            failure.insert(field.into(), toml::Value::Float(value * scale));
+        }
+    }
 }
 
 /// Range checks of a point's settings: (field path, message).
@@ -621,6 +718,30 @@ fn check_settings(s: &PointSettings) -> Result<(), (String, String)> {
     }
     if s.data.train_limit == Some(0) || s.data.test_limit == Some(0) {
         return bad("data", "a limit of 0 samples");
+    }
+    let a = &s.ageing;
+    for (f, v) in [
+        ("ageing.endurance_scale", a.endurance_scale),
+        ("ageing.hazard_scale", a.hazard_scale),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return bad(f, "must be a positive number");
+        }
+    }
+    if !(a.idle_s_per_sample.is_finite() && a.idle_s_per_sample >= 0.0) {
+        return bad(
+            "ageing.idle_s_per_sample",
+            "must be a finite number of seconds ≥ 0",
+        );
+    }
+    if let Some(st) = &s.stream {
+        st.validate().map_err(|(f, m)| (f.to_string(), m))?;
+    }
+    s.countermeasures
+        .validate()
+        .map_err(|(f, m)| (f.to_string(), m))?;
+    if let Err(m) = s.options.continual.validate() {
+        return Err(("options.continual".into(), m));
     }
     Ok(())
 }

@@ -2,10 +2,12 @@
 //! sweeps), and the run directory they write.
 
 pub mod file;
+pub mod lifetime;
 pub mod run;
 pub mod rundir;
 pub mod train;
 
 pub use file::{Experiment, Point};
+pub use lifetime::{train_lifetime, LifetimeConfig, StreamSection, TaskReport};
 pub use run::{run, RunOutcome, RunSettings, Shard};
-pub use train::{train, EpochReport, Schedule, TrainConfig, TrainReport};
+pub use train::{train, Countermeasures, EpochReport, Schedule, TrainConfig, TrainReport};

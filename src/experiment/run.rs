@@ -2,6 +2,7 @@
 //! a rerun skips what is done and a killed run loses only the points in progress.
 
 use super::file::{EvaluateSection, Experiment, Point};
+use super::lifetime::{train_lifetime, LifetimeConfig, TaskReport};
 use super::rundir::{
     self, read_point, utc_now, write_atomic, write_json, write_tables, DriftRecord, Host, Manifest,
     PointRecord, RunDirError, SCHEMA_VERSION,
@@ -102,8 +103,15 @@ pub enum Progress<'a> {
         to_run: usize,
         /// Points already finished (skipped).
         skipped: usize,
-        /// Epochs of the points to run.
+        /// Epochs (or tasks, for a task stream) of the points to run.
         epochs: usize,
+    },
+    /// A point learning a task stream finished a task.
+    Task {
+        /// The point.
+        point: &'a Point,
+        /// Its report.
+        report: &'a TaskReport,
     },
     /// A point finished an epoch.
     Epoch {
@@ -217,7 +225,7 @@ pub fn run(
     progress(Progress::Plan {
         to_run: todo.len(),
         skipped: owned - todo.len(),
-        epochs: todo.iter().map(|p| p.settings.train.epochs).sum(),
+        epochs: todo.iter().map(|p| p.stages()).sum(),
     });
 
     let data = if todo.is_empty() {
@@ -234,9 +242,14 @@ pub fn run(
         .par_iter()
         .map(|point| {
             let (train_set, test_set) = data.as_ref().expect("data loaded when points run");
-            let record = run_point(&exp.evaluate, point, train_set, test_set, &|report| {
-                progress(Progress::Epoch { point, report })
-            });
+            let record = run_point(
+                &exp.evaluate,
+                point,
+                train_set,
+                test_set,
+                &|report| progress(Progress::Epoch { point, report }),
+                &|report| progress(Progress::Task { point, report }),
+            );
             rundir::write_json(&rundir::point_path(dir, &point.id), &record)?;
             append_log(dir, &record);
             progress(Progress::Finished {
@@ -306,6 +319,7 @@ pub fn run_point(
     train_set: &Dataset,
     test_set: &Dataset,
     on_epoch: &dyn Fn(&EpochReport),
+    on_task: &dyn Fn(&TaskReport),
 ) -> PointRecord {
     let start = Instant::now();
     let s = &point.settings;
@@ -339,6 +353,7 @@ pub fn run_point(
         diverged_epoch: None,
         error: None,
         epochs: Vec::new(),
+        tasks: Vec::new(),
         drift: Vec::new(),
         wall_seconds: 0.0,
         finished_utc: String::new(),
@@ -348,6 +363,29 @@ pub fn run_point(
             record.status = "failed".into();
             record.error = Some(e);
         }
+        Ok(mut learner) if s.stream.is_some() => {
+            let cfg = LifetimeConfig {
+                stream: s.stream.clone().unwrap_or_default(),
+                batch: s.train.batch,
+                lr: s.train.lr,
+                seed: point.seed,
+                idle_s_per_sample: s.ageing.idle_s_per_sample,
+                countermeasures: s.countermeasures,
+            };
+            match train_lifetime(learner.as_mut(), &tr, &te, &cfg, on_task) {
+                Err(e) => {
+                    record.status = "failed".into();
+                    record.error = Some(e);
+                }
+                Ok(tasks) => {
+                    record.tasks = tasks;
+                    if let Some(t) = record.tasks.iter().find(|t| t.diverged) {
+                        record.status = "diverged".into();
+                        record.diverged_epoch = Some(t.task);
+                    }
+                }
+            }
+        }
         Ok(mut learner) => {
             let cfg = TrainConfig {
                 epochs: s.train.epochs,
@@ -355,6 +393,8 @@ pub fn run_point(
                 lr: s.train.lr,
                 seed: point.seed,
                 schedule: s.train.schedule,
+                idle_s_per_sample: s.ageing.idle_s_per_sample,
+                countermeasures: s.countermeasures,
             };
             let report = train(learner.as_mut(), &tr, &te, &cfg, on_epoch);
             record.epochs = report.epochs;
@@ -438,9 +478,8 @@ fn resolved_toml(exp: &Experiment) -> String {
 fn append_log(dir: &std::path::Path, r: &PointRecord) {
     use std::io::Write;
     let acc = r
-        .epochs
-        .last()
-        .map_or("-".into(), |e| format!("{:.2} %", 100.0 * e.test_accuracy));
+        .final_accuracy()
+        .map_or("-".into(), |a| format!("{:.2} %", 100.0 * a));
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

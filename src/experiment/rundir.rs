@@ -14,6 +14,7 @@
 //! `metrics.csv`'s `time_s` is the chip's simulated age at the end of the epoch for training
 //! metrics, and the simulated time since the end of training for the `drift_*` metrics.
 
+use super::lifetime::TaskReport;
 use super::train::EpochReport;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -86,6 +87,9 @@ pub struct PointRecord {
     pub error: Option<String>,
     /// Per epoch.
     pub epochs: Vec<EpochReport>,
+    /// Per task of a task stream (continual learning); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskReport>,
     /// Evaluations after training.
     pub drift: Vec<DriftRecord>,
     /// Wall-clock seconds of the whole point.
@@ -93,6 +97,16 @@ pub struct PointRecord {
     pub wall_seconds: f64,
     /// When it finished (UTC).
     pub finished_utc: String,
+}
+
+impl PointRecord {
+    /// Test accuracy at the end: of the last epoch, or on the last task of a stream.
+    pub fn final_accuracy(&self) -> Option<f64> {
+        match self.tasks.last() {
+            Some(t) => Some(t.accuracy),
+            None => self.epochs.last().map(|e| e.test_accuracy),
+        }
+    }
 }
 
 /// Where the run took place.
@@ -281,6 +295,8 @@ pub fn write_tables<'a>(
     axes: &[String],
     records: impl IntoIterator<Item = &'a PointRecord>,
 ) -> Result<(), RunDirError> {
+    let records: Vec<&PointRecord> = records.into_iter().collect();
+    let streams = records.iter().any(|r| !r.tasks.is_empty());
     let metrics_path = dir.join("metrics.csv");
     let summary_path = dir.join("summary.csv");
     let mut m = csv::Writer::from_writer(Vec::new());
@@ -312,6 +328,18 @@ pub fn write_tables<'a>(
         ]
         .map(String::from),
     );
+    if streams {
+        sh.extend(
+            [
+                "first_task_accuracy",
+                "mean_task_accuracy",
+                "pulses",
+                "replacements",
+                "spare_lines_used",
+            ]
+            .map(String::from),
+        );
+    }
     s.write_record(&sh).map_err(csv_err(&summary_path))?;
     for r in records {
         let mut key = vec![r.id.clone(), r.learner.clone(), r.device.clone()];
@@ -350,6 +378,37 @@ pub fn write_tables<'a>(
                 row(e.epoch, e.sim_time_s, name, v).map_err(csv_err(&metrics_path))?;
             }
         }
+        for e in &r.epochs {
+            row(e.epoch, e.sim_time_s, "pulses", e.pulses as f64)
+                .map_err(csv_err(&metrics_path))?;
+        }
+        for t in &r.tasks {
+            let mut values = vec![
+                ("test_accuracy".to_string(), t.accuracy),
+                ("first_task_accuracy".into(), t.first_task_accuracy),
+                ("train_loss".into(), t.train_loss),
+                ("failed_fraction".into(), t.failed_fraction),
+                ("pulses".into(), t.pulses as f64),
+                ("spare_lines_used".into(), t.spare_lines.0 as f64),
+                ("replacements".into(), t.replacements as f64),
+                ("energy_per_sample_j".into(), t.energy_per_sample_j),
+                ("samples_per_s".into(), t.samples_per_s),
+            ];
+            let per_layer = |name: &str, v: &[f64]| {
+                v.iter()
+                    .enumerate()
+                    .map(|(l, x)| (format!("{name}_l{}", l + 1), *x))
+                    .collect::<Vec<_>>()
+            };
+            values.extend(per_layer("dead_fraction", &t.dead_fraction));
+            let ranks: Vec<f64> = t.stable_rank.iter().map(|&r| r as f64).collect();
+            values.extend(per_layer("stable_rank", &ranks));
+            values.extend(per_layer("mean_abs_weight", &t.mean_abs_weight));
+            values.extend(per_layer("backbone_fraction", &t.backbone_fraction));
+            for (name, v) in values {
+                row(t.task, t.sim_time_s, &name, v).map_err(csv_err(&metrics_path))?;
+            }
+        }
         let last_epoch = r.epochs.last().map_or(0, |e| e.epoch);
         for d in &r.drift {
             let suffix = if d.compensated { "_compensated" } else { "" };
@@ -368,27 +427,58 @@ pub fn write_tables<'a>(
         }
         let last = r.epochs.last();
         let f = |v: Option<f64>| v.map(number).unwrap_or_default();
-        let best = r
-            .epochs
+        let accuracies: Vec<f64> = if r.tasks.is_empty() {
+            r.epochs.iter().map(|e| e.test_accuracy).collect()
+        } else {
+            r.tasks.iter().map(|t| t.accuracy).collect()
+        };
+        let best = accuracies
             .iter()
-            .map(|e| e.test_accuracy)
+            .copied()
             .filter(|a| a.is_finite())
             .fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
         let mut rec = key.clone();
-        rec.extend([
-            r.status.clone(),
-            r.epochs.len().to_string(),
-            r.diverged_epoch.map(|e| e.to_string()).unwrap_or_default(),
-            f(last.map(|e| e.test_accuracy)),
-            f(last.map(|e| e.test_loss)),
-            f(best),
-            f(last.map(|e| e.train_loss)),
-            f(last.map(|e| e.energy_per_sample_j)),
-            f(last.map(|e| e.energy_per_inference_j)),
-            f(last.map(|e| e.sim_time_s)),
-            f(last.map(|e| e.sim_seconds_per_sample)),
-            f(last.map(|e| e.failed_fraction)),
-        ]);
+        rec.push(r.status.clone());
+        match r.tasks.last() {
+            None => rec.extend([
+                r.epochs.len().to_string(),
+                r.diverged_epoch.map(|e| e.to_string()).unwrap_or_default(),
+                f(last.map(|e| e.test_accuracy)),
+                f(last.map(|e| e.test_loss)),
+                f(best),
+                f(last.map(|e| e.train_loss)),
+                f(last.map(|e| e.energy_per_sample_j)),
+                f(last.map(|e| e.energy_per_inference_j)),
+                f(last.map(|e| e.sim_time_s)),
+                f(last.map(|e| e.sim_seconds_per_sample)),
+                f(last.map(|e| e.failed_fraction)),
+            ]),
+            Some(t) => rec.extend([
+                r.tasks.len().to_string(),
+                r.diverged_epoch.map(|e| e.to_string()).unwrap_or_default(),
+                number(t.accuracy),
+                String::new(),
+                f(best),
+                number(t.train_loss),
+                number(t.energy_per_sample_j),
+                String::new(),
+                number(t.sim_time_s),
+                String::new(),
+                number(t.failed_fraction),
+            ]),
+        }
+        if streams {
+            match r.tasks.last() {
+                None => rec.extend(std::iter::repeat_n(String::new(), 5)),
+                Some(t) => rec.extend([
+                    number(t.first_task_accuracy),
+                    number(accuracies.iter().sum::<f64>() / accuracies.len() as f64),
+                    t.pulses.to_string(),
+                    t.replacements.to_string(),
+                    t.spare_lines.0.to_string(),
+                ]),
+            }
+        }
         s.write_record(&rec).map_err(csv_err(&summary_path))?;
     }
     let bytes = |w: csv::Writer<Vec<u8>>, p: &Path| {

@@ -19,6 +19,116 @@ pub struct TrainConfig {
     pub seed: u64,
     /// How the learning rate changes over the run.
     pub schedule: Schedule,
+    /// Simulated seconds the chip idles per training sample, after each step (drift, leak and
+    /// random failures act meanwhile): the rate at which data arrives, the same for every batch
+    /// size; 0 = steps follow each other as fast as the chip runs them.
+    pub idle_s_per_sample: f64,
+    /// What the chip's controller does against ageing while it learns.
+    pub countermeasures: Countermeasures,
+}
+
+/// Countermeasures against ageing while the chip learns (`[countermeasures]` of an experiment
+/// file; all off by default). They act on the network's layers; a learner's extra tiles
+/// (feedback matrices, synthetic-gradient modules, mirrors) are left as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Countermeasures {
+    /// Global drift compensation (aihwkit's `GlobalDriftCompensation`) during training: the
+    /// one-hot reference is read after the initial programming and after every refresh, and
+    /// the digital factor α = reference / now is re-estimated every `compensate_every_steps`
+    /// steps and before every evaluation. Learning changes the weights too, and the factor
+    /// cannot tell that from drift: it is a global, not a per-cell, correction (default false).
+    pub drift_compensation: bool,
+    /// Steps between two re-estimations of the compensation factor (0, the default: only
+    /// before evaluations).
+    pub compensate_every_steps: usize,
+    /// Simulated seconds between two refreshes: every analog layer re-programmed from its
+    /// readout times the compensation factor (`Layer::refresh`), which restarts the cells'
+    /// drift clocks (default ∞: never).
+    pub refresh_every_s: f64,
+}
+
+impl Default for Countermeasures {
+    fn default() -> Self {
+        Countermeasures {
+            drift_compensation: false,
+            compensate_every_steps: 0,
+            refresh_every_s: f64::INFINITY,
+        }
+    }
+}
+
+impl Countermeasures {
+    /// Range checks: (field, message).
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(self.refresh_every_s > 0.0) {
+            return Err((
+                "countermeasures.refresh_every_s",
+                "must be a positive number of seconds (inf: never)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Keeps the chip's clock and applies the countermeasures around the steps of a run.
+pub(crate) struct Caretaker {
+    idle_s_per_sample: f64,
+    cm: Countermeasures,
+    steps: usize,
+    last_refresh_s: f64,
+}
+
+impl Caretaker {
+    /// Starts caring for `learner`'s chip: takes the drift reference if compensation is on.
+    pub(crate) fn start(
+        learner: &mut dyn Learner,
+        idle_s_per_sample: f64,
+        cm: Countermeasures,
+    ) -> Caretaker {
+        let net = learner.network();
+        if cm.drift_compensation {
+            net.calibrate_drift_reference();
+        }
+        Caretaker {
+            idle_s_per_sample,
+            cm,
+            steps: 0,
+            last_refresh_s: net.now_s(),
+        }
+    }
+
+    /// After a training step on `samples` samples: idle time passes, then a refresh or a
+    /// compensation when due.
+    pub(crate) fn after_step(&mut self, learner: &mut dyn Learner, samples: usize) {
+        self.steps += 1;
+        let net = learner.network();
+        if self.idle_s_per_sample > 0.0 {
+            net.advance(self.idle_s_per_sample * samples as f64);
+        }
+        if net.now_s() - self.last_refresh_s >= self.cm.refresh_every_s {
+            net.refresh();
+            self.last_refresh_s = net.now_s();
+        }
+        let every = self.cm.compensate_every_steps;
+        if self.cm.drift_compensation && every > 0 && self.steps % every == 0 {
+            net.compensate_drift(true);
+        }
+    }
+
+    /// Before an evaluation: the compensation factor is re-estimated.
+    pub(crate) fn before_evaluation(&mut self, learner: &mut dyn Learner) {
+        if self.cm.drift_compensation {
+            learner.network().compensate_drift(true);
+        }
+    }
+}
+
+/// Physical pulses spent so far by `learner`'s tiles: update coincidences and programming
+/// pulses.
+pub fn pulses_spent(learner: &dyn Learner) -> u64 {
+    let c = learner.counters();
+    c.coincidences + c.programming_pulses
 }
 
 /// Learning-rate schedule over the run's steps.
@@ -96,6 +206,10 @@ pub struct EpochReport {
     /// Fraction of the network's cells that have failed at the end of the epoch.
     #[serde(deserialize_with = "nan_if_null")]
     pub failed_fraction: f64,
+    /// Pulses spent since fabrication by all the learner's tiles (update coincidences and
+    /// programming pulses), at the end of the epoch.
+    #[serde(default)]
+    pub pulses: u64,
     /// Whether training diverged (a non-finite loss).
     pub diverged: bool,
 }
@@ -109,10 +223,21 @@ pub struct TrainReport {
 
 /// Mean loss and accuracy of `learner` on `data`, in batches of 1000.
 pub fn evaluate(learner: &mut dyn Learner, data: &Dataset) -> (f64, f64) {
-    let (mut loss, mut correct) = (0f64, 0usize);
     let idx: Vec<usize> = (0..data.len()).collect();
-    for chunk in idx.chunks(1000) {
-        let b = data.batch(chunk);
+    evaluate_on(learner, data, &idx, None)
+}
+
+/// Mean loss and accuracy of `learner` on the samples `indices` of `data`, with their pixels
+/// permuted by `perm` (see [`Dataset::batch_permuted`]), in batches of 1000.
+pub fn evaluate_on(
+    learner: &mut dyn Learner,
+    data: &Dataset,
+    indices: &[usize],
+    perm: Option<&[u32]>,
+) -> (f64, f64) {
+    let (mut loss, mut correct) = (0f64, 0usize);
+    for chunk in indices.chunks(1000) {
+        let b = data.batch_permuted(chunk, perm);
         let scores = learner.scores(&b.inputs);
         let (l, _) = softmax_cross_entropy(&scores, &b.labels);
         loss += l as f64 * chunk.len() as f64;
@@ -122,7 +247,7 @@ pub fn evaluate(learner: &mut dyn Learner, data: &Dataset) -> (f64, f64) {
             .filter(|(p, y)| p == y)
             .count();
     }
-    let n = data.len().max(1) as f64;
+    let n = indices.len().max(1) as f64;
     (loss / n, correct as f64 / n)
 }
 
@@ -139,6 +264,7 @@ pub fn train(
     let steps_per_epoch = train_set.len().div_ceil(cfg.batch.max(1));
     let total_steps = steps_per_epoch * cfg.epochs;
     let mut step = 0;
+    let mut care = Caretaker::start(learner, cfg.idle_s_per_sample, cfg.countermeasures);
     for epoch in 1..=cfg.epochs {
         let order = shuffled_order(train_set.len(), cfg.seed, epoch as u64);
         let e0 = learner.energy_j();
@@ -157,12 +283,15 @@ pub fn train(
             }
             loss_sum += loss as f64;
             batches += 1;
+            care.after_step(learner, chunk.len());
         }
         let secs = start.elapsed().as_secs_f64();
         let e1 = learner.energy_j();
         let t1 = learner.network().now_s();
+        care.before_evaluation(learner);
         let (test_loss, test_accuracy) = evaluate(learner, test_set);
         let e2 = learner.energy_j();
+        let pulses = pulses_spent(learner);
         let net = learner.network();
         let (sim_time_s, failed_fraction) = (net.now_s(), net.failed_fraction());
         let report = EpochReport {
@@ -177,6 +306,7 @@ pub fn train(
             sim_time_s,
             sim_seconds_per_sample: (t1 - t0) / train_set.len().max(1) as f64,
             failed_fraction,
+            pulses,
             diverged: diverged || !test_loss.is_finite(),
         };
         on_epoch(&report);

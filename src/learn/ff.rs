@@ -604,6 +604,12 @@ impl Learner for Ff {
         }
     }
 
+    /// The hidden layers' activities with the neutral label (what the head sees).
+    fn hidden_activities(&mut self, x: &DMatrix<f32>) -> Vec<DMatrix<f32>> {
+        let x_hat = self.input(x, None);
+        Ff::hidden_activities(self, &x_hat)
+    }
+
     fn counters(&self) -> Counters {
         self.net.counters()
     }

@@ -44,6 +44,14 @@ pub trait Learner {
     fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
         self.network().scores(x)
     }
+    /// The hidden layers' activities for a batch (one hidden × batch matrix per hidden layer), as
+    /// the representation the rule learns: by default the network's forward pass. For plasticity
+    /// metrics (dead units, rank); a forward read on the chip, counted.
+    fn hidden_activities(&mut self, x: &DMatrix<f32>) -> Vec<DMatrix<f32>> {
+        let mut fwd = self.network().forward(x);
+        fwd.pop();
+        fwd.into_iter().map(|f| f.h).collect()
+    }
     /// Physical and digital operations so far, feedback tiles included.
     fn counters(&self) -> Counters;
     /// Energy of those operations, joules.

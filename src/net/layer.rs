@@ -485,24 +485,19 @@ impl Layer {
     /// tiles' device states (simulator introspection, as a chip's failure map); all 0 for
     /// digital layers. Divide by [`Layer::devices_per_unit`] for a fraction.
     pub fn failed_devices_per_unit(&self) -> Vec<usize> {
-        let mut out = vec![0; self.rows()];
-        let Weights::Analog(xbar) = &self.weights else {
-            return out;
-        };
-        let (_, nc) = xbar.grid();
-        let mut r0 = 0;
-        for (k, t) in xbar.tiles().iter().enumerate() {
-            let per_row = t.cols() * t.devices_per_cell();
-            for (d, s) in t.device_states().iter().enumerate() {
-                if s.status != crate::crossbar::Status::Alive {
-                    out[r0 + d / per_row] += 1;
-                }
-            }
-            if k % nc == nc - 1 {
-                r0 += t.rows();
-            }
+        match &self.weights {
+            Weights::Analog(xbar) => xbar.failed_devices_per_row(),
+            Weights::Digital(_) => vec![0; self.rows()],
         }
-        out
+    }
+
+    /// The weights as the simulator knows them (gain applied), without counting anything:
+    /// introspection for metrics such as mean |w|, not an operation of the chip.
+    pub fn inspect_weights(&self) -> DMatrix<f32> {
+        match &self.weights {
+            Weights::Analog(xbar) => xbar.inspect_weights() * self.gain,
+            Weights::Digital(w) => w.clone(),
+        }
     }
 
     /// Devices holding one unit's incoming weights (inputs × devices per cell; 0 in digital).

@@ -1,0 +1,330 @@
+//! A lifetime of continual learning: the chip learns task after task of a stream (permuted
+//! pixels, or new classes) while its cells drift, wear out and fail, and after every task it is
+//! measured: accuracy on the current and on the first task, the state of the chip (age, failed
+//! cells, pulses spent, spare lines used) and the plasticity of the network (dead units, stable
+//! rank, weight magnitude, replacements, backbone).
+
+use super::train::{evaluate_on, pulses_spent, Caretaker, Countermeasures};
+use crate::data::stream::{class_incremental, PermutedTasks};
+use crate::data::{shuffled_order, Dataset};
+use crate::learn::Learner;
+use crate::net::metrics;
+use crate::random::{derive, purpose};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// How the tasks of a stream differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StreamKind {
+    /// Permuted MNIST (Goodfellow et al. 2013; Dohare et al. 2024): every task is the whole
+    /// classification problem with a new fixed random permutation of the pixels.
+    #[default]
+    Permuted,
+    /// Class-incremental: task k holds the classes k·c … k·c + c − 1 of the dataset (c =
+    /// `classes_per_task`); the output layer keeps all classes.
+    ClassIncremental,
+}
+
+/// `[stream]` of an experiment file: continual learning on a stream of tasks instead of epochs
+/// over one training set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamSection {
+    /// What changes from task to task (default `permuted`).
+    pub kind: StreamKind,
+    /// Number of tasks (default 10; class-incremental: at most classes / classes_per_task).
+    pub tasks: usize,
+    /// Training samples per task (default: the whole training set for `permuted`, every image
+    /// of the task's classes for `class-incremental`); each image is seen once per pass, passes
+    /// follow each other with new orders.
+    pub samples_per_task: Option<usize>,
+    /// Classes per task of a class-incremental stream (default 2).
+    pub classes_per_task: usize,
+    /// Test images per accuracy evaluation, on the current task and on the first (default
+    /// 2000).
+    pub eval_limit: usize,
+    /// Training images of the current task on which the plasticity metrics (dead units,
+    /// stable rank) are measured (default 500, Dohare et al. use 2000).
+    pub metrics_samples: usize,
+}
+
+impl Default for StreamSection {
+    fn default() -> Self {
+        StreamSection {
+            kind: StreamKind::Permuted,
+            tasks: 10,
+            samples_per_task: None,
+            classes_per_task: 2,
+            eval_limit: 2000,
+            metrics_samples: 500,
+        }
+    }
+}
+
+impl StreamSection {
+    /// Range checks: (field, message).
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.tasks == 0 {
+            return Err(("stream.tasks", "must be at least 1".into()));
+        }
+        if self.samples_per_task == Some(0) {
+            return Err(("stream.samples_per_task", "must be at least 1".into()));
+        }
+        if self.classes_per_task == 0 {
+            return Err(("stream.classes_per_task", "must be at least 1".into()));
+        }
+        if self.eval_limit == 0 {
+            return Err(("stream.eval_limit", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// How one lifetime is trained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifetimeConfig {
+    /// The stream.
+    pub stream: StreamSection,
+    /// Samples per update.
+    pub batch: usize,
+    /// Learning rate (constant over the lifetime).
+    pub lr: f32,
+    /// Seed of the stream (permutations, orders).
+    pub seed: u64,
+    /// Simulated seconds the chip idles per training sample (after each step).
+    pub idle_s_per_sample: f64,
+    /// Countermeasures against ageing.
+    pub countermeasures: Countermeasures,
+}
+
+/// What the chip and the network were after one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskReport {
+    /// 1-based task.
+    pub task: usize,
+    /// Training samples seen since the start of the lifetime.
+    pub samples_seen: u64,
+    /// Mean training loss over the task's batches (before each step).
+    #[serde(deserialize_with = "super::train::nan_if_null")]
+    pub train_loss: f64,
+    /// Test accuracy on the task just learned, fraction.
+    #[serde(deserialize_with = "super::train::nan_if_null")]
+    pub accuracy: f64,
+    /// Test accuracy on the first task, fraction (forgetting and, with permutations, transfer).
+    #[serde(deserialize_with = "super::train::nan_if_null")]
+    pub first_task_accuracy: f64,
+    /// Simulated age of the chip, seconds.
+    #[serde(deserialize_with = "super::train::nan_if_null")]
+    pub sim_time_s: f64,
+    /// Fraction of the network's cells that have failed.
+    #[serde(deserialize_with = "super::train::nan_if_null")]
+    pub failed_fraction: f64,
+    /// Pulses spent by all the learner's tiles since fabrication.
+    pub pulses: u64,
+    /// Spare lines in use and spare lines fabricated, over the network's layers.
+    pub spare_lines: (usize, usize),
+    /// Simulated energy per training sample during the task, joules.
+    #[serde(deserialize_with = "super::train::nan_if_null")]
+    pub energy_per_sample_j: f64,
+    /// Training samples per wall-clock second during the task.
+    #[serde(deserialize_with = "super::train::nan_if_null")]
+    pub samples_per_s: f64,
+    /// Per hidden layer: fraction of units that are 0 on every one of the metric samples.
+    pub dead_fraction: Vec<f64>,
+    /// Per hidden layer: stable rank of its activities on the metric samples (singular values
+    /// reaching 99 % of their sum; Dohare et al. 2024).
+    pub stable_rank: Vec<usize>,
+    /// Per layer (output last): mean |w| of the true weights (simulator introspection, not a
+    /// chip operation).
+    pub mean_abs_weight: Vec<f64>,
+    /// Units replaced by continual backprop since the start.
+    pub replacements: u64,
+    /// Per hidden layer: fraction of units in the backbone (utility propagation; empty when
+    /// off).
+    pub backbone_fraction: Vec<f64>,
+    /// Whether training diverged during the task.
+    pub diverged: bool,
+}
+
+/// The tasks of a stream over one dataset pair: per task, the training order, the test
+/// indices of the task and its pixel permutation.
+struct Tasks {
+    permuted: Option<PermutedTasks>,
+    /// Class-incremental: the training and test indices of each task.
+    splits: Option<(Vec<Vec<usize>>, Vec<Vec<usize>>)>,
+    samples_per_task: Option<usize>,
+    eval_limit: usize,
+    seed: u64,
+}
+
+impl Tasks {
+    fn new(s: &StreamSection, train: &Dataset, test: &Dataset, seed: u64) -> Result<Tasks, String> {
+        let seed = derive(seed, &[purpose::STREAM]);
+        match s.kind {
+            StreamKind::Permuted => Ok(Tasks {
+                permuted: Some(PermutedTasks {
+                    tasks: s.tasks,
+                    samples_per_task: s.samples_per_task.unwrap_or(train.len()),
+                    seed,
+                }),
+                splits: None,
+                samples_per_task: s.samples_per_task,
+                eval_limit: s.eval_limit,
+                seed,
+            }),
+            StreamKind::ClassIncremental => {
+                let tr = class_incremental(train, s.classes_per_task)?;
+                let te = class_incremental(test, s.classes_per_task)?;
+                if s.tasks > tr.len() {
+                    return Err(format!(
+                        "stream.tasks: {} tasks of {} classes need {} classes, the data has {}",
+                        s.tasks,
+                        s.classes_per_task,
+                        s.tasks * s.classes_per_task,
+                        train.classes()
+                    ));
+                }
+                Ok(Tasks {
+                    permuted: None,
+                    splits: Some((tr, te)),
+                    samples_per_task: s.samples_per_task,
+                    eval_limit: s.eval_limit,
+                    seed,
+                })
+            }
+        }
+    }
+
+    /// Pixel permutation of task `t` (None: the images as they are).
+    fn permutation(&self, t: usize, width: usize) -> Option<Vec<u32>> {
+        self.permuted.as_ref().map(|p| p.permutation(t, width))
+    }
+
+    /// Training sample indices of task `t`, in order.
+    fn order(&self, t: usize, train: &Dataset) -> Vec<usize> {
+        match (&self.permuted, &self.splits) {
+            (Some(p), _) => p.order(t, train.len()),
+            (None, Some((tr, _))) => {
+                let pool = &tr[t];
+                let n = self.samples_per_task.unwrap_or(pool.len());
+                let mut out = Vec::with_capacity(n);
+                let mut pass = 0u64;
+                while out.len() < n && !pool.is_empty() {
+                    let order = shuffled_order(pool.len(), self.seed, (t as u64) << 32 | pass);
+                    out.extend(order.iter().take(n - out.len()).map(|&i| pool[i]));
+                    pass += 1;
+                }
+                out
+            }
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// Test indices of task `t` (at most `eval_limit`).
+    fn test_indices(&self, t: usize, test: &Dataset) -> Vec<usize> {
+        match &self.splits {
+            Some((_, te)) => te[t].iter().copied().take(self.eval_limit).collect(),
+            None => (0..test.len().min(self.eval_limit)).collect(),
+        }
+    }
+}
+
+/// Trains `learner` through the stream's tasks; `on_task` sees each report as it is made. A
+/// diverging lifetime stops at the task it diverged in.
+pub fn train_lifetime(
+    learner: &mut dyn Learner,
+    train_set: &Dataset,
+    test_set: &Dataset,
+    cfg: &LifetimeConfig,
+    mut on_task: impl FnMut(&TaskReport),
+) -> Result<Vec<TaskReport>, String> {
+    let tasks = Tasks::new(&cfg.stream, train_set, test_set, cfg.seed)?;
+    let width = train_set.input_width();
+    let first_perm = tasks.permutation(0, width);
+    let first_test = tasks.test_indices(0, test_set);
+    let mut care = Caretaker::start(learner, cfg.idle_s_per_sample, cfg.countermeasures);
+    let mut reports = Vec::with_capacity(cfg.stream.tasks);
+    let mut seen = 0u64;
+    for t in 0..cfg.stream.tasks {
+        let perm = tasks.permutation(t, width);
+        let order = tasks.order(t, train_set);
+        let e0 = learner.energy_j();
+        let start = Instant::now();
+        let (mut loss_sum, mut batches, mut diverged) = (0f64, 0usize, false);
+        for chunk in order.chunks(cfg.batch.max(1)) {
+            let b = train_set.batch_permuted(chunk, perm.as_deref());
+            let loss = learner.step(&b.inputs, &b.labels, cfg.lr);
+            seen += chunk.len() as u64;
+            if !loss.is_finite() {
+                diverged = true;
+                break;
+            }
+            loss_sum += loss as f64;
+            batches += 1;
+            care.after_step(learner, chunk.len());
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let energy = (learner.energy_j() - e0) / order.len().max(1) as f64;
+        care.before_evaluation(learner);
+        let (_, accuracy) = evaluate_on(
+            learner,
+            test_set,
+            &tasks.test_indices(t, test_set),
+            perm.as_deref(),
+        );
+        let (_, first_task_accuracy) = if t == 0 {
+            (0.0, accuracy)
+        } else {
+            evaluate_on(learner, test_set, &first_test, first_perm.as_deref())
+        };
+        let sample: Vec<usize> = order
+            .iter()
+            .copied()
+            .take(cfg.stream.metrics_samples)
+            .collect();
+        let (dead_fraction, stable_rank) = if sample.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let b = train_set.batch_permuted(&sample, perm.as_deref());
+            let hidden = learner.hidden_activities(&b.inputs);
+            (
+                hidden.iter().map(metrics::dead_fraction).collect(),
+                hidden.iter().map(metrics::stable_rank).collect(),
+            )
+        };
+        let stats = learner.continual_stats();
+        let pulses = pulses_spent(learner);
+        let net = learner.network();
+        let report = TaskReport {
+            task: t + 1,
+            samples_seen: seen,
+            train_loss: loss_sum / batches.max(1) as f64,
+            accuracy,
+            first_task_accuracy,
+            sim_time_s: net.now_s(),
+            failed_fraction: net.failed_fraction(),
+            pulses,
+            spare_lines: net.spare_lines(),
+            energy_per_sample_j: energy,
+            samples_per_s: order.len() as f64 / secs.max(1e-12),
+            dead_fraction,
+            stable_rank,
+            mean_abs_weight: net
+                .layers
+                .iter()
+                .map(|l| metrics::mean_abs(&l.inspect_weights()))
+                .collect(),
+            replacements: stats.as_ref().map_or(0, |s| s.replacements),
+            backbone_fraction: stats.and_then(|s| s.backbone_fraction).unwrap_or_default(),
+            diverged: diverged || !accuracy.is_finite(),
+        };
+        on_task(&report);
+        let stop = report.diverged;
+        reports.push(report);
+        if stop {
+            break;
+        }
+    }
+    Ok(reports)
+}
