@@ -23,6 +23,9 @@ const TICK_PX: u32 = 20;
 const LEGEND_PX: u32 = 22;
 const NOTE_PX: u32 = 18;
 const MARGIN: i32 = 20;
+/// Width and opacity of a [`Stroke::Broad`] line.
+const BROAD_WIDTH: u32 = 9;
+const BROAD_ALPHA: f64 = 0.45;
 
 /// Registers the embedded DejaVu Sans (regular and bold) with plotters, once.
 pub fn register_fonts() -> Result<(), String> {
@@ -123,13 +126,32 @@ pub enum Marker {
     Square,
 }
 
+/// How a line is stroked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stroke {
+    /// A continuous line.
+    Solid,
+    /// Dashes.
+    Dashed,
+    /// Dots.
+    Dotted,
+    /// A broad, pale continuous line: a background quantity drawn under the data (the
+    /// colour is lightened).
+    Broad,
+}
+
+impl Stroke {
+    /// The strokes in the order sweep values take them.
+    pub const ALL: [Stroke; 3] = [Stroke::Solid, Stroke::Dashed, Stroke::Dotted];
+}
+
 /// What a legend entry shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Sample {
-    /// A line, solid or dashed, with a marker.
+    /// A line, solid, dashed or dotted, with a marker.
     Line {
-        /// Dashed instead of solid.
-        dashed: bool,
+        /// How the line is stroked.
+        stroke: Stroke,
         /// The marker on it.
         marker: Marker,
     },
@@ -171,8 +193,8 @@ pub enum Item {
         colour: RGBColor,
         /// Points.
         points: Vec<(f64, f64)>,
-        /// Dashed instead of solid.
-        dashed: bool,
+        /// How the line is stroked.
+        stroke: Stroke,
         /// Marker at each point.
         marker: Marker,
     },
@@ -234,6 +256,20 @@ pub struct Panel {
     pub y: AxisSpec,
     /// What is drawn, in order.
     pub items: Vec<Item>,
+    /// A second vertical axis on the right, with what is drawn against it.
+    pub secondary: Option<Secondary>,
+}
+
+/// A secondary (right-hand) vertical axis of a panel and the items drawn in its coordinates
+/// (under the primary items, so the main data stays on top).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Secondary {
+    /// The axis: range, ticks (no grid lines of its own) and label.
+    pub axis: AxisSpec,
+    /// Colour of the axis' tick labels and label (the colour of its data).
+    pub colour: RGBColor,
+    /// What is drawn against this axis, in order.
+    pub items: Vec<Item>,
 }
 
 /// A whole figure: title, legend strip and notes above a grid of panels.
@@ -255,7 +291,7 @@ pub struct Figure {
     pub panel_size: (u32, u32),
 }
 
-fn layout(n: usize) -> (usize, (u32, u32)) {
+pub(super) fn layout(n: usize) -> (usize, (u32, u32)) {
     let cols = match n {
         0..=3 => n.max(1),
         4 => 2,
@@ -384,20 +420,34 @@ fn draw_sample<DB: DrawingBackend>(
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let c = e.colour;
     match e.sample {
-        Sample::Line { dashed, marker } => {
-            if dashed {
-                for k in 0..3 {
-                    let x0 = x + k * 15;
+        Sample::Line { stroke, marker } => {
+            match stroke {
+                Stroke::Dashed => {
+                    for k in 0..3 {
+                        let x0 = x + k * 15;
+                        area.draw(&PathElement::new(
+                            vec![(x0, y), (x0 + 9, y)],
+                            c.stroke_width(3),
+                        ))?;
+                    }
+                }
+                Stroke::Dotted => {
+                    for k in 0..5 {
+                        area.draw(&Circle::new((x + 2 + 8 * k, y), 2, c.filled()))?;
+                    }
+                }
+                Stroke::Solid => {
                     area.draw(&PathElement::new(
-                        vec![(x0, y), (x0 + 9, y)],
+                        vec![(x, y), (x + 38, y)],
                         c.stroke_width(3),
                     ))?;
                 }
-            } else {
-                area.draw(&PathElement::new(
-                    vec![(x, y), (x + 38, y)],
-                    c.stroke_width(3),
-                ))?;
+                Stroke::Broad => {
+                    area.draw(&PathElement::new(
+                        vec![(x, y), (x + 38, y)],
+                        c.mix(BROAD_ALPHA).stroke_width(BROAD_WIDTH),
+                    ))?;
+                }
             }
             draw_marker(area, marker, c, (x + 19, y))?;
         }
@@ -440,57 +490,14 @@ fn draw_marker<DB: DrawingBackend>(
     }
 }
 
-impl Panel {
-    fn draw<DB: DrawingBackend>(
-        &self,
-        area: &DrawingArea<DB, Shift>,
-    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-        let y_tick_w = self
-            .y
-            .ticks
-            .iter()
-            .map(|(_, l)| text_width(l, TICK_PX, false))
-            .max()
-            .unwrap_or(0);
-        let mut chart = ChartBuilder::on(area)
-            .caption(self.title.clone(), font(PANEL_TITLE_PX, true))
-            .margin_top(10)
-            .margin_bottom(6)
-            .margin_left(12)
-            .margin_right(30)
-            .x_label_area_size(TICK_PX + DESC_PX + 22)
-            .y_label_area_size(y_tick_w as u32 + DESC_PX + 30)
-            .build_cartesian_2d(Ticked::of(&self.x), Ticked::of(&self.y))?;
-        let label = |ticks: &[(f64, String)], v: f64| {
-            ticks
-                .iter()
-                .find(|t| t.0 == v)
-                .map(|t| t.1.clone())
-                .unwrap_or_default()
-        };
-        let xl = |v: &f64| label(&self.x.ticks, *v);
-        let yl = |v: &f64| label(&self.y.ticks, *v);
-        let mut mesh = chart.configure_mesh();
-        if !self.x.grid {
-            mesh.disable_x_mesh();
-        }
-        if !self.y.grid {
-            mesh.disable_y_mesh();
-        }
-        mesh.x_desc(self.x.desc.clone())
-            .y_desc(self.y.desc.clone())
-            .x_label_formatter(&xl)
-            .y_label_formatter(&yl)
-            .label_style(font(TICK_PX, false))
-            .axis_desc_style(font(DESC_PX, false))
-            .bold_line_style(RGBColor(205, 205, 205).stroke_width(1))
-            .light_line_style(RGBColor(238, 238, 238).stroke_width(1))
-            .axis_style(RGBColor(40, 40, 40).stroke_width(1))
-            .set_all_tick_mark_size(6)
-            .draw()?;
-        let (xr, yr) = ((self.x.lo, self.x.hi), (self.y.lo, self.y.hi));
+/// Draws `items` on `$chart` with its method `$draw` (`draw_series` for the primary
+/// coordinates, `draw_secondary_series` for the secondary ones), clamping points to the ranges
+/// `$xr` and `$yr`. A macro, because the two methods take differently typed charts.
+macro_rules! draw_items {
+    ($chart:expr, $draw:ident, $items:expr, $xr:expr, $yr:expr) => {{
+        let (xr, yr): ((f64, f64), (f64, f64)) = ($xr, $yr);
         let clamp = |p: (f64, f64)| (p.0.clamp(xr.0, xr.1), p.1.clamp(yr.0, yr.1));
-        for item in &self.items {
+        for item in $items {
             match item {
                 Item::Band {
                     colour,
@@ -499,7 +506,7 @@ impl Panel {
                 } => {
                     let mut pts: Vec<(f64, f64)> = upper.iter().map(|&p| clamp(p)).collect();
                     pts.extend(lower.iter().rev().map(|&p| clamp(p)));
-                    chart.draw_series(std::iter::once(Polygon::new(
+                    $chart.$draw(std::iter::once(Polygon::new(
                         pts,
                         colour.mix(0.18).filled(),
                     )))?;
@@ -507,30 +514,45 @@ impl Panel {
                 Item::Line {
                     colour,
                     points,
-                    dashed,
+                    stroke,
                     marker,
                 } => {
                     let pts: Vec<(f64, f64)> = points.iter().map(|&p| clamp(p)).collect();
-                    if *dashed {
-                        chart.draw_series(DashedLineSeries::new(
-                            pts.clone(),
-                            12,
-                            7,
-                            colour.stroke_width(3),
-                        ))?;
-                    } else {
-                        chart.draw_series(LineSeries::new(pts.clone(), colour.stroke_width(3)))?;
+                    match stroke {
+                        Stroke::Dashed => {
+                            $chart.$draw(DashedLineSeries::new(
+                                pts.clone(),
+                                12,
+                                7,
+                                colour.stroke_width(3),
+                            ))?;
+                        }
+                        Stroke::Dotted => {
+                            let c = *colour;
+                            $chart.$draw(DottedLineSeries::new(pts.clone(), 0, 8, move |p| {
+                                Circle::new(p, 2, c.filled())
+                            }))?;
+                        }
+                        Stroke::Solid => {
+                            $chart.$draw(LineSeries::new(pts.clone(), colour.stroke_width(3)))?;
+                        }
+                        Stroke::Broad => {
+                            $chart.$draw(LineSeries::new(
+                                pts.clone(),
+                                colour.mix(BROAD_ALPHA).stroke_width(BROAD_WIDTH),
+                            ))?;
+                        }
                     }
                     for p in pts {
                         match marker {
                             Marker::None => {}
                             Marker::Circle => {
-                                chart.draw_series(std::iter::once(
+                                $chart.$draw(std::iter::once(
                                     EmptyElement::at(p) + Circle::new((0, 0), 6, colour.filled()),
                                 ))?;
                             }
                             Marker::Square => {
-                                chart.draw_series(std::iter::once(
+                                $chart.$draw(std::iter::once(
                                     EmptyElement::at(p)
                                         + Rectangle::new([(-6, -6), (6, 6)], WHITE.filled())
                                         + Rectangle::new(
@@ -545,28 +567,117 @@ impl Panel {
                 Item::ErrorBar { colour, x, lo, hi } => {
                     let (a, b) = (clamp((*x, *lo)), clamp((*x, *hi)));
                     let style = colour.stroke_width(2);
-                    chart.draw_series(std::iter::once(PathElement::new(vec![a, b], style)))?;
+                    $chart.$draw(std::iter::once(PathElement::new(vec![a, b], style)))?;
                     for end in [a, b] {
-                        chart.draw_series(std::iter::once(
+                        $chart.$draw(std::iter::once(
                             EmptyElement::at(end) + PathElement::new(vec![(-7, 0), (7, 0)], style),
                         ))?;
                     }
                 }
                 Item::Bar { colour, x, y } => {
                     let r = [clamp((x.0, y.0)), clamp((x.1, y.1))];
-                    chart.draw_series(std::iter::once(Rectangle::new(r, colour.filled())))?;
-                    chart.draw_series(std::iter::once(Rectangle::new(
+                    $chart.$draw(std::iter::once(Rectangle::new(r, colour.filled())))?;
+                    $chart.$draw(std::iter::once(Rectangle::new(
                         r,
                         RGBColor(30, 30, 30).stroke_width(1),
                     )))?;
                 }
                 Item::Cross { colour, at } => {
-                    chart.draw_series(std::iter::once(Cross::new(
+                    $chart.$draw(std::iter::once(Cross::new(
                         clamp(*at),
                         8,
                         colour.stroke_width(3),
                     )))?;
                 }
+            }
+        }
+    }};
+}
+
+/// The label of the tick at `v`, or nothing (plotters asks only for our own tick positions).
+fn tick_label(ticks: &[(f64, String)], v: f64) -> String {
+    ticks
+        .iter()
+        .find(|t| t.0 == v)
+        .map(|t| t.1.clone())
+        .unwrap_or_default()
+}
+
+/// Width of the widest tick label of `axis`, in pixels.
+fn tick_width(axis: &AxisSpec) -> i32 {
+    axis.ticks
+        .iter()
+        .map(|(_, l)| text_width(l, TICK_PX, false))
+        .max()
+        .unwrap_or(0)
+}
+
+impl Panel {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let mut builder = ChartBuilder::on(area);
+        builder
+            .caption(self.title.clone(), font(PANEL_TITLE_PX, true))
+            .margin_top(10)
+            .margin_bottom(6)
+            .margin_left(12)
+            .x_label_area_size(TICK_PX + DESC_PX + 22)
+            .y_label_area_size(tick_width(&self.y) as u32 + DESC_PX + 30);
+        match &self.secondary {
+            None => builder.margin_right(30),
+            Some(s) => builder
+                .margin_right(12)
+                .right_y_label_area_size(tick_width(&s.axis) as u32 + DESC_PX + 30),
+        };
+        let chart = builder.build_cartesian_2d(Ticked::of(&self.x), Ticked::of(&self.y))?;
+        let xl = |v: &f64| tick_label(&self.x.ticks, *v);
+        let yl = |v: &f64| tick_label(&self.y.ticks, *v);
+        let xr = (self.x.lo, self.x.hi);
+        let yr = (self.y.lo, self.y.hi);
+        let configure = |chart: &mut ChartContext<DB, Cartesian2d<Ticked, Ticked>>| {
+            let mut mesh = chart.configure_mesh();
+            if !self.x.grid {
+                mesh.disable_x_mesh();
+            }
+            if !self.y.grid {
+                mesh.disable_y_mesh();
+            }
+            mesh.x_desc(self.x.desc.clone())
+                .y_desc(self.y.desc.clone())
+                .x_label_formatter(&xl)
+                .y_label_formatter(&yl)
+                .label_style(font(TICK_PX, false))
+                .axis_desc_style(font(DESC_PX, false))
+                .bold_line_style(RGBColor(205, 205, 205).stroke_width(1))
+                .light_line_style(RGBColor(238, 238, 238).stroke_width(1))
+                .axis_style(RGBColor(40, 40, 40).stroke_width(1))
+                .set_all_tick_mark_size(6)
+                .draw()
+        };
+        match &self.secondary {
+            None => {
+                let mut chart = chart;
+                configure(&mut chart)?;
+                draw_items!(chart, draw_series, &self.items, xr, yr);
+            }
+            Some(s) => {
+                let mut chart = chart.set_secondary_coord(Ticked::of(&self.x), Ticked::of(&s.axis));
+                configure(&mut chart)?;
+                let sl = |v: &f64| tick_label(&s.axis.ticks, *v);
+                chart
+                    .configure_secondary_axes()
+                    .y_desc(s.axis.desc.clone())
+                    .y_label_formatter(&sl)
+                    .label_style(font(TICK_PX, false).color(&s.colour))
+                    .axis_desc_style(font(DESC_PX, false).color(&s.colour))
+                    .axis_style(s.colour.stroke_width(1))
+                    .set_all_tick_mark_size(6)
+                    .draw()?;
+                let sr = (s.axis.lo, s.axis.hi);
+                draw_items!(chart, draw_secondary_series, &s.items, xr, sr);
+                draw_items!(chart, draw_series, &self.items, xr, yr);
             }
         }
         Ok(())
@@ -693,7 +804,13 @@ fn fmt_power(m: u32, k: i32, plain: bool) -> String {
 }
 
 /// A linear axis over `[lo, hi]` with nice ticks.
-fn linear_axis(lo: f64, hi: f64, target: usize, min_step: f64, desc: String) -> AxisSpec {
+pub(super) fn linear_axis(
+    lo: f64,
+    hi: f64,
+    target: usize,
+    min_step: f64,
+    desc: String,
+) -> AxisSpec {
     let (ticks, step) = nice_ticks(lo, hi, target, min_step);
     AxisSpec {
         lo,
@@ -746,7 +863,7 @@ fn log_axis(lo: f64, hi: f64, desc: String) -> AxisSpec {
 
 /// Range `[lo, hi]` of `values` with a margin of `frac` of the span (at least `min_span`
 /// wide), clamped to `[floor, ceil]`.
-fn padded(
+pub(super) fn padded(
     values: impl IntoIterator<Item = f64>,
     frac: f64,
     min_span: f64,
@@ -780,7 +897,7 @@ fn padded(
 }
 
 /// The accuracy axis (percent) fitting `values` (percent), with margins, within [0, 100].
-fn accuracy_axis(values: impl IntoIterator<Item = f64>, desc: &str) -> AxisSpec {
+pub(super) fn accuracy_axis(values: impl IntoIterator<Item = f64>, desc: &str) -> AxisSpec {
     let (lo, hi) = padded(values, 0.08, 5.0, 0.0, 100.0);
     linear_axis(lo, hi, 6, 0.0, desc.to_string())
 }
@@ -920,7 +1037,7 @@ fn unit_of(path: &str) -> &'static str {
 }
 
 /// Whether a standard deviation is worth an error bar or band (not rounding noise).
-fn has_spread(s: &Stats) -> bool {
+pub(super) fn has_spread(s: &Stats) -> bool {
     s.std > 1e-9 * s.mean.abs()
 }
 
@@ -963,7 +1080,7 @@ fn with_combination(run: &Run, title: String, combination: &[usize]) -> String {
     }
 }
 
-fn count_note(ns: impl IntoIterator<Item = usize>) -> String {
+pub(super) fn count_note(ns: impl IntoIterator<Item = usize>) -> String {
     let ns: Vec<usize> = ns.into_iter().collect();
     let (lo, hi) = (
         ns.iter().copied().min().unwrap_or(0),
@@ -976,7 +1093,7 @@ fn count_note(ns: impl IntoIterator<Item = usize>) -> String {
     }
 }
 
-fn learner_legend(
+pub(super) fn learner_legend(
     run: &Run,
     colours: &[RGBColor],
     learners: &[usize],
@@ -992,7 +1109,7 @@ fn learner_legend(
         .collect()
 }
 
-fn sorted_unique(v: impl IntoIterator<Item = usize>) -> Vec<usize> {
+pub(super) fn sorted_unique(v: impl IntoIterator<Item = usize>) -> Vec<usize> {
     let mut v: Vec<usize> = v.into_iter().collect();
     v.sort();
     v.dedup();
@@ -1000,12 +1117,13 @@ fn sorted_unique(v: impl IntoIterator<Item = usize>) -> Vec<usize> {
 }
 
 /// Test accuracy per epoch for one sweep value combination: one panel per device, one line
-/// per learner (mean over seeds) with a ±1 s.d. band.
+/// per learner (mean over seeds) with a ±1 s.d. band. Stream groups (per task, not per epoch)
+/// are left out: the `lifetime` figure shows them.
 pub fn accuracy_vs_epoch(run: &Run, combination: &[usize], colours: &[RGBColor]) -> Option<Figure> {
     let curves: BTreeMap<GroupKey, Vec<(u32, Stats)>> = run
         .per_epoch("test_accuracy")
         .into_iter()
-        .filter(|(k, _)| k.sweep == combination)
+        .filter(|(k, _)| k.sweep == combination && !run.stream_groups.contains(k))
         .collect();
     if curves.is_empty() {
         return None;
@@ -1068,7 +1186,7 @@ pub fn accuracy_vs_epoch(run: &Run, combination: &[usize], colours: &[RGBColor])
                 items.push(Item::Line {
                     colour: colours[k.learner],
                     points: c.iter().map(|(e, s)| (*e as f64, 100.0 * s.mean)).collect(),
-                    dashed: false,
+                    stroke: Stroke::Solid,
                     marker: if c.len() == 1 { Marker::Circle } else { marker },
                 });
             }
@@ -1077,6 +1195,7 @@ pub fn accuracy_vs_epoch(run: &Run, combination: &[usize], colours: &[RGBColor])
                 x: x.clone(),
                 y: y.clone(),
                 items,
+                secondary: None,
             }
         })
         .collect::<Vec<_>>();
@@ -1085,7 +1204,7 @@ pub fn accuracy_vs_epoch(run: &Run, combination: &[usize], colours: &[RGBColor])
         colours,
         &learners,
         Sample::Line {
-            dashed: false,
+            stroke: Stroke::Solid,
             marker,
         },
     );
@@ -1153,7 +1272,16 @@ pub fn accuracy_vs_axis(run: &Run, a: usize, colours: &[RGBColor]) -> Option<Fig
     if values.is_empty() {
         values.push(0.0);
     }
-    let mut y = accuracy_axis(values, "final test accuracy (%)");
+    // Stream points end with the accuracy on their last task.
+    let streams = finals.keys().all(|k| run.stream_groups.contains(k));
+    let mut y = accuracy_axis(
+        values,
+        if streams {
+            "accuracy on the last task (%)"
+        } else {
+            "final test accuracy (%)"
+        },
+    );
     if any_all_diverged {
         // Room under the data for the × marks.
         let lo = (y.lo - 0.12 * (y.hi - y.lo)).max(0.0);
@@ -1202,7 +1330,7 @@ pub fn accuracy_vs_axis(run: &Run, a: usize, colours: &[RGBColor]) -> Option<Fig
                     items.push(Item::Line {
                         colour,
                         points: pts,
-                        dashed: false,
+                        stroke: Stroke::Solid,
                         marker: Marker::Circle,
                     });
                 }
@@ -1224,6 +1352,7 @@ pub fn accuracy_vs_axis(run: &Run, a: usize, colours: &[RGBColor]) -> Option<Fig
                 x: x.clone(),
                 y: y.clone(),
                 items,
+                secondary: None,
             });
         }
     }
@@ -1235,7 +1364,7 @@ pub fn accuracy_vs_axis(run: &Run, a: usize, colours: &[RGBColor]) -> Option<Fig
         colours,
         &learners,
         Sample::Line {
-            dashed: false,
+            stroke: Stroke::Solid,
             marker: Marker::Circle,
         },
     );
@@ -1270,7 +1399,12 @@ pub fn accuracy_vs_axis(run: &Run, a: usize, colours: &[RGBColor]) -> Option<Fig
     Some(Figure {
         name: format!("accuracy_vs_{short}"),
         title: format!(
-            "Final test accuracy vs {} — {}",
+            "{} vs {} — {}",
+            if streams {
+                "Accuracy on the last task"
+            } else {
+                "Final test accuracy"
+            },
             axis.short_name(),
             run.experiment
         ),
@@ -1365,7 +1499,11 @@ pub fn accuracy_vs_time(run: &Run, combination: &[usize], colours: &[RGBColor]) 
                             .iter()
                             .map(|(t, s)| (tpos(*t) + off, 100.0 * s.mean))
                             .collect(),
-                        dashed: compensated,
+                        stroke: if compensated {
+                            Stroke::Dashed
+                        } else {
+                            Stroke::Solid
+                        },
                         marker: if compensated {
                             Marker::Square
                         } else {
@@ -1379,6 +1517,7 @@ pub fn accuracy_vs_time(run: &Run, combination: &[usize], colours: &[RGBColor]) 
                 x: x.clone(),
                 y: y.clone(),
                 items,
+                secondary: None,
             }
         })
         .collect::<Vec<_>>();
@@ -1389,7 +1528,7 @@ pub fn accuracy_vs_time(run: &Run, combination: &[usize], colours: &[RGBColor]) 
             label: "no compensation".into(),
             colour: grey,
             sample: Sample::Line {
-                dashed: false,
+                stroke: Stroke::Solid,
                 marker: Marker::Circle,
             },
         });
@@ -1399,7 +1538,7 @@ pub fn accuracy_vs_time(run: &Run, combination: &[usize], colours: &[RGBColor]) 
             label: "global drift compensation".into(),
             colour: grey,
             sample: Sample::Line {
-                dashed: true,
+                stroke: Stroke::Dashed,
                 marker: Marker::Square,
             },
         });
@@ -1523,6 +1662,7 @@ pub fn energy(run: &Run, colours: &[RGBColor]) -> Option<Figure> {
             x,
             y,
             items,
+            secondary: None,
         });
     }
     let mut legend = learner_legend(run, colours, &learners, Sample::Patch { alpha: 1.0 });
@@ -1582,7 +1722,8 @@ pub fn all_figures(run: &Run) -> (Vec<Figure>, Vec<String>) {
     let mut notes = Vec::new();
     let combos = run.combinations();
     let limit = MAX_COMBINATION_FIGURES;
-    if combos.len() > limit {
+    let streams_only = run.is_stream() && run.points.iter().all(|p| p.stream);
+    if combos.len() > limit && !streams_only {
         notes.push(format!(
             "accuracy_vs_epoch and accuracy_vs_time are drawn for the first {limit} of {} sweep value combinations only.",
             combos.len()
@@ -1594,6 +1735,11 @@ pub fn all_figures(run: &Run) -> (Vec<Figure>, Vec<String>) {
             .take(limit)
             .filter_map(|c| accuracy_vs_epoch(run, c, &colours)),
     );
+    if run.is_stream() {
+        let (stream_figs, stream_notes) = super::lifetime::stream_figures(run, &colours);
+        figs.extend(stream_figs);
+        notes.extend(stream_notes);
+    }
     figs.extend((0..run.axes.len()).filter_map(|a| accuracy_vs_axis(run, a, &colours)));
     figs.extend(
         combos

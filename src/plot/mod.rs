@@ -12,12 +12,26 @@
 //! - `energy`: energy per training sample and per inference, by learner and device;
 //! - `summary.md`: the final accuracies and energies as markdown tables.
 //!
+//! Stream runs (continual learning: points that learn a stream of tasks, detected by the
+//! `first_task_accuracy` column of `summary.csv` or metric rows so named; see [`lifetime`])
+//! get, instead of `accuracy_vs_epoch` for their stream points:
+//!
+//! - `lifetime`: accuracy on the current task against the task (mean ± s.d. over seeds),
+//!   colour per learner, line style per value of the first sweep axis, one panel per device
+//!   (and value of the other axes), the failed-cell fraction on a right-hand axis;
+//! - `first_task`: accuracy on the first task over the lifetime, same mapping;
+//! - `plasticity` (or `plasticity_<device>[_<axis>=<value>…]`, one per panel): dead units,
+//!   stable rank, mean |w|, failed cells, replacements and (when recorded) backbone fraction;
+//! - in `summary.md`, per device, learner × first-axis value: accuracy after tasks 1, 10 and
+//!   the last, mean over tasks, first-task accuracy, failed cells and replacements at the end.
+//!
 //! Each figure is written in every requested [`Format`]. Learners keep one colour in every
 //! figure (Okabe–Ito palette, fixed for the built-in learners). Text is drawn with the DejaVu
 //! Sans font embedded in the binary (`assets/fonts/`), so no system font library is needed.
 //! Seeds are replicates: statistics are over the points that differ only in their seed.
 
 pub mod figures;
+pub mod lifetime;
 pub mod read;
 pub mod table;
 

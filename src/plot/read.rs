@@ -72,9 +72,25 @@ pub struct Point {
     pub energy_per_sample_j: f64,
     /// Energy per inference, joules (NaN when absent).
     pub energy_per_inference_j: f64,
+    /// Fraction of the network's cells failed at the end (NaN when absent).
+    pub failed_fraction: f64,
+    /// Stream points: accuracy on the first task at the end (NaN when absent).
+    pub first_task_accuracy: f64,
+    /// Stream points: mean accuracy over all tasks (NaN when absent).
+    pub mean_task_accuracy: f64,
+    /// Stream points: pulses spent since fabrication (NaN when absent).
+    pub pulses: f64,
+    /// Stream points: units replaced by continual backprop (NaN when absent).
+    pub replacements: f64,
+    /// Stream points: spare lines used (NaN when absent).
+    pub spare_lines_used: f64,
+    /// Whether the point learned a stream of tasks: its `first_task_accuracy` cell in
+    /// `summary.csv` is not empty, or `metrics.csv` has `first_task_accuracy` rows for it.
+    pub stream: bool,
 }
 
-/// One row of `metrics.csv`.
+/// One row of `metrics.csv`. For a stream point, `epoch` is the 1-based task and `time_s` the
+/// chip's age.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricRow {
     /// Index into [`Run::learners`].
@@ -114,6 +130,23 @@ pub struct Run {
     pub points: Vec<Point>,
     /// The rows of `metrics.csv`.
     pub metrics: Vec<MetricRow>,
+    /// The groups whose points learned a stream of tasks (see [`Point::stream`]).
+    pub stream_groups: std::collections::BTreeSet<GroupKey>,
+    /// Whether `summary.csv` has the stream columns (`first_task_accuracy`, …): the runner
+    /// writes them when any point of the run is a stream point.
+    pub stream_columns: bool,
+}
+
+/// The metric (and `summary.csv` column) that marks a stream point.
+pub const STREAM_MARKER: &str = "first_task_accuracy";
+
+/// Whether `metric` is the per-layer metric `{prefix}_l{k}` (k = 1, 2, …), e.g.
+/// `is_layer_metric("dead_fraction_l2", "dead_fraction")`.
+pub fn is_layer_metric(metric: &str, prefix: &str) -> bool {
+    metric
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix("_l"))
+        .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Mean, standard deviation and count of replicate values.
@@ -260,6 +293,13 @@ impl Run {
                 test_accuracy: number("test_accuracy")?,
                 energy_per_sample_j: number("energy_per_sample_j")?,
                 energy_per_inference_j: number("energy_per_inference_j")?,
+                failed_fraction: number("failed_fraction")?,
+                first_task_accuracy: number("first_task_accuracy")?,
+                mean_task_accuracy: number("mean_task_accuracy")?,
+                pulses: number("pulses")?,
+                replacements: number("replacements")?,
+                spare_lines_used: number("spare_lines_used")?,
+                stream: at("first_task_accuracy").is_some_and(|c| !c.is_empty()),
             });
         }
 
@@ -281,7 +321,28 @@ impl Run {
             });
         }
 
+        // Points whose metric rows are per task are stream points too.
+        let streamed: std::collections::BTreeSet<(GroupKey, &str)> = rows
+            .iter()
+            .filter(|m| m.metric == STREAM_MARKER)
+            .map(|m| (row_key(m), m.seed.as_str()))
+            .collect();
+        for p in &mut points {
+            if streamed.contains(&(point_key(p), p.seed.as_str())) {
+                p.stream = true;
+            }
+        }
+        let stream_groups = points
+            .iter()
+            .filter(|p| p.stream)
+            .map(point_key)
+            .chain(streamed.iter().map(|(k, _)| k.clone()))
+            .collect();
+        let stream_columns = summary.index(STREAM_MARKER).is_some();
+
         Ok(Run {
+            stream_groups,
+            stream_columns,
             dir: dir.to_path_buf(),
             experiment,
             status,
@@ -393,6 +454,73 @@ impl Run {
             .map(|(k, mut times)| {
                 times.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let v = times
+                    .into_iter()
+                    .filter_map(|(t, vals)| Stats::of(vals).map(|s| (t, s)))
+                    .collect::<Vec<_>>();
+                (k, v)
+            })
+            .filter(|(_, v)| !v.is_empty())
+            .collect()
+    }
+
+    /// Whether the run has stream points (points that learn a stream of tasks instead of
+    /// epochs): `summary.csv` has the stream columns or some point has per-task rows.
+    pub fn is_stream(&self) -> bool {
+        self.stream_columns || !self.stream_groups.is_empty()
+    }
+
+    /// The values of the metrics selected by `select` for each stream group, seed and task:
+    /// where several metrics are selected (the layers of a per-layer metric), their finite
+    /// values at one task are averaged (NaN when none is finite).
+    pub fn per_seed_task(
+        &self,
+        select: impl Fn(&str) -> bool,
+    ) -> BTreeMap<GroupKey, BTreeMap<String, BTreeMap<u32, f64>>> {
+        let mut acc: BTreeMap<GroupKey, BTreeMap<String, BTreeMap<u32, Vec<f64>>>> =
+            BTreeMap::new();
+        for m in self.metrics.iter().filter(|m| select(&m.metric)) {
+            let k = row_key(m);
+            if !self.stream_groups.contains(&k) {
+                continue;
+            }
+            acc.entry(k)
+                .or_default()
+                .entry(m.seed.clone())
+                .or_default()
+                .entry(m.epoch)
+                .or_default()
+                .push(m.value);
+        }
+        acc.into_iter()
+            .map(|(k, seeds)| {
+                let seeds = seeds
+                    .into_iter()
+                    .map(|(s, tasks)| {
+                        let tasks = tasks
+                            .into_iter()
+                            .map(|(t, v)| (t, Stats::of(v).map_or(f64::NAN, |s| s.mean)))
+                            .collect();
+                        (s, tasks)
+                    })
+                    .collect();
+                (k, seeds)
+            })
+            .collect()
+    }
+
+    /// [`Run::per_seed_task`] aggregated over seeds: `(task, stats)` per stream group, sorted
+    /// by task.
+    pub fn per_task(&self, select: impl Fn(&str) -> bool) -> BTreeMap<GroupKey, Vec<(u32, Stats)>> {
+        self.per_seed_task(select)
+            .into_iter()
+            .map(|(k, seeds)| {
+                let mut by: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+                for tasks in seeds.values() {
+                    for (&t, &v) in tasks {
+                        by.entry(t).or_default().push(v);
+                    }
+                }
+                let v = by
                     .into_iter()
                     .filter_map(|(t, vals)| Stats::of(vals).map(|s| (t, s)))
                     .collect::<Vec<_>>();

@@ -1,7 +1,10 @@
-//! `summary.md`: the final test accuracies (one table per sweep value combination) and the
-//! energies of a run as markdown tables.
+//! `summary.md`: the final test accuracies (one table per sweep value combination), for stream
+//! runs the lifetime tables (accuracy after tasks 1, 10 and the last, per learner and value of
+//! the first sweep axis), and the energies of a run as markdown tables.
 
-use super::read::{FinalAccuracy, GroupKey, Run, Stats};
+use super::lifetime::PanelKey;
+use super::read::{FinalAccuracy, GroupKey, Run, Stats, Status};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// One accuracy cell: `97.12 ± 0.31 % (n = 2)`, with `diverged k/n` when seeds diverged and
@@ -56,6 +59,158 @@ fn header(out: &mut String, run: &Run) {
     out.push('\n');
 }
 
+/// `mean ± s.d.` of `s` (values × `scale`) with `decimals`, and ` (n = k)` when fewer than
+/// `seeds` replicates count; `—` when none does.
+fn stats_cell(s: Option<Stats>, scale: f64, decimals: usize, seeds: usize) -> String {
+    match s {
+        None => "—".into(),
+        Some(s) => {
+            let mut c = format!(
+                "{:.decimals$} ± {:.decimals$}",
+                scale * s.mean,
+                scale * s.std
+            );
+            if s.n < seeds {
+                let _ = write!(c, " (n = {})", s.n);
+            }
+            c
+        }
+    }
+}
+
+/// Statistics over seeds of the values at `task`.
+fn at_task(seeds: Option<&BTreeMap<String, BTreeMap<u32, f64>>>, task: u32) -> Option<Stats> {
+    Stats::of(seeds?.values().filter_map(|t| t.get(&task).copied()))
+}
+
+/// The lifetime tables of a stream run: one per device (and value combination of the sweep
+/// axes after the first), rows learner × value of the first axis, columns the accuracy on the
+/// current task after tasks 1, 10 and the last (%), the mean accuracy over all tasks (%), the
+/// accuracy on the first task at the end (%), the failed cells at the end (%) and the units
+/// replaced by the end. Every number comes from the per-task rows of `metrics.csv`, mean ±
+/// sample standard deviation over the seeds that reached that task.
+pub fn lifetime_tables(run: &Run) -> String {
+    let mut out = String::new();
+    let metric = |name: &'static str| run.per_seed_task(move |m| m == name);
+    let acc = metric("test_accuracy");
+    let first = metric("first_task_accuracy");
+    let failed = metric("failed_fraction");
+    let replaced = metric("replacements");
+    let mut keys: Vec<PanelKey> = run.stream_groups.iter().map(PanelKey::of).collect();
+    keys.sort();
+    keys.dedup();
+    let axis = run.axes.first();
+    for key in &keys {
+        let groups: Vec<&GroupKey> = run
+            .stream_groups
+            .iter()
+            .filter(|k| PanelKey::of(k) == *key)
+            .collect();
+        let last = groups
+            .iter()
+            .filter_map(|k| acc.get(*k))
+            .flat_map(|seeds| seeds.values().filter_map(|t| t.keys().next_back().copied()))
+            .max()
+            .unwrap_or(0);
+        let mut tasks: Vec<u32> = [1, 10, last].into_iter().filter(|&t| t <= last).collect();
+        tasks.dedup();
+        let _ = writeln!(out, "\n## Lifetime on {}\n", escape(&key.title(run)));
+        let _ = writeln!(
+            out,
+            "Accuracy on the current task after tasks {}; mean over the {last} tasks; accuracy on the first task, failed cells and units replaced after task {last}. Mean ± standard deviation over seeds; (n = k) when fewer seeds reached the task.\n",
+            tasks
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        out.push_str("| learner |");
+        if let Some(a) = axis {
+            let _ = write!(
+                out,
+                " {} |",
+                escape(a.label.as_deref().unwrap_or(a.short_name()))
+            );
+        }
+        out.push_str(" seeds |");
+        for t in &tasks {
+            let _ = write!(out, " task {t} (%) |");
+        }
+        out.push_str(
+            " mean over tasks (%) | first task at end (%) | failed cells at end (%) | replaced at end |\n|---|",
+        );
+        let columns = usize::from(axis.is_some()) + 1 + tasks.len() + 4;
+        out.push_str(&"---|".repeat(columns));
+        out.push('\n');
+        for k in groups {
+            let points: Vec<_> = run
+                .points
+                .iter()
+                .filter(|p| p.learner == k.learner && p.device == k.device && p.sweep == k.sweep)
+                .collect();
+            let seeds = acc.get(k).map_or(0, |s| s.len()).max(points.len());
+            let _ = write!(out, "| {} |", escape(&run.learners[k.learner]));
+            if let (Some(a), Some(&v)) = (axis, k.sweep.first()) {
+                let _ = write!(out, " {} |", escape(&a.labels[v]));
+            }
+            let diverged = points
+                .iter()
+                .filter(|p| p.status == Status::Diverged)
+                .count();
+            let other = points
+                .iter()
+                .filter(|p| matches!(p.status, Status::Other(_)))
+                .count();
+            let mut flags = Vec::new();
+            if diverged > 0 {
+                flags.push(format!("{diverged} diverged"));
+            }
+            if other > 0 {
+                flags.push(format!("{other} unfinished"));
+            }
+            if flags.is_empty() {
+                let _ = write!(out, " {seeds} |");
+            } else {
+                let _ = write!(out, " {seeds} ({}) |", flags.join(", "));
+            }
+            for &t in &tasks {
+                let _ = write!(
+                    out,
+                    " {} |",
+                    stats_cell(at_task(acc.get(k), t), 100.0, 2, seeds)
+                );
+            }
+            // Mean over tasks: seeds that reached the last task with every accuracy finite.
+            let means = acc.get(k).into_iter().flat_map(|s| s.values()).map(|t| {
+                let complete =
+                    t.keys().next_back() == Some(&last) && t.values().all(|v| v.is_finite());
+                if complete {
+                    t.values().sum::<f64>() / t.len() as f64
+                } else {
+                    f64::NAN
+                }
+            });
+            let _ = write!(out, " {} |", stats_cell(Stats::of(means), 100.0, 2, seeds));
+            let _ = write!(
+                out,
+                " {} |",
+                stats_cell(at_task(first.get(k), last), 100.0, 2, seeds)
+            );
+            let _ = write!(
+                out,
+                " {} |",
+                stats_cell(at_task(failed.get(k), last), 100.0, 2, seeds)
+            );
+            let _ = writeln!(
+                out,
+                " {} |",
+                stats_cell(at_task(replaced.get(k), last), 1.0, 1, seeds)
+            );
+        }
+    }
+    out
+}
+
 fn escape(s: &str) -> String {
     s.replace('|', "\\|")
 }
@@ -85,6 +240,9 @@ pub fn summary_markdown(run: &Run, notes: &[String]) -> String {
         "\nCells: mean ± sample standard deviation over seeds, n = seeds that finished; \
          diverged seeds are counted, not averaged.\n",
     );
+    if run.is_stream() {
+        out.push_str(&lifetime_tables(run));
+    }
     let finals = run.final_accuracy();
     let cell = |l: usize, d: usize, sweep: Vec<usize>| {
         accuracy_cell(finals.get(&GroupKey {
@@ -93,7 +251,14 @@ pub fn summary_markdown(run: &Run, notes: &[String]) -> String {
             sweep,
         }))
     };
-    match run.axes.len() {
+    // A run of stream points only has its final accuracies in the lifetime tables.
+    let axes = if run.points.iter().all(|p| p.stream) && run.is_stream() {
+        usize::MAX
+    } else {
+        run.axes.len()
+    };
+    match axes {
+        usize::MAX => {}
         // learner × device.
         0 => {
             out.push_str("\n## Final test accuracy\n\n");
