@@ -112,6 +112,8 @@ fn main() {
         lr: 0.05,
         seed: 1,
         schedule: Default::default(),
+        idle_s_per_sample: 0.0,
+        countermeasures: Default::default(),
     };
     train(&mut rule, &train_set, &test_set, &cfg, |e| {
         println!(

@@ -150,25 +150,28 @@ fn a_lifetime_records_every_task_and_does_not_depend_on_the_thread_count() {
             t[0].first_task_accuracy, t[0].accuracy,
             "task 1 is the first task"
         );
-        for k in 0..3 {
-            assert_eq!(t[k].task, k + 1);
-            assert_eq!(t[k].samples_seen, 300 * (k as u64 + 1));
-            eprintln!(
-                "{} task {} accuracy {} failed {}",
-                p.id,
-                k + 1,
-                t[k].accuracy,
-                t[k].failed_fraction
-            );
-            assert!((0.0..=1.0).contains(&t[k].accuracy));
+        for (k, (tk, tk2)) in t.iter().zip(&r2.tasks).enumerate() {
+            assert_eq!(tk.task, k + 1);
+            assert_eq!(tk.samples_seen, 300 * (k as u64 + 1));
+            if r.learner == "bp-oracle" {
+                // 30 steps of batch 10 per task on a chip losing cells fast: well above chance.
+                assert!(
+                    tk.accuracy > 0.2,
+                    "{}: task {} at {}",
+                    p.id,
+                    k + 1,
+                    tk.accuracy
+                );
+            }
+            assert!((0.0..=1.0).contains(&tk.accuracy));
             // Idle time alone: 2 s per sample seen.
-            assert!(t[k].sim_time_s >= 2.0 * t[k].samples_seen as f64);
-            assert_eq!(t[k].dead_fraction.len(), 1);
-            assert_eq!(t[k].stable_rank.len(), 1);
-            assert!(t[k].stable_rank[0] >= 1 && t[k].stable_rank[0] <= 24);
-            assert_eq!(t[k].mean_abs_weight.len(), 2);
-            assert_eq!(t[k].accuracy, r2.tasks[k].accuracy, "thread count");
-            assert_eq!(t[k].pulses, r2.tasks[k].pulses, "thread count");
+            assert!(tk.sim_time_s >= 2.0 * tk.samples_seen as f64);
+            assert_eq!(tk.dead_fraction.len(), 1);
+            assert_eq!(tk.stable_rank.len(), 1);
+            assert!(tk.stable_rank[0] >= 1 && tk.stable_rank[0] <= 24);
+            assert_eq!(tk.mean_abs_weight.len(), 2);
+            assert_eq!(tk.accuracy, tk2.accuracy, "thread count");
+            assert_eq!(tk.pulses, tk2.pulses, "thread count");
         }
         for w in t.windows(2) {
             assert!(

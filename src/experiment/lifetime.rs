@@ -147,12 +147,15 @@ pub struct TaskReport {
     pub diverged: bool,
 }
 
+/// Training and test sample indices of each task of a class-incremental stream.
+type Splits = (Vec<Vec<usize>>, Vec<Vec<usize>>);
+
 /// The tasks of a stream over one dataset pair: per task, the training order, the test
 /// indices of the task and its pixel permutation.
 struct Tasks {
     permuted: Option<PermutedTasks>,
     /// Class-incremental: the training and test indices of each task.
-    splits: Option<(Vec<Vec<usize>>, Vec<Vec<usize>>)>,
+    splits: Option<Splits>,
     samples_per_task: Option<usize>,
     eval_limit: usize,
     seed: u64,

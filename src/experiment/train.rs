@@ -61,7 +61,7 @@ impl Default for Countermeasures {
 impl Countermeasures {
     /// Range checks: (field, message).
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(self.refresh_every_s > 0.0) {
+        if self.refresh_every_s.is_nan() || self.refresh_every_s <= 0.0 {
             return Err((
                 "countermeasures.refresh_every_s",
                 "must be a positive number of seconds (inf: never)".into(),
@@ -111,7 +111,7 @@ impl Caretaker {
             self.last_refresh_s = net.now_s();
         }
         let every = self.cm.compensate_every_steps;
-        if self.cm.drift_compensation && every > 0 && self.steps % every == 0 {
+        if self.cm.drift_compensation && every > 0 && self.steps.is_multiple_of(every) {
             net.compensate_drift(true);
         }
     }
