@@ -709,3 +709,19 @@ fn malformed_per_task_rows_are_named_with_the_line() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_sweep_with_an_infinite_value_is_drawn_as_categories() {
+    // `refresh_every_s = [inf, 60]`: "never" has no place on a numeric axis (it hung the
+    // tick generator before).
+    let axis = mortalsim::plot::read::SweepAxis {
+        path: "countermeasures.refresh_every_s".into(),
+        label: None,
+        labels: vec!["60.0".into(), "inf".into()],
+        numbers: Some(vec![60.0, f64::INFINITY]),
+    };
+    let (x, spec) = mortalsim::plot::figures::sweep_x(&axis, "refresh".into());
+    assert_eq!(x, vec![0.0, 1.0]);
+    assert_eq!(spec.ticks.len(), 2);
+    assert_eq!(spec.ticks[1].1, "inf");
+}

@@ -929,7 +929,8 @@ pub fn sweep_x(axis: &SweepAxis, desc: String) -> (Vec<f64>, AxisSpec) {
     let Some(nums) = &axis.numbers else {
         return categorical(desc);
     };
-    if nums.len() < 2 {
+    // A non-finite value (`inf`: "never") has no place on a numeric axis.
+    if nums.len() < 2 || nums.iter().any(|v| !v.is_finite()) {
         return categorical(desc);
     }
     let positive: Vec<f64> = nums.iter().copied().filter(|&v| v > 0.0).collect();
