@@ -4,7 +4,7 @@
 //! cells, pulses spent, spare lines used) and the plasticity of the network (dead units, stable
 //! rank, weight magnitude, replacements, backbone).
 
-use super::train::{evaluate_on, pulses_spent, Caretaker, Countermeasures};
+use super::train::{evaluate_on, pass, pulses_spent, Caretaker, Countermeasures};
 use crate::data::stream::{class_incremental, PermutedTasks};
 use crate::data::{shuffled_order, Dataset};
 use crate::learn::Learner;
@@ -254,19 +254,17 @@ pub fn train_lifetime(
         let order = tasks.order(t, train_set);
         let e0 = learner.energy_j();
         let start = Instant::now();
-        let (mut loss_sum, mut batches, mut diverged) = (0f64, 0usize, false);
-        for chunk in order.chunks(cfg.batch.max(1)) {
-            let b = train_set.batch_permuted(chunk, perm.as_deref());
-            let loss = learner.step(&b.inputs, &b.labels, cfg.lr);
-            seen += chunk.len() as u64;
-            if !loss.is_finite() {
-                diverged = true;
-                break;
-            }
-            loss_sum += loss as f64;
-            batches += 1;
-            care.after_step(learner, chunk.len());
-        }
+        let p = pass(
+            learner,
+            train_set,
+            &order,
+            cfg.batch,
+            perm.as_deref(),
+            &mut care,
+            || cfg.lr,
+        );
+        seen += p.samples as u64;
+        let (loss_sum, batches, diverged) = (p.loss_sum, p.batches, p.diverged);
         let secs = start.elapsed().as_secs_f64();
         let energy = (learner.energy_j() - e0) / order.len().max(1) as f64;
         care.before_evaluation(learner);

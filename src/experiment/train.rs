@@ -124,6 +124,51 @@ impl Caretaker {
     }
 }
 
+/// What a pass of training steps gave.
+pub(crate) struct Pass {
+    /// Sum of the batches' losses (before each step).
+    pub loss_sum: f64,
+    /// Batches stepped with a finite loss.
+    pub batches: usize,
+    /// Samples stepped on, the diverging batch included.
+    pub samples: usize,
+    /// Whether a loss was not finite (the pass stopped there).
+    pub diverged: bool,
+}
+
+/// Steps `learner` through the samples `order` of `data` in batches of `batch`, their pixels
+/// permuted by `perm`, with the learning rate `lr()` gives for each step in turn; the chip's
+/// caretaker acts after each step. Stops at the first non-finite loss.
+pub(crate) fn pass(
+    learner: &mut dyn Learner,
+    data: &Dataset,
+    order: &[usize],
+    batch: usize,
+    perm: Option<&[u32]>,
+    care: &mut Caretaker,
+    mut lr: impl FnMut() -> f32,
+) -> Pass {
+    let mut p = Pass {
+        loss_sum: 0.0,
+        batches: 0,
+        samples: 0,
+        diverged: false,
+    };
+    for chunk in order.chunks(batch.max(1)) {
+        let b = data.batch_permuted(chunk, perm);
+        let loss = learner.step(&b.inputs, &b.labels, lr());
+        p.samples += chunk.len();
+        if !loss.is_finite() {
+            p.diverged = true;
+            break;
+        }
+        p.loss_sum += loss as f64;
+        p.batches += 1;
+        care.after_step(learner, chunk.len());
+    }
+    p
+}
+
 /// Physical pulses spent so far by `learner`'s tiles: update coincidences and programming
 /// pulses.
 pub fn pulses_spent(learner: &dyn Learner) -> u64 {
@@ -270,21 +315,19 @@ pub fn train(
         let e0 = learner.energy_j();
         let t0 = learner.network().now_s();
         let start = Instant::now();
-        let (mut loss_sum, mut batches) = (0f64, 0usize);
-        let mut diverged = false;
-        for chunk in order.chunks(cfg.batch.max(1)) {
-            let b = train_set.batch(chunk);
-            let lr = cfg.schedule.lr(cfg.lr, step, total_steps);
-            step += 1;
-            let loss = learner.step(&b.inputs, &b.labels, lr);
-            if !loss.is_finite() {
-                diverged = true;
-                break;
-            }
-            loss_sum += loss as f64;
-            batches += 1;
-            care.after_step(learner, chunk.len());
-        }
+        let p = pass(
+            learner,
+            train_set,
+            &order,
+            cfg.batch,
+            None,
+            &mut care,
+            || {
+                step += 1;
+                cfg.schedule.lr(cfg.lr, step - 1, total_steps)
+            },
+        );
+        let (loss_sum, batches, diverged) = (p.loss_sum, p.batches, p.diverged);
         let secs = start.elapsed().as_secs_f64();
         let e1 = learner.energy_j();
         let t1 = learner.network().now_s();
