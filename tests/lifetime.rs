@@ -242,3 +242,40 @@ fn idle_time_ages_the_chip_and_refresh_reprograms_it() {
     );
     assert!(refreshed.pulses > idle.pulses);
 }
+
+#[test]
+fn a_class_incremental_stream_trains_each_task_on_its_own_classes() {
+    let exp = parse(
+        r#"
+learners = ["bp-oracle"]
+devices = ["ideal"]
+[data]
+train_limit = 600
+test_limit = 200
+[network]
+hidden = [16]
+[train]
+batch = 10
+lr = 0.1
+[stream]
+kind = "class-incremental"
+classes_per_task = 5
+tasks = 2
+metrics_samples = 50
+"#,
+    )
+    .unwrap();
+    let dir = tempdir("classes");
+    run_in(&exp, &dir);
+    let r: PointRecord = rundir::read_json(&rundir::point_path(&dir, &exp.points[0].id)).unwrap();
+    let (train_set, _) = Split::load_dir(mortalsim::data::default_mnist_dir()).unwrap();
+    let train_set = train_set.subset(600);
+    let low = (0..600).filter(|&i| train_set.label(i) < 5).count() as u64;
+    assert_eq!(r.tasks.len(), 2);
+    // Each task's whole pool once: classes 0-4, then 5-9.
+    assert_eq!(r.tasks[0].samples_seen, low);
+    assert_eq!(r.tasks[1].samples_seen, 600);
+    assert!(r.tasks[0].accuracy > 0.5, "{}", r.tasks[0].accuracy);
+    // Learning classes 5-9 alone forgets 0-4 (catastrophic forgetting on the ideal device).
+    assert!(r.tasks[1].first_task_accuracy < r.tasks[0].accuracy);
+}

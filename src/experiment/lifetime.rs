@@ -6,7 +6,7 @@
 
 use super::train::{evaluate_on, pass, pulses_spent, Caretaker, Countermeasures};
 use crate::data::stream::{class_incremental, PermutedTasks};
-use crate::data::{shuffled_order, Dataset};
+use crate::data::Dataset;
 use crate::learn::Learner;
 use crate::net::metrics;
 use crate::random::{derive, purpose};
@@ -147,33 +147,36 @@ pub struct TaskReport {
     pub diverged: bool,
 }
 
-/// Training and test sample indices of each task of a class-incremental stream.
-type Splits = (Vec<Vec<usize>>, Vec<Vec<usize>>);
+/// What distinguishes the tasks of a stream.
+enum Source {
+    /// A pixel permutation per task over the whole training set.
+    Permuted(PermutedTasks),
+    /// The training and test sample indices of each task's classes; a task trains on
+    /// `samples_per_task` (default: its whole pool) in passes of shuffled orders, as permuted
+    /// tasks do.
+    Classes {
+        train: Vec<Vec<usize>>,
+        test: Vec<Vec<usize>>,
+        samples_per_task: Option<usize>,
+        tasks: usize,
+        seed: u64,
+    },
+}
 
 /// The tasks of a stream over one dataset pair: per task, the training order, the test
 /// indices of the task and its pixel permutation.
 struct Tasks {
-    permuted: Option<PermutedTasks>,
-    /// Class-incremental: the training and test indices of each task.
-    splits: Option<Splits>,
-    samples_per_task: Option<usize>,
+    source: Source,
     eval_limit: usize,
-    seed: u64,
 }
 
 impl Tasks {
     fn new(s: &StreamSection, train: &Dataset, test: &Dataset, seed: u64) -> Result<Tasks, String> {
         let seed = derive(seed, &[purpose::STREAM]);
-        match s.kind {
-            StreamKind::Permuted => Ok(Tasks {
-                permuted: Some(PermutedTasks {
-                    tasks: s.tasks,
-                    samples_per_task: s.samples_per_task.unwrap_or(train.len()),
-                    seed,
-                }),
-                splits: None,
-                samples_per_task: s.samples_per_task,
-                eval_limit: s.eval_limit,
+        let source = match s.kind {
+            StreamKind::Permuted => Source::Permuted(PermutedTasks {
+                tasks: s.tasks,
+                samples_per_task: s.samples_per_task.unwrap_or(train.len()),
                 seed,
             }),
             StreamKind::ClassIncremental => {
@@ -188,47 +191,62 @@ impl Tasks {
                         train.classes()
                     ));
                 }
-                Ok(Tasks {
-                    permuted: None,
-                    splits: Some((tr, te)),
+                Source::Classes {
+                    train: tr,
+                    test: te,
                     samples_per_task: s.samples_per_task,
-                    eval_limit: s.eval_limit,
+                    tasks: s.tasks,
                     seed,
-                })
+                }
             }
-        }
+        };
+        Ok(Tasks {
+            source,
+            eval_limit: s.eval_limit,
+        })
     }
 
     /// Pixel permutation of task `t` (None: the images as they are).
     fn permutation(&self, t: usize, width: usize) -> Option<Vec<u32>> {
-        self.permuted.as_ref().map(|p| p.permutation(t, width))
+        match &self.source {
+            Source::Permuted(p) => Some(p.permutation(t, width)),
+            Source::Classes { .. } => None,
+        }
     }
 
     /// Training sample indices of task `t`, in order.
     fn order(&self, t: usize, train: &Dataset) -> Vec<usize> {
-        match (&self.permuted, &self.splits) {
-            (Some(p), _) => p.order(t, train.len()),
-            (None, Some((tr, _))) => {
-                let pool = &tr[t];
-                let n = self.samples_per_task.unwrap_or(pool.len());
-                let mut out = Vec::with_capacity(n);
-                let mut pass = 0u64;
-                while out.len() < n && !pool.is_empty() {
-                    let order = shuffled_order(pool.len(), self.seed, (t as u64) << 32 | pass);
-                    out.extend(order.iter().take(n - out.len()).map(|&i| pool[i]));
-                    pass += 1;
-                }
-                out
+        match &self.source {
+            Source::Permuted(p) => p.order(t, train.len()),
+            Source::Classes {
+                train,
+                samples_per_task,
+                tasks,
+                seed,
+                ..
+            } => {
+                let pool = &train[t];
+                let passes = PermutedTasks {
+                    tasks: *tasks,
+                    samples_per_task: samples_per_task.unwrap_or(pool.len()),
+                    seed: *seed,
+                };
+                passes
+                    .order(t, pool.len())
+                    .into_iter()
+                    .map(|i| pool[i])
+                    .collect()
             }
-            (None, None) => Vec::new(),
         }
     }
 
     /// Test indices of task `t` (at most `eval_limit`).
     fn test_indices(&self, t: usize, test: &Dataset) -> Vec<usize> {
-        match &self.splits {
-            Some((_, te)) => te[t].iter().copied().take(self.eval_limit).collect(),
-            None => (0..test.len().min(self.eval_limit)).collect(),
+        match &self.source {
+            Source::Classes { test: te, .. } => {
+                te[t].iter().copied().take(self.eval_limit).collect()
+            }
+            Source::Permuted(_) => (0..test.len().min(self.eval_limit)).collect(),
         }
     }
 }
@@ -274,10 +292,10 @@ pub fn train_lifetime(
             &tasks.test_indices(t, test_set),
             perm.as_deref(),
         );
-        let (_, first_task_accuracy) = if t == 0 {
-            (0.0, accuracy)
+        let first_task_accuracy = if t == 0 {
+            accuracy
         } else {
-            evaluate_on(learner, test_set, &first_test, first_perm.as_deref())
+            evaluate_on(learner, test_set, &first_test, first_perm.as_deref()).1
         };
         let sample: Vec<usize> = order
             .iter()

@@ -363,7 +363,7 @@ impl Ff {
 
     /// Runs the hidden layers on a normalised input; returns each hidden layer's activity h
     /// (not normalised).
-    pub fn hidden_activities(&mut self, x_hat: &DMatrix<f32>) -> Vec<DMatrix<f32>> {
+    pub fn layer_activities(&mut self, x_hat: &DMatrix<f32>) -> Vec<DMatrix<f32>> {
         let h = self.hidden_layers();
         let mut out: Vec<DMatrix<f32>> = Vec::with_capacity(h);
         for l in 0..h {
@@ -418,7 +418,7 @@ impl Ff {
         }
         let labels: Vec<usize> = (0..c * b).map(|k| k / b).collect();
         let xin = self.input(&stacked, Some(&labels));
-        let acts = self.hidden_activities(&xin);
+        let acts = self.layer_activities(&xin);
         let mut scores = DMatrix::zeros(c, b);
         let first = self.first_scored_layer();
         for (l, a) in acts.iter().enumerate().skip(first) {
@@ -439,7 +439,7 @@ impl Ff {
     /// The head's input and scores for `x` with the neutral label.
     fn neutral_pass(&mut self, x: &DMatrix<f32>) -> (DMatrix<f32>, DMatrix<f32>) {
         let xin = self.input(x, None);
-        let acts = self.hidden_activities(&xin);
+        let acts = self.layer_activities(&xin);
         let h = self.hidden_layers();
         let head_in = self.normalized(h - 1, &acts[h - 1]);
         let z = self.net.layers[h].forward(&head_in).h;
@@ -607,7 +607,7 @@ impl Learner for Ff {
     /// The hidden layers' activities with the neutral label (what the head sees).
     fn hidden_activities(&mut self, x: &DMatrix<f32>) -> Vec<DMatrix<f32>> {
         let x_hat = self.input(x, None);
-        Ff::hidden_activities(self, &x_hat)
+        self.layer_activities(&x_hat)
     }
 
     fn counters(&self) -> Counters {

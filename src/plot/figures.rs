@@ -824,6 +824,20 @@ pub(super) fn linear_axis(
 
 /// A log axis in log10 coordinates over `[lo, hi]` (decades), with labelled decades (every
 /// second one when there are many) and light lines at 2…9 × 10^k.
+/// An axis over the counts `lo..=hi` (epochs, tasks) padded by `pad` of the span on each side
+/// (half a step when there is one value); integer ticks from 1.
+pub fn count_axis(lo: u32, hi: u32, pad: f64, desc: &str) -> AxisSpec {
+    let (xlo, xhi) = if lo == hi {
+        (lo as f64 - 0.5, hi as f64 + 0.5)
+    } else {
+        let pad = pad * (hi - lo) as f64;
+        (lo as f64 - pad, hi as f64 + pad)
+    };
+    let mut x = linear_axis(xlo, xhi, 8, 1.0, desc.into());
+    x.ticks.retain(|t| t.0 >= 1.0);
+    x
+}
+
 fn log_axis(lo: f64, hi: f64, desc: String) -> AxisSpec {
     let (k0, k1) = (lo.floor() as i32, hi.ceil() as i32);
     let decades = (k1 - k0).max(1);
@@ -1143,14 +1157,7 @@ pub fn accuracy_vs_epoch(run: &Run, combination: &[usize], colours: &[RGBColor])
         .map(|(e, _)| *e)
         .min()
         .unwrap_or(1);
-    let (xlo, xhi) = if max_epoch == min_epoch {
-        (min_epoch as f64 - 0.5, max_epoch as f64 + 0.5)
-    } else {
-        let pad = 0.04 * (max_epoch - min_epoch) as f64;
-        (min_epoch as f64 - pad, max_epoch as f64 + pad)
-    };
-    let mut x = linear_axis(xlo, xhi, 8, 1.0, "epoch".into());
-    x.ticks.retain(|t| t.0 >= 1.0);
+    let x = count_axis(min_epoch, max_epoch, 0.04, "epoch");
     // Markers on every epoch while they stay apart.
     let marker = if max_epoch - min_epoch < 16 {
         Marker::Circle

@@ -7,8 +7,8 @@
 //! sweep axes ([`PanelKey`]).
 
 use super::figures::{
-    accuracy_axis, count_note, has_spread, layout, linear_axis, padded, sanitize, sorted_unique,
-    AxisSpec, Figure, Item, LegendEntry, Marker, Panel, Sample, Secondary, Stroke,
+    accuracy_axis, count_axis, count_note, has_spread, layout, linear_axis, padded, sanitize,
+    sorted_unique, AxisSpec, Figure, Item, LegendEntry, Marker, Panel, Sample, Secondary, Stroke,
 };
 use super::read::{is_layer_metric, GroupKey, Run, Stats};
 use super::MAX_COMBINATION_FIGURES;
@@ -115,15 +115,7 @@ fn task_axis<'a>(tasks: impl IntoIterator<Item = &'a u32>) -> AxisSpec {
     if lo > hi {
         (lo, hi) = (1, 1);
     }
-    let (xlo, xhi) = if lo == hi {
-        (lo as f64 - 0.5, hi as f64 + 0.5)
-    } else {
-        let pad = 0.03 * (hi - lo) as f64;
-        (lo as f64 - pad, hi as f64 + pad)
-    };
-    let mut x = linear_axis(xlo, xhi, 8, 1.0, "task".into());
-    x.ticks.retain(|t| t.0 >= 1.0);
-    x
+    count_axis(lo, hi, 0.03, "task")
 }
 
 /// Legend: learners by colour, values of the first axis by line style.
