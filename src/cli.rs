@@ -67,7 +67,8 @@ struct TrainArgs {
     /// Learning rate.
     #[arg(long, default_value_t = 0.05)]
     lr: f32,
-    /// Learning-rate schedule: constant, or cosine (annealed to 0 over the run).
+    /// Learning-rate schedule: constant, cosine (annealed to 0 over the run), or cooldown
+    /// (constant for the first half, then linear to 0).
     #[arg(long, default_value = "constant")]
     lr_schedule: String,
     /// Master seed (weights, device fabrication, data order).
@@ -89,6 +90,9 @@ struct TrainArgs {
     /// End with one JSON line summarising the run.
     #[arg(long)]
     json: bool,
+    /// fa, dfa: activity penalty λ on the hidden layers, (λ/2)·mean ‖h‖² (0 = off) [default: 0].
+    #[arg(long)]
+    activity_l2: Option<f32>,
     /// ff: goodness threshold per unit (θ = value × layer width for the sum measure, the value
     /// itself for the mean) [default: the learner's].
     #[arg(long)]
@@ -130,6 +134,10 @@ fn parse_choice<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> Resu
 /// The learner options the `train` flags give.
 fn learner_options(args: &TrainArgs) -> Result<mortalsim::learn::Options> {
     let mut o = mortalsim::learn::Options::default();
+    if let Some(v) = args.activity_l2 {
+        o.activity_l2 = v;
+        o.validate_activity_l2().map_err(input)?;
+    }
     let ff = &mut o.ff;
     if let Some(v) = args.ff_theta {
         ff.theta_per_unit = v;
@@ -412,7 +420,7 @@ fn train(args: TrainArgs) -> Result<i32> {
     );
     let schedule = mortalsim::experiment::Schedule::parse(&args.lr_schedule).ok_or_else(|| {
         input(format!(
-            "--lr-schedule `{}`: expected constant or cosine",
+            "--lr-schedule `{}`: expected constant, cosine or cooldown",
             args.lr_schedule
         ))
     })?;

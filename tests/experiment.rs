@@ -183,6 +183,14 @@ fn bad_files_are_errors_naming_file_line_and_field() {
         "{e}"
     );
 
+    let e = error_of(&format!(
+        "{base}[learner.fa]\noptions = {{ activity_l2 = -1.0 }}\n"
+    ));
+    assert!(
+        e.starts_with("exp.toml:3:") && e.contains("learner.fa") && e.contains("activity_l2"),
+        "{e}"
+    );
+
     let e = error_of(&format!("{base}[learner.dfa]\nlr = 0.1\n"));
     assert!(e.contains("`dfa` is not among `learners`"), "{e}");
 
@@ -537,6 +545,11 @@ fn the_cosine_schedule_anneals_from_lr_to_zero_and_files_can_choose_it() {
     assert_eq!(Schedule::Cosine.lr(0.1, 0, 10), 0.1);
     assert!((Schedule::Cosine.lr(0.1, 5, 10) - 0.05).abs() < 1e-7);
     assert!(Schedule::Cosine.lr(0.1, 9, 10) < 0.003);
+    assert_eq!(Schedule::Cooldown.lr(0.1, 0, 10), 0.1);
+    assert_eq!(Schedule::Cooldown.lr(0.1, 5, 10), 0.1);
+    assert!((Schedule::Cooldown.lr(0.1, 6, 10) - 0.08).abs() < 1e-7);
+    assert!((Schedule::Cooldown.lr(0.1, 9, 10) - 0.02).abs() < 1e-7);
+    assert_eq!(Schedule::parse("cooldown"), Some(Schedule::Cooldown));
     let exp = parse(
         "learners = [\"fa\", \"dfa\"]\ndevices = [\"ideal\"]\n[train]\nschedule = \"cosine\"\n\
          [learner.dfa]\nschedule = \"constant\"\n",

@@ -160,3 +160,73 @@ fn no_learner_but_bp_oracle_reaches_a_transpose() {
         );
     }
 }
+
+/// With zero feedback matrices the only teaching signal a hidden layer gets is the activity
+/// penalty's gradient, so FA and DFA must both move hidden layer l by exactly
+/// ΔW_l = −lr·((λ·h_l/batch) ⊙ f′(a_l))·h_{l−1}ᵀ (and its bias by the row sums), every layer
+/// at once from the same forward pass.
+#[test]
+fn the_activity_penalty_is_the_gradient_of_lambda_half_mean_squared_activity() {
+    let ideal = Device::ideal();
+    let (lambda, lr) = (0.7f32, 0.3f32);
+    for act in [Activation::Tanh, Activation::Relu] {
+        let widths = [9, 7, 6, 4];
+        let s = spec(&widths, act);
+        let (x, y) = random_batch(9, 5, 4, 3);
+        for name in ["fa", "dfa"] {
+            let shapes: Vec<(usize, usize)> = if name == "fa" {
+                vec![(7, 6), (6, 4)]
+            } else {
+                vec![(7, 4), (6, 4)]
+            };
+            let options = Options {
+                feedback: Some(shapes.iter().map(|&(r, c)| DMatrix::zeros(r, c)).collect()),
+                activity_l2: lambda,
+                ..Options::default()
+            };
+            let mut l = learn::build(name, &s, &ideal, 4, &options).unwrap();
+            let before = readout_params(&mut *l);
+            // The forward pass in float from the same parameters.
+            let mut h = x.clone();
+            let mut expect = before.clone();
+            for (k, (w, b)) in before.iter().enumerate().take(2) {
+                let mut a = w * &h;
+                for mut col in a.column_iter_mut() {
+                    col += DMatrix::from_column_slice(b.len(), 1, b);
+                }
+                let out = a.map(|v| act.apply(v));
+                let mut delta = out.map(|v| lambda * v / x.ncols() as f32);
+                for ((d, av), hv) in delta.iter_mut().zip(a.iter()).zip(out.iter()) {
+                    *d *= act.derivative(*av, *hv);
+                }
+                expect[k].0 = w - (&delta * h.transpose()) * lr;
+                for (i, bi) in expect[k].1.iter_mut().enumerate() {
+                    *bi -= lr * delta.row(i).sum();
+                }
+                h = out;
+            }
+            l.step(&x, &y, lr);
+            let after = readout_params(&mut *l);
+            assert_params_close(&after[..2], &expect[..2], 1e-5);
+            assert!(
+                (&after[0].0 - &before[0].0).norm() > 1e-3,
+                "{name}: the penalty moved nothing"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_negative_activity_penalty_is_a_clear_error() {
+    let s = spec(&[4, 3, 2], Activation::Relu);
+    for bad in [-0.1f32, f32::NAN] {
+        let options = Options {
+            activity_l2: bad,
+            ..Options::default()
+        };
+        let err = learn::build("dfa", &s, &Device::ideal(), 1, &options)
+            .err()
+            .unwrap();
+        assert!(err.contains("activity_l2"), "{err}");
+    }
+}

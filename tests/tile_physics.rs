@@ -170,6 +170,29 @@ proptest::proptest! {
 }
 
 #[test]
+fn abs_max_read_of_a_subnormal_vector_is_finite_and_scales_linearly() {
+    // A saturated softmax leaves output errors of ~1e-40 (subnormal in f32), whose 1/α
+    // overflows; such a read once returned NaN and killed every hidden layer under DFA.
+    let d = ideal_cells_with("out_noise = 0.0\nnoise_management = \"abs-max\"");
+    let w = rand_matrix(3, 4, -1.0, 1.0, 7);
+    let x = rand_matrix(4, 1, -1.0, 1.0, 8);
+    let tiny = 1e-40f32;
+    assert!(tiny.is_subnormal() && (1.0 / tiny).is_infinite());
+    let mut t = Tile::new(&d, 3, 4, 1);
+    t.program_all(&w);
+    let big = t.read(&x);
+    let small = t.read(&x.map(|v| v * tiny));
+    for (s, b) in small.iter().zip(big.iter()) {
+        assert!(s.is_finite(), "{small}");
+        // Rounding of the scaled-back product in subnormal range: relative error up to 1e-3.
+        assert!(
+            (s / tiny - b).abs() <= 1e-3 * b.abs().max(1.0),
+            "{s} vs {b}·{tiny}"
+        );
+    }
+}
+
+#[test]
 fn bound_management_recovers_a_saturating_read() {
     let periph = "out_bound = 1.0\nout_noise = 0.0";
     let x = DMatrix::from_element(8, 1, 1.0f32);

@@ -255,8 +255,17 @@ impl Io {
             for (q, &b) in pending.iter().enumerate() {
                 let s = scale[b] / alpha[b];
                 let src = &xs[b * cols..(b + 1) * cols];
-                for (dst, v) in xq[q * cols..(q + 1) * cols].iter_mut().zip(src) {
-                    *dst = quantize(v * s, self.inp_step, self.inp_bound);
+                let dst = &mut xq[q * cols..(q + 1) * cols];
+                if s.is_finite() {
+                    for (d, v) in dst.iter_mut().zip(src) {
+                        *d = quantize(v * s, self.inp_step, self.inp_bound);
+                    }
+                } else {
+                    // A subnormal α (e.g. a saturated softmax's error, ~1e-40) overflows 1/α;
+                    // v/α stays within [−1, 1] (0·∞ would be NaN and poison every output).
+                    for (d, v) in dst.iter_mut().zip(src) {
+                        *d = quantize(v / alpha[b] * scale[b], self.inp_step, self.inp_bound);
+                    }
                 }
             }
             let ys = &mut scratch.ys;

@@ -743,6 +743,9 @@ fn check_settings(s: &PointSettings) -> Result<(), (String, String)> {
     if let Err(m) = s.options.continual.validate() {
         return Err(("options.continual".into(), m));
     }
+    if let Err(m) = s.options.validate_activity_l2() {
+        return Err(("options.activity_l2".into(), m));
+    }
     Ok(())
 }
 

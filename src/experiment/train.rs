@@ -186,6 +186,9 @@ pub enum Schedule {
     /// Cosine annealing without restarts (Loshchilov & Hutter, ICLR 2017):
     /// lr_t = lr · ½(1 + cos(π t / T)) for step t of T.
     Cosine,
+    /// Constant for the first half of the run, then a linear decay to 0, as the learning-rate
+    /// gain of Hinton's Forward-Forward code (2022): lr_t = lr for t < T/2, else lr·2(T − t)/T.
+    Cooldown,
 }
 
 impl Schedule {
@@ -197,14 +200,19 @@ impl Schedule {
                 let x = t as f64 / total.max(1) as f64;
                 (lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * x).cos())) as f32
             }
+            Schedule::Cooldown => {
+                let x = t as f64 / total.max(1) as f64;
+                (lr as f64 * (2.0 * (1.0 - x)).min(1.0)) as f32
+            }
         }
     }
 
-    /// Parses `constant` or `cosine`.
+    /// Parses `constant`, `cosine` or `cooldown`.
     pub fn parse(s: &str) -> Option<Schedule> {
         match s {
             "constant" => Some(Schedule::Constant),
             "cosine" => Some(Schedule::Cosine),
+            "cooldown" => Some(Schedule::Cooldown),
             _ => None,
         }
     }

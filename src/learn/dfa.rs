@@ -1,10 +1,14 @@
 //! `dfa`: direct feedback alignment (Nøkland, NeurIPS 2016).
 //!
 //! δ_L = e and, for every hidden layer in parallel, δ_l = (B_l e) ⊙ f′(a_l) with B_l (n_l × n_out)
-//! fixed and random on its own tiles (or digital). The output layer receives the exact gradient;
+//! fixed and random on its own tiles (or digital), plus an optional activity penalty
+//! ([`Options::activity_l2`]). The output layer receives the exact gradient;
 //! no transposed read and no sequential backward pass are needed.
 
-use super::{apply_updates, cost_of, feedback_layers, softmax_cross_entropy, Learner, Options};
+use super::{
+    add_activity_penalty, apply_updates, cost_of, feedback_layers, softmax_cross_entropy, Learner,
+    Options,
+};
 use crate::crossbar::Counters;
 use crate::device::Device;
 use crate::net::{Layer, NetSpec, Network};
@@ -16,6 +20,7 @@ pub struct Dfa {
     net: Network,
     feedback: Vec<Layer>,
     device: Device,
+    activity_l2: f32,
 }
 
 impl Dfa {
@@ -33,6 +38,7 @@ impl Dfa {
             net: Network::new(spec, Some(device), seed),
             feedback: feedback_layers(&shapes, device, seed, options)?,
             device: device.clone(),
+            activity_l2: options.activity_l2,
         })
     }
 }
@@ -48,7 +54,8 @@ impl Learner for Dfa {
         let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
         let mut deltas = vec![DMatrix::zeros(0, 0); n];
         for l in 0..n - 1 {
-            let g = self.feedback[l].preactivation(&e);
+            let mut g = self.feedback[l].preactivation(&e);
+            add_activity_penalty(&mut g, &fwd[l].h, self.activity_l2, &mut self.net.layers[l]);
             deltas[l] = self.net.layers[l].gate(&g, &fwd[l]);
         }
         deltas[n - 1] = e;

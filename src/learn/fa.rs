@@ -3,10 +3,12 @@
 //! δ_L = e and δ_l = (B_{l+1} δ_{l+1}) ⊙ f′(a_l), with B_{l+1} (n_l × n_{l+1}) fixed and random,
 //! drawn like a forward layer's transpose. Each B lives on its own tiles (reads only), with the
 //! device's noise, drift and failures, or digital when the run says so. Learning works because
-//! the forward weights come to align with B; no transposed read is needed.
+//! the forward weights come to align with B; no transposed read is needed. An optional activity
+//! penalty ([`Options::activity_l2`]) joins each hidden layer's signal.
 
 use super::{
-    apply_updates, chain_deltas, cost_of, feedback_layers, softmax_cross_entropy, Learner, Options,
+    add_activity_penalty, apply_updates, chain_deltas, cost_of, feedback_layers,
+    softmax_cross_entropy, Learner, Options,
 };
 use crate::crossbar::Counters;
 use crate::device::Device;
@@ -19,6 +21,7 @@ pub struct Fa {
     net: Network,
     feedback: Vec<Layer>,
     device: Device,
+    activity_l2: f32,
 }
 
 impl Fa {
@@ -35,6 +38,7 @@ impl Fa {
             net: Network::new(spec, Some(device), seed),
             feedback: feedback_layers(&shapes, device, seed, options)?,
             device: device.clone(),
+            activity_l2: options.activity_l2,
         })
     }
 }
@@ -49,8 +53,11 @@ impl Learner for Fa {
         let n = self.net.layers.len();
         let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
         let feedback = &mut self.feedback;
-        let deltas = chain_deltas(&mut self.net, &fwd, e, |_, l, delta| {
-            feedback[l].preactivation(delta)
+        let lambda = self.activity_l2;
+        let deltas = chain_deltas(&mut self.net, &fwd, e, |net, l, delta| {
+            let mut g = feedback[l].preactivation(delta);
+            add_activity_penalty(&mut g, &fwd[l].h, lambda, &mut net.layers[l]);
+            g
         });
         apply_updates(&mut self.net, x, &fwd, &deltas, lr);
         loss

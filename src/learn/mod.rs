@@ -83,6 +83,14 @@ pub struct Options {
     /// `sg`: learning rate of the synthetic-gradient modules relative to the run's; `None` = 0.3
     /// ([`sg::DEFAULT_SG_LR_FACTOR`]).
     pub sg_lr_factor: Option<f32>,
+    /// `fa` and `dfa`: strength λ of an activity penalty (λ/2)·mean_b ‖h_l‖² on every hidden
+    /// layer, whose gradient λ·h_l/batch joins the teaching signal before the activation's
+    /// derivative (default 0 = off; [`add_activity_penalty`]). On chips with abs-max noise
+    /// management the output's signal-to-noise ratio does not grow with the hidden activity, so
+    /// the feedback's push on the activity never stops and it grows until the output layer's
+    /// step diverges; the penalty bounds it. Not written out when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub activity_l2: f32,
     /// `ff`: Forward-Forward's hyper-parameters (default [`ff::FfConfig::default`]).
     pub ff: ff::FfConfig,
     /// Continual-learning mechanisms for any learner (default
@@ -90,6 +98,43 @@ pub struct Options {
     /// resolved configs and their hashes are as without it.
     #[serde(skip_serializing_if = "continual::ContinualConfig::is_default")]
     pub continual: continual::ContinualConfig,
+}
+
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
+}
+
+impl Options {
+    /// Checks [`Options::activity_l2`]: finite and ≥ 0.
+    pub fn validate_activity_l2(&self) -> Result<(), String> {
+        if self.activity_l2.is_finite() && self.activity_l2 >= 0.0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "activity_l2 = {}: must be a finite number ≥ 0",
+                self.activity_l2
+            ))
+        }
+    }
+}
+
+/// Adds the gradient of the activity penalty (λ/2)·mean_b ‖h‖², λ·h/batch, to the teaching
+/// signal `g` of a hidden layer whose activities are `h` (counted as digital work on `layer`).
+/// Nothing happens for λ = 0.
+pub fn add_activity_penalty(
+    g: &mut DMatrix<f32>,
+    h: &DMatrix<f32>,
+    lambda: f32,
+    layer: &mut Layer,
+) {
+    if lambda == 0.0 {
+        return;
+    }
+    let k = lambda / h.ncols() as f32;
+    for (gv, hv) in g.as_mut_slice().iter_mut().zip(h.as_slice()) {
+        *gv += k * hv;
+    }
+    layer.count_digital_ops(2 * h.len() as u64);
 }
 
 /// The learners this build offers.
@@ -115,6 +160,7 @@ pub fn build(
     options: &Options,
 ) -> Result<Box<dyn Learner>, String> {
     options.continual.validate()?;
+    options.validate_activity_l2()?;
     let plain = build_plain(name, spec, device, seed, options)?;
     if options.continual.is_active() {
         Ok(Box::new(continual::Continual::new(
