@@ -163,7 +163,8 @@ pub struct TrainSection {
     pub batch: usize,
     /// Learning rate (default 0.05).
     pub lr: f32,
-    /// Learning-rate schedule: `constant` (default) or `cosine` (annealed to 0 over the run).
+    /// Learning-rate schedule: `constant` (default), `cosine` (annealed to 0 over the run) or
+    /// `cooldown` (constant for the first half, then linear to 0).
     pub schedule: super::Schedule,
 }
 
