@@ -135,8 +135,8 @@ fn parse_choice<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> Resu
 fn learner_options(args: &TrainArgs) -> Result<mortalsim::learn::Options> {
     let mut o = mortalsim::learn::Options::default();
     if let Some(v) = args.activity_l2 {
+        // Checked by `learn::build`, like every learner option.
         o.activity_l2 = v;
-        o.validate_activity_l2().map_err(input)?;
     }
     let ff = &mut o.ff;
     if let Some(v) = args.ff_theta {

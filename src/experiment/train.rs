@@ -194,27 +194,20 @@ pub enum Schedule {
 impl Schedule {
     /// The learning rate of step `t` (0-based) of `total`.
     pub fn lr(self, lr: f32, t: usize, total: usize) -> f32 {
-        match self {
-            Schedule::Constant => lr,
-            Schedule::Cosine => {
-                let x = t as f64 / total.max(1) as f64;
-                (lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * x).cos())) as f32
-            }
-            Schedule::Cooldown => {
-                let x = t as f64 / total.max(1) as f64;
-                (lr as f64 * (2.0 * (1.0 - x)).min(1.0)) as f32
-            }
-        }
+        let x = t as f64 / total.max(1) as f64;
+        let gain = match self {
+            Schedule::Constant => return lr,
+            Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * x).cos()),
+            Schedule::Cooldown => (2.0 * (1.0 - x)).min(1.0),
+        };
+        (lr as f64 * gain) as f32
     }
 
-    /// Parses `constant`, `cosine` or `cooldown`.
+    /// Parses a schedule's kebab-case name (`constant`, `cosine`, `cooldown`), as experiment
+    /// files spell it.
     pub fn parse(s: &str) -> Option<Schedule> {
-        match s {
-            "constant" => Some(Schedule::Constant),
-            "cosine" => Some(Schedule::Cosine),
-            "cooldown" => Some(Schedule::Cooldown),
-            _ => None,
-        }
+        use serde::de::value::{Error, StrDeserializer};
+        Schedule::deserialize(StrDeserializer::<Error>::new(s)).ok()
     }
 }
 
