@@ -90,7 +90,7 @@ struct TrainArgs {
     /// End with one JSON line summarising the run.
     #[arg(long)]
     json: bool,
-    /// fa, dfa: activity penalty λ on the hidden layers, (λ/2)·mean ‖h‖² (0 = off) [default: 0].
+    /// fa, dfa, sg: activity penalty λ on the hidden layers, (λ/2)·mean ‖h‖² (0 = off) [default: 0].
     #[arg(long)]
     activity_l2: Option<f32>,
     /// ff: goodness threshold per unit (θ = value × layer width for the sum measure, the value

@@ -173,14 +173,17 @@ fn the_activity_penalty_is_the_gradient_of_lambda_half_mean_squared_activity() {
         let widths = [9, 7, 6, 4];
         let s = spec(&widths, act);
         let (x, y) = random_batch(9, 5, 4, 3);
-        for name in ["fa", "dfa"] {
-            let shapes: Vec<(usize, usize)> = if name == "fa" {
-                vec![(7, 6), (6, 4)]
-            } else {
-                vec![(7, 4), (6, 4)]
+        // Zero feedback (fa, dfa) or zero-initialised modules (sg): the penalty is the only
+        // signal the hidden layers get on the first step.
+        for name in ["fa", "dfa", "sg"] {
+            let shapes: Vec<(usize, usize)> = match name {
+                "fa" => vec![(7, 6), (6, 4)],
+                "dfa" => vec![(7, 4), (6, 4)],
+                _ => vec![],
             };
             let options = Options {
-                feedback: Some(shapes.iter().map(|&(r, c)| DMatrix::zeros(r, c)).collect()),
+                feedback: (!shapes.is_empty())
+                    .then(|| shapes.iter().map(|&(r, c)| DMatrix::zeros(r, c)).collect()),
                 activity_l2: lambda,
                 ..Options::default()
             };

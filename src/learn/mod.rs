@@ -83,7 +83,7 @@ pub struct Options {
     /// `sg`: learning rate of the synthetic-gradient modules relative to the run's; `None` = 0.3
     /// ([`sg::DEFAULT_SG_LR_FACTOR`]).
     pub sg_lr_factor: Option<f32>,
-    /// `fa` and `dfa`: strength λ of an activity penalty (λ/2)·mean_b ‖h_l‖² on every hidden
+    /// `fa`, `dfa` and `sg`: strength λ of an activity penalty (λ/2)·mean_b ‖h_l‖² on every hidden
     /// layer, whose gradient λ·h_l/batch joins the teaching signal before the activation's
     /// derivative (default 0 = off; [`add_activity_penalty`]). On chips with abs-max noise
     /// management the output's signal-to-noise ratio does not grow with the hidden activity, so

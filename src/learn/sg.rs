@@ -21,12 +21,16 @@
 //! Modules live on tiles of the device, with its noise, drift and failures, or are digital when
 //! [`Options::feedback_digital`] says so; the mirrors are always physical.
 //!
+//! An optional activity penalty ([`Options::activity_l2`]) joins each hidden layer's signal
+//! before f′, as in `fa` and `dfa`: δ_l = (ĝ_l + λ·h_l/B) ⊙ f′(a_l). The modules still predict
+//! the loss's gradient only; their targets bootstrap from the next layer's full δ.
+//!
 //! With [`Signal::Oracle`] the layers are taught with the true gradient instead of ĝ (the
 //! targets computed top-down from true deltas, through the mirrors), which equals backprop on an
 //! exact device (property 12 of the reference notes); the modules still learn.
 
 use super::bp_mirror::Mirrors;
-use super::{softmax_cross_entropy, Learner, Options};
+use super::{add_activity_penalty, softmax_cross_entropy, Learner, Options};
 use crate::crossbar::Counters;
 use crate::device::Device;
 use crate::net::{Activation, Layer, NetSpec, Network};
@@ -59,6 +63,7 @@ pub struct Sg {
     mirrors: Mirrors,
     device: Device,
     lr_factor: f32,
+    activity_l2: f32,
     signal: Signal,
     classes: usize,
     last_targets: Vec<DMatrix<f32>>,
@@ -110,6 +115,7 @@ impl Sg {
             mirrors: Mirrors::new(spec, device, seed, Mirrors::refresh_every(options)),
             device: device.clone(),
             lr_factor,
+            activity_l2: options.activity_l2,
             signal,
             classes,
             last_targets: Vec::new(),
@@ -174,7 +180,10 @@ impl Learner for Sg {
             Signal::Synthetic => {
                 // Every hidden layer is taught by its module at once (no backward locking)...
                 for l in 0..n - 1 {
-                    deltas[l] = self.net.layers[l].gate(&g_hat[l], &fwd[l]);
+                    let mut g = g_hat[l].clone();
+                    let layer = &mut self.net.layers[l];
+                    add_activity_penalty(&mut g, &fwd[l].h, self.activity_l2, layer);
+                    deltas[l] = layer.gate(&g, &fwd[l]);
                 }
                 // ...and each module's target bootstraps from the next layer's signal.
                 for l in 0..n - 1 {
@@ -184,7 +193,10 @@ impl Learner for Sg {
             Signal::Oracle => {
                 for l in (0..n - 1).rev() {
                     targets[l] = self.mirrors.backward(l + 1, &deltas[l + 1]);
-                    deltas[l] = self.net.layers[l].gate(&targets[l], &fwd[l]);
+                    let mut g = targets[l].clone();
+                    let layer = &mut self.net.layers[l];
+                    add_activity_penalty(&mut g, &fwd[l].h, self.activity_l2, layer);
+                    deltas[l] = layer.gate(&g, &fwd[l]);
                 }
             }
         }
