@@ -93,6 +93,13 @@ struct TrainArgs {
     /// fa, dfa, sg: activity penalty λ on the hidden layers, (λ/2)·mean ‖h‖² (0 = off) [default: 0].
     #[arg(long)]
     activity_l2: Option<f32>,
+    /// SGD momentum μ of every trained matrix, as torch.optim.SGD; on tiles each step becomes a
+    /// full-matrix write (one update cycle per input line) [default: 0].
+    #[arg(long)]
+    momentum: Option<f32>,
+    /// Dampening τ of the momentum, v ← μ·v + (1 − τ)·g [default: 0].
+    #[arg(long)]
+    dampening: Option<f32>,
     /// ff: goodness threshold per unit (θ = value × layer width for the sum measure, the value
     /// itself for the mean) [default: the learner's].
     #[arg(long)]
@@ -137,6 +144,12 @@ fn learner_options(args: &TrainArgs) -> Result<mortalsim::learn::Options> {
     if let Some(v) = args.activity_l2 {
         // Checked by `learn::build`, like every learner option.
         o.activity_l2 = v;
+    }
+    if let Some(v) = args.momentum {
+        o.momentum = v;
+    }
+    if let Some(v) = args.dampening {
+        o.dampening = v;
     }
     let ff = &mut o.ff;
     if let Some(v) = args.ff_theta {

@@ -191,6 +191,14 @@ fn bad_files_are_errors_naming_file_line_and_field() {
         "{e}"
     );
 
+    let e = error_of(&format!(
+        "{base}[learner.fa]\noptions = {{ momentum = 1.0 }}\n"
+    ));
+    assert!(
+        e.starts_with("exp.toml:3:") && e.contains("learner.fa") && e.contains("momentum = 1"),
+        "{e}"
+    );
+
     let e = error_of(&format!("{base}[learner.dfa]\nlr = 0.1\n"));
     assert!(e.contains("`dfa` is not among `learners`"), "{e}");
 

@@ -320,6 +320,14 @@ impl Crossbar {
         self.maintain_spares(true);
     }
 
+    /// The full-matrix change W ← W − lr·V (`v`: rows × cols), written as `cols` one-hot pulse
+    /// updates, W ← W − lr·Σ_j V_{·j} e_jᵀ: each input line in turn is driven at full amplitude
+    /// while the rows carry column j of V, as Tiki-Taka transfers a matrix (Gokmen & Haensch,
+    /// Front. Neurosci. 14:103, 2020). Counted as `cols` update cycles of every tile.
+    pub fn pulse_write(&mut self, v: &DMatrix<f32>, lr: f32) {
+        self.pulse_update(&DMatrix::identity(self.cols, self.cols), v, lr);
+    }
+
     /// Write-and-verify of every cell to `targets` (rows × cols).
     pub fn program_all(&mut self, targets: &DMatrix<f32>) {
         assert_eq!(

@@ -741,13 +741,9 @@ fn check_settings(s: &PointSettings) -> Result<(), (String, String)> {
     s.countermeasures
         .validate()
         .map_err(|(f, m)| (f.to_string(), m))?;
-    if let Err(m) = s.options.continual.validate() {
-        return Err(("options.continual".into(), m));
-    }
-    if let Err(m) = s.options.validate_activity_l2() {
-        return Err(("options.activity_l2".into(), m));
-    }
-    Ok(())
+    s.options
+        .validate()
+        .map_err(|(f, m)| (format!("options.{f}"), m))
 }
 
 /// The label and the device table (file contents with the entry's overrides merged in) of one

@@ -25,7 +25,8 @@
 use super::{softmax_cross_entropy, Learner, Options};
 use crate::crossbar::{Counters, Crossbar};
 use crate::device::Device;
-use crate::net::{torch_default_init, Layer, NetSpec, Network};
+use crate::net::momentum::Velocity;
+use crate::net::{torch_default_init, Layer, Momentum, NetSpec, Network};
 use crate::random::{derive, purpose};
 use nalgebra::DMatrix;
 
@@ -41,16 +42,25 @@ const MIRROR_KEY: u64 = 0x4d49_5252_4f52; // "MIRROR"
 pub struct Mirror {
     xbar: Crossbar,
     refreshes: u64,
+    /// The mirror's own velocity under momentum: it folds the transposed gradients, so it holds
+    /// vᵀ of its forward layer's velocity.
+    velocity: Option<Velocity>,
 }
 
 impl Mirror {
     /// A mirror of a forward layer whose weights were programmed to `w0` (rows × cols):
     /// fabricated on `device` as cols × rows tiles (randomness from `seed`) and programmed
     /// (write-and-verify, counted) to w0ᵀ.
-    pub fn new(device: &Device, w0: &DMatrix<f32>, seed: u64) -> Mirror {
+    /// With `momentum` on it follows the forward layer's momentum steps
+    /// ([`crate::net::momentum`]).
+    pub fn new(device: &Device, w0: &DMatrix<f32>, seed: u64, momentum: Momentum) -> Mirror {
         let mut xbar = Crossbar::new(device, w0.ncols(), w0.nrows(), seed);
         xbar.program_all(&w0.transpose());
-        Mirror { xbar, refreshes: 0 }
+        Mirror {
+            xbar,
+            refreshes: 0,
+            velocity: (!momentum.is_off()).then(|| Velocity::new(momentum)),
+        }
     }
 
     /// Wᵀδ of a batch (`delta`: rows of the forward layer × batch): one forward read of the
@@ -60,9 +70,17 @@ impl Mirror {
     }
 
     /// Follows the forward layer's update ΔW = −lr·Σ δ xᵀ with the same pulses transposed:
-    /// Wᵀ ← Wᵀ − lr·Σ x δᵀ (`x`: the forward layer's input, `delta`: its teaching signal).
+    /// Wᵀ ← Wᵀ − lr·Σ x δᵀ (`x`: the forward layer's input, `delta`: its teaching signal). Under
+    /// momentum, the gradient Σ x δᵀ is folded into the mirror's velocity in digital and the
+    /// step −lr·vᵀ is written column by column, as its forward layer does.
     pub fn follow(&mut self, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
-        self.xbar.pulse_update(delta, x, lr);
+        match &mut self.velocity {
+            None => self.xbar.pulse_update(delta, x, lr),
+            Some(vel) => {
+                let v = vel.fold(crate::net::layer::par_matmul(x, &delta.transpose()));
+                self.xbar.pulse_write(v, lr);
+            }
+        }
     }
 
     /// Re-programs the mirror from a readout of `forward` (one-hot reads of the forward layer,
@@ -118,20 +136,22 @@ impl Mirrors {
     /// Mirrors of layers 1..L−1 of `spec` on `device`. Their initial weights are those
     /// [`Network::new`] gives the forward layers for `seed` (the same `torch_default_init` draw
     /// with the same derived seed), so both arrays are programmed to the same targets and differ
-    /// only by programming noise. `every` = steps between refreshes (0 = never).
-    pub fn new(spec: &NetSpec, device: &Device, seed: u64, every: usize) -> Mirrors {
+    /// only by programming noise. They refresh every [`Mirrors::refresh_every`] steps of
+    /// `options` (0 = never) and follow [`Options::momentum`].
+    pub fn new(spec: &NetSpec, device: &Device, seed: u64, options: &Options) -> Mirrors {
+        let momentum = options.momentum();
         let n = spec.widths.len() - 1;
         let mirrors = (1..n)
             .map(|l| {
                 let (rows, cols) = (spec.widths[l + 1], spec.widths[l]);
                 let (w0, _) =
                     torch_default_init(rows, cols, derive(seed, &[purpose::LAYER, l as u64]));
-                Mirror::new(device, &w0, derive(seed, &[MIRROR_KEY, l as u64]))
+                Mirror::new(device, &w0, derive(seed, &[MIRROR_KEY, l as u64]), momentum)
             })
             .collect();
         Mirrors {
             mirrors,
-            every,
+            every: Mirrors::refresh_every(options),
             steps: 0,
         }
     }
@@ -221,9 +241,13 @@ impl BpMirror {
     /// `spec` on `device`, initialised from `seed`, with a mirror for every layer but the first,
     /// refreshed every [`Options::mirror_refresh_every`] steps.
     pub fn new(spec: &NetSpec, device: &Device, seed: u64, options: &Options) -> BpMirror {
+        // Momentum here as well as from `learn::build`: the mirrors follow it, so a directly
+        // built BpMirror must give it to its layers too.
+        let mut net = Network::new(spec, Some(device), seed);
+        net.set_momentum(options.momentum());
         BpMirror {
-            net: Network::new(spec, Some(device), seed),
-            mirrors: Mirrors::new(spec, device, seed, Mirrors::refresh_every(options)),
+            net,
+            mirrors: Mirrors::new(spec, device, seed, options),
             device: device.clone(),
         }
     }

@@ -28,7 +28,7 @@ pub mod utility;
 
 use crate::crossbar::Counters;
 use crate::device::Device;
-use crate::net::{Forward, Layer, NetSpec, Network};
+use crate::net::{Forward, Layer, Momentum, NetSpec, Network};
 use nalgebra::DMatrix;
 
 /// A learning rule training one network. All learners share the network description, the seed
@@ -91,6 +91,16 @@ pub struct Options {
     /// step diverges; the penalty bounds it. Not written out when 0.
     #[serde(skip_serializing_if = "is_zero")]
     pub activity_l2: f32,
+    /// SGD momentum μ ∈ [0, 1) of every trained matrix (the network's layers, `sg`'s modules,
+    /// `bp-mirror`'s and `sg`'s transposed copies), as `torch.optim.SGD` (default 0 = plain SGD;
+    /// see [`crate::net::momentum`]). On tiles each step becomes a full-matrix write, one update
+    /// cycle per input line, counted. Not written out when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub momentum: f32,
+    /// Dampening τ ∈ [0, 1] of the momentum: v ← μ·v + (1 − τ)·g (default 0; Hinton's FF code
+    /// smooths with μ = τ = 0.9). Not written out when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dampening: f32,
     /// `ff`: Forward-Forward's hyper-parameters (default [`ff::FfConfig::default`]).
     pub ff: ff::FfConfig,
     /// Continual-learning mechanisms for any learner (default
@@ -105,15 +115,32 @@ fn is_zero(v: &f32) -> bool {
 }
 
 impl Options {
-    /// Checks [`Options::activity_l2`]: finite and ≥ 0.
-    pub fn validate_activity_l2(&self) -> Result<(), String> {
-        if self.activity_l2.is_finite() && self.activity_l2 >= 0.0 {
-            Ok(())
-        } else {
-            Err(format!(
-                "activity_l2 = {}: must be a finite number ≥ 0",
-                self.activity_l2
-            ))
+    /// Checks the options every learner shares: [`Options::activity_l2`] finite and ≥ 0, the
+    /// momentum's ranges, and the continual mechanisms. The error is (field, message), the field
+    /// as written in an `options` table.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if !(self.activity_l2.is_finite() && self.activity_l2 >= 0.0) {
+            return Err((
+                "activity_l2".into(),
+                format!(
+                    "activity_l2 = {}: must be a finite number ≥ 0",
+                    self.activity_l2
+                ),
+            ));
+        }
+        self.momentum()
+            .validate()
+            .map_err(|(f, m)| (f.to_string(), m))?;
+        self.continual
+            .validate()
+            .map_err(|m| ("continual".to_string(), m))
+    }
+
+    /// The momentum of [`Options::momentum`] and [`Options::dampening`].
+    pub fn momentum(&self) -> Momentum {
+        Momentum {
+            momentum: self.momentum,
+            dampening: self.dampening,
         }
     }
 }
@@ -151,7 +178,8 @@ pub const LEARNERS: &[&str] = &[
 /// Builds learner `name` for `spec` on `device`, everything random derived from `seed`. When
 /// [`Options::continual`] switches a mechanism on ([`continual::ContinualConfig::is_active`]),
 /// the learner comes wrapped in a [`continual::Continual`]; otherwise it is the plain learner.
-/// The continual settings are validated either way.
+/// The continual settings are validated either way. The network's layers get
+/// [`Options::momentum`] here; rules that train matrices of their own give them theirs.
 pub fn build(
     name: &str,
     spec: &NetSpec,
@@ -159,9 +187,9 @@ pub fn build(
     seed: u64,
     options: &Options,
 ) -> Result<Box<dyn Learner>, String> {
-    options.continual.validate()?;
-    options.validate_activity_l2()?;
-    let plain = build_plain(name, spec, device, seed, options)?;
+    options.validate().map_err(|(_, m)| m)?;
+    let mut plain = build_plain(name, spec, device, seed, options)?;
+    plain.network().set_momentum(options.momentum());
     if options.continual.is_active() {
         Ok(Box::new(continual::Continual::new(
             plain,

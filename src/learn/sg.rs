@@ -100,19 +100,25 @@ impl Sg {
         let modules = (1..w.len() - 1)
             .map(|l| {
                 let (rows, cols) = (w[l], w[l] + classes);
-                Layer::new(
+                let mut module = Layer::new(
                     module_device,
                     &DMatrix::zeros(rows, cols),
                     DVector::zeros(rows),
                     Activation::Identity,
                     derive(seed, &[MODULE_KEY, l as u64]),
-                )
+                );
+                module.set_momentum(options.momentum());
+                module
             })
             .collect();
+        // The network gets its momentum here as well as from `learn::build`, so that a directly
+        // built Sg trains every matrix alike.
+        let mut net = Network::new(spec, Some(device), seed);
+        net.set_momentum(options.momentum());
         Ok(Sg {
-            net: Network::new(spec, Some(device), seed),
+            net,
             modules,
-            mirrors: Mirrors::new(spec, device, seed, Mirrors::refresh_every(options)),
+            mirrors: Mirrors::new(spec, device, seed, options),
             device: device.clone(),
             lr_factor,
             activity_l2: options.activity_l2,

@@ -7,6 +7,7 @@
 //! `Layer::privileged_true_weights`, which is crate-private and reserved for the `bp-oracle`
 //! reference (counted as impossible on this hardware).
 
+use super::momentum::{Momentum, Velocity};
 use super::Activation;
 use crate::crossbar::{Counters, Crossbar};
 use crate::device::Device;
@@ -51,6 +52,15 @@ pub struct Layer {
     activity_center: Option<DVector<f32>>,
     /// Per-unit step-size scale applied to δ's rows in [`Layer::update`]; None = 1.
     unit_lr_scale: Option<DVector<f32>>,
+    /// Momentum buffers of the weights and the bias ([`Layer::set_momentum`]); None = plain SGD.
+    velocity: Option<LayerVelocity>,
+}
+
+/// The digital velocity buffers of one layer.
+#[derive(Debug, Clone)]
+struct LayerVelocity {
+    weights: Velocity,
+    bias: Velocity,
 }
 
 /// A layer's mean activity over the forward passes since recording started or was last taken
@@ -182,6 +192,7 @@ impl Layer {
             activity: None,
             activity_center: None,
             unit_lr_scale: None,
+            velocity: None,
         }
     }
 
@@ -312,6 +323,11 @@ impl Layer {
     ///
     /// With a per-unit step-size scale s ([`Layer::set_unit_lr_scale`]) δ's rows are scaled
     /// first, δ_i ← s_i·δ_i: unit i's incoming weights and bias move by s_i times the step.
+    ///
+    /// With momentum ([`Layer::set_momentum`]) the gradient G = Σ_b δ_b x_bᵀ is formed in digital
+    /// and folded into the velocity v, and the step is W ← W − lr·v: on the chip a full-matrix
+    /// write, one update cycle per input line ([`Crossbar::pulse_write`]), instead of one rank-1
+    /// cycle per sample.
     pub fn update(&mut self, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
         let scaled;
         let delta = match &self.unit_lr_scale {
@@ -326,6 +342,10 @@ impl Layer {
             }
             None => delta,
         };
+        if self.velocity.is_some() {
+            self.momentum_update(x, delta, lr);
+            return;
+        }
         match &mut self.weights {
             // The stored weights are W/g: their update is ΔW/g.
             Weights::Analog(xbar) => xbar.pulse_update(x, delta, lr / self.gain),
@@ -345,6 +365,41 @@ impl Layer {
             *b -= lr * s;
         }
         self.digital_ops += delta.len() as u64;
+    }
+
+    /// The step of [`Layer::update`] with momentum.
+    fn momentum_update(&mut self, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
+        let vel = self.velocity.as_mut().expect("momentum is on");
+        let rows = self.bias.len();
+        let g = par_matmul(delta, &x.transpose());
+        let gb = DMatrix::from_iterator(rows, 1, delta.row_iter().map(|r| r.sum()));
+        self.digital_ops +=
+            (2 * g.len() * x.ncols() + delta.len()) as u64 + Velocity::fold_ops(g.len() + rows);
+        let v = vel.weights.fold(g);
+        match &mut self.weights {
+            // The stored weights are W/g: their change is −lr·v/g.
+            Weights::Analog(xbar) => xbar.pulse_write(v, lr / self.gain),
+            Weights::Digital(w) => {
+                for (wi, vi) in w.as_mut_slice().iter_mut().zip(v.as_slice()) {
+                    *wi -= lr * vi;
+                }
+                self.digital_ops += 2 * w.len() as u64;
+            }
+        }
+        let vb = vel.bias.fold(gb);
+        for (b, v) in self.bias.iter_mut().zip(vb.as_slice()) {
+            *b -= lr * v;
+        }
+        self.digital_ops += 2 * rows as u64;
+    }
+
+    /// Gives the layer SGD momentum (see [`super::momentum`]): digital velocity buffers for the
+    /// weights and the bias, starting empty. μ = 0 switches momentum off (plain SGD, no buffer).
+    pub fn set_momentum(&mut self, momentum: Momentum) {
+        self.velocity = (!momentum.is_off()).then(|| LayerVelocity {
+            weights: Velocity::new(momentum),
+            bias: Velocity::new(momentum),
+        });
     }
 
     /// Switches activity recording on or off (off by default). While on, every
@@ -409,7 +464,8 @@ impl Layer {
     }
 
     /// Writes unit `i`'s incoming weights W[i, :] = `weights` (write-and-verify of row i's cells
-    /// on the chip, counted; a copy in digital) and its bias b_i = `bias`.
+    /// on the chip, counted; a copy in digital) and its bias b_i = `bias`. With momentum, the unit's
+    /// velocity restarts at 0.
     pub fn program_unit(&mut self, i: usize, weights: &[f32], bias: f32) {
         assert!(i < self.rows(), "program_unit: unit {i} out of range");
         assert_eq!(
@@ -431,11 +487,15 @@ impl Layer {
             }
         }
         self.bias[i] = bias;
+        if let Some(vel) = &mut self.velocity {
+            vel.weights.reset_row(i);
+            vel.bias.reset_row(i);
+        }
     }
 
     /// Writes input `j`'s weights W[:, j] = `value` for every unit (write-and-verify of column
     /// j's cells on the chip, counted): e.g. `value` = 0 silences a replaced unit of the
-    /// previous layer.
+    /// previous layer. With momentum, the column's velocity restarts at 0.
     pub fn program_input(&mut self, j: usize, value: f32) {
         assert!(j < self.cols(), "program_input: input {j} out of range");
         let gain = self.gain;
@@ -446,6 +506,9 @@ impl Layer {
                 xbar.program(&cells, &targets);
             }
             Weights::Digital(w) => w.column_mut(j).fill(value),
+        }
+        if let Some(vel) = &mut self.velocity {
+            vel.weights.reset_column(j);
         }
     }
 

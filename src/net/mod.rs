@@ -4,9 +4,11 @@
 pub mod activation;
 pub mod layer;
 pub mod metrics;
+pub mod momentum;
 
 pub use activation::Activation;
 pub use layer::{torch_default_init, Forward, Layer, Weights};
+pub use momentum::Momentum;
 
 use crate::crossbar::Counters;
 use crate::device::Device;
@@ -148,6 +150,13 @@ impl Network {
             let (lu, lt) = l.spare_lines();
             (u + lu, t + lt)
         })
+    }
+
+    /// Gives every layer SGD momentum (see [`Layer::set_momentum`]).
+    pub fn set_momentum(&mut self, momentum: Momentum) {
+        for l in &mut self.layers {
+            l.set_momentum(momentum);
+        }
     }
 
     /// Refreshes every analog layer: re-programs its drifted weights, undoing the global drift
