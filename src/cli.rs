@@ -6,6 +6,22 @@ use mortalsim::crossbar::Tile;
 use mortalsim::device::{presets, Device, DeviceError};
 use std::io::Write;
 
+/// `println!` that ends the process quietly, with status 0, when stdout has been closed
+/// (`mortalsim run FILE --list | head`), as a Unix tool stopped by SIGPIPE does, where
+/// `println!` would panic; any other write error ends it with status 1.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                eprintln!("error: writing to stdout: {e}");
+                std::process::exit(1);
+            }
+            std::process::exit(0);
+        }
+    }};
+}
+
 mod experiment;
 
 /// mortalsim: a simulator of analog in-memory hardware that learns while it ages.
@@ -264,7 +280,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Devices(DevicesCommand::List) => {
             for name in presets::names() {
                 let d = load(name)?;
-                println!("{name:<18} {}", d.spec.description);
+                out!("{name:<18} {}", d.spec.description);
             }
             Ok(0)
         }
@@ -277,7 +293,7 @@ fn run(cli: Cli) -> Result<i32> {
             let mut bad = 0;
             for f in &files {
                 match Device::load(f) {
-                    Ok(_) => println!("ok      {f}"),
+                    Ok(_) => out!("ok      {f}"),
                     Err(e) => {
                         bad += 1;
                         eprintln!("{e}");
@@ -337,7 +353,7 @@ fn plot(args: PlotArgs) -> Result<i32> {
         }
     })?;
     for f in files {
-        println!("{}", f.display());
+        out!("{}", f.display());
     }
     Ok(0)
 }
@@ -447,7 +463,7 @@ fn train(args: TrainArgs) -> Result<i32> {
         countermeasures: Default::default(),
     };
     let report = train(&mut *learner, &train_set, &test_set, &cfg, |e| {
-        println!(
+        out!(
             "epoch {:>3}  test accuracy {:6.2} %  test loss {:.4}  train loss {:.4}  {:>8.0} samples/s  {:.3e} J/sample{}",
             e.epoch,
             100.0 * e.test_accuracy,
@@ -489,7 +505,7 @@ fn train(args: TrainArgs) -> Result<i32> {
         if args.learner == "ff" {
             summary["ff"] = serde_json::to_value(&options.ff)?;
         }
-        println!("{summary}");
+        out!("{summary}");
     }
     Ok(0)
 }

@@ -590,3 +590,18 @@ fn run_rejects_bad_experiment_files_and_shards_with_exit_code_2() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&good_dir);
 }
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    // `devices list | head -0`: the reader is gone before the first line is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mortalsim"))
+        .args(["devices", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot run mortalsim");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "status {:?}", o.status);
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}

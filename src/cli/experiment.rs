@@ -83,9 +83,9 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
             } else {
                 "  (other shard)"
             };
-            println!("{:>5} {}{mark}", p.index, p.id);
+            out!("{:>5} {}{mark}", p.index, p.id);
         }
-        println!(
+        out!(
             "{} points; shard {shard} runs {owned}; run directory {}",
             exp.points.len(),
             out.display()
@@ -229,7 +229,7 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
             if let Ok(md) = std::fs::read_to_string(plots.join("summary.md")) {
                 // The accuracy tables; the energy tables stay in the file.
                 let end = md.find("\n## Energy").unwrap_or(md.len());
-                println!("{}", md[..end].trim_end());
+                out!("{}", md[..end].trim_end());
             }
         }
     }
