@@ -1,7 +1,8 @@
 //! Learning rules: one trait, one file per rule.
 //!
 //! Every rule ends in the rank-1 update ΔW_l = −η δ_l h_{l−1}ᵀ, applied by [`Layer::update`]
-//! (a pulse update on the chip); rules differ in how the teaching signal δ_l is produced:
+//! (a pulse update on the chip; with [`Options::momentum`] a momentum step, written column by
+//! column); rules differ in how the teaching signal δ_l is produced:
 //!
 //! | rule | δ_l of hidden layer l | needs |
 //! | --- | --- | --- |
