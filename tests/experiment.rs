@@ -187,7 +187,7 @@ fn bad_files_are_errors_naming_file_line_and_field() {
         "{base}[learner.fa]\noptions = {{ activity_l2 = -1.0 }}\n"
     ));
     assert!(
-        e.starts_with("exp.toml:3:") && e.contains("learner.fa") && e.contains("activity_l2"),
+        e.starts_with("exp.toml:4:") && e.contains("learner.fa.options.activity_l2"),
         "{e}"
     );
 
@@ -195,7 +195,7 @@ fn bad_files_are_errors_naming_file_line_and_field() {
         "{base}[learner.fa]\noptions = {{ momentum = 1.0 }}\n"
     ));
     assert!(
-        e.starts_with("exp.toml:3:") && e.contains("learner.fa") && e.contains("momentum = 1"),
+        e.starts_with("exp.toml:4:") && e.contains("learner.fa.options.momentum"),
         "{e}"
     );
 

@@ -642,6 +642,10 @@ fn resolve(
     check_settings(&settings).map_err(|(field, m)| {
         let at = match raw.sweep.iter().position(|a| a.path == field) {
             Some(a) => format!("sweep.{a}.values.{}", combo[a]),
+            // Learner options come only from the learner's own table.
+            None if has_overrides && field.starts_with("options.") => {
+                format!("learner.{learner}.{field}")
+            }
             None if has_overrides => format!("learner.{learner}"),
             None => field,
         };
