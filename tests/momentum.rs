@@ -124,7 +124,7 @@ fn on_the_ideal_chip_momentum_gives_bp_digitals_numbers() {
 }
 
 /// On a pulsed chip the step −lr·v is written column by column: the change matches −lr·V within
-/// the pulses' granularity and costs one update cycle per input line, on every tile.
+/// the pulses' granularity and costs one update cycle per input line, each tile driving its own.
 #[test]
 fn a_pulse_write_moves_the_chip_by_minus_lr_v_at_one_cycle_per_input_line() {
     let dev = Device::load("constant-step").unwrap();
@@ -150,13 +150,9 @@ fn a_pulse_write_moves_the_chip_by_minus_lr_v_at_one_cycle_per_input_line() {
     let rel = (&change - &want).norm() / want.norm();
     assert!(rel < 0.4, "relative error of the write {rel}");
     let cycles = xbar.counters().update_rows - cycles_before;
-    let tiles = xbar.tiles().len() as u64;
-    assert_eq!(tiles, 2);
-    assert_eq!(
-        cycles,
-        cols as u64 * tiles,
-        "one cycle per input line on each tile"
-    );
+    assert_eq!(xbar.tiles().len(), 2);
+    // 512 + 88: each tile drives only the input lines it holds.
+    assert_eq!(cycles, cols as u64, "one cycle per input line");
 }
 
 #[test]

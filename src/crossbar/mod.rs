@@ -291,14 +291,24 @@ impl Crossbar {
             .iter()
             .map(|&b| Self::slice_rows(x, b))
             .collect();
-        let ds: Vec<DMatrix<f32>> = match &self.spares {
+        let ds = self.line_signals(d);
+        self.tiles
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(k, t)| t.pulse_update(&xs[k % nc], &ds[k / nc], lr));
+        self.sync();
+        self.maintain_spares(true);
+    }
+
+    /// The row signals `d` (rows × n) as each row block of tiles receives them: its rows, or
+    /// with spare lines each mapped line gets its row's and the others 0 (no pulses reach them).
+    fn line_signals(&self, d: &DMatrix<f32>) -> Vec<DMatrix<f32>> {
+        match &self.spares {
             None => self
                 .row_blocks
                 .iter()
                 .map(|&b| Self::slice_rows(d, b))
                 .collect(),
-            // Physical teaching signals: each mapped line gets its row's, the others 0 (no
-            // pulses reach them).
             Some(sp) => self
                 .row_blocks
                 .iter()
@@ -311,21 +321,33 @@ impl Crossbar {
                     dp
                 })
                 .collect(),
-        };
-        self.tiles
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(k, t)| t.pulse_update(&xs[k % nc], &ds[k / nc], lr));
-        self.sync();
-        self.maintain_spares(true);
+        }
     }
 
     /// The full-matrix change W ← W − lr·V (`v`: rows × cols), written as `cols` one-hot pulse
     /// updates, W ← W − lr·Σ_j V_{·j} e_jᵀ: each input line in turn is driven at full amplitude
     /// while the rows carry column j of V, as Tiki-Taka transfers a matrix (Gokmen & Haensch,
-    /// Front. Neurosci. 14:103, 2020). Counted as `cols` update cycles of every tile.
+    /// Front. Neurosci. 14:103, 2020). Each tile drives only its own input lines, all tiles at
+    /// once: a tile counts one update cycle per input line it holds.
     pub fn pulse_write(&mut self, v: &DMatrix<f32>, lr: f32) {
-        self.pulse_update(&DMatrix::identity(self.cols, self.cols), v, lr);
+        assert_eq!(
+            v.shape(),
+            (self.rows, self.cols),
+            "pulse_write: V is {:?}, crossbar is {}×{}",
+            v.shape(),
+            self.rows,
+            self.cols
+        );
+        let nc = self.col_blocks.len();
+        let ds = self.line_signals(v);
+        let blocks = &self.col_blocks;
+        self.tiles.par_iter_mut().enumerate().for_each(|(k, t)| {
+            let (c0, cl) = blocks[k % nc];
+            let d = ds[k / nc].columns(c0, cl).into_owned();
+            t.pulse_update(&DMatrix::identity(cl, cl), &d, lr);
+        });
+        self.sync();
+        self.maintain_spares(true);
     }
 
     /// Write-and-verify of every cell to `targets` (rows × cols).
