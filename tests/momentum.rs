@@ -107,6 +107,8 @@ fn on_the_ideal_chip_momentum_gives_bp_digitals_numbers() {
         learn::build("bp-mirror", &s, &ideal, 3, &options).unwrap(),
         Box::new(Sg::with_signal(&s, &ideal, 3, &options, Signal::Oracle).unwrap()),
     ];
+    // `learn::build` gives the network its momentum; the directly built Sg needs it given.
+    others[2].network().set_momentum(options.momentum());
     for step in 0..6 {
         let (x, y) = random_batch(20, 8, 5, 40 + step);
         digital.step(&x, &y, 0.05);

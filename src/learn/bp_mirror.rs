@@ -25,8 +25,7 @@
 use super::{softmax_cross_entropy, Learner, Options};
 use crate::crossbar::{Counters, Crossbar};
 use crate::device::Device;
-use crate::net::momentum::Velocity;
-use crate::net::{torch_default_init, Layer, Momentum, NetSpec, Network};
+use crate::net::{torch_default_init, Layer, NetSpec, Network};
 use crate::random::{derive, purpose};
 use nalgebra::DMatrix;
 
@@ -42,25 +41,16 @@ const MIRROR_KEY: u64 = 0x4d49_5252_4f52; // "MIRROR"
 pub struct Mirror {
     xbar: Crossbar,
     refreshes: u64,
-    /// The mirror's own velocity under momentum: it folds the transposed gradients, so it holds
-    /// vᵀ of its forward layer's velocity.
-    velocity: Option<Velocity>,
 }
 
 impl Mirror {
     /// A mirror of a forward layer whose weights were programmed to `w0` (rows × cols):
     /// fabricated on `device` as cols × rows tiles (randomness from `seed`) and programmed
     /// (write-and-verify, counted) to w0ᵀ.
-    /// With `momentum` on it follows the forward layer's momentum steps
-    /// ([`crate::net::momentum`]).
-    pub fn new(device: &Device, w0: &DMatrix<f32>, seed: u64, momentum: Momentum) -> Mirror {
+    pub fn new(device: &Device, w0: &DMatrix<f32>, seed: u64) -> Mirror {
         let mut xbar = Crossbar::new(device, w0.ncols(), w0.nrows(), seed);
         xbar.program_all(&w0.transpose());
-        Mirror {
-            xbar,
-            refreshes: 0,
-            velocity: (!momentum.is_off()).then(|| Velocity::new(momentum)),
-        }
+        Mirror { xbar, refreshes: 0 }
     }
 
     /// Wᵀδ of a batch (`delta`: rows of the forward layer × batch): one forward read of the
@@ -70,17 +60,16 @@ impl Mirror {
     }
 
     /// Follows the forward layer's update ΔW = −lr·Σ δ xᵀ with the same pulses transposed:
-    /// Wᵀ ← Wᵀ − lr·Σ x δᵀ (`x`: the forward layer's input, `delta`: its teaching signal). Under
-    /// momentum, the gradient Σ x δᵀ is folded into the mirror's velocity in digital and the
-    /// step −lr·vᵀ is written column by column, as its forward layer does.
+    /// Wᵀ ← Wᵀ − lr·Σ x δᵀ (`x`: the forward layer's input, `delta`: its teaching signal).
     pub fn follow(&mut self, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
-        match &mut self.velocity {
-            None => self.xbar.pulse_update(delta, x, lr),
-            Some(vel) => {
-                let v = vel.fold(crate::net::layer::par_matmul(x, &delta.transpose()));
-                self.xbar.pulse_write(v, lr);
-            }
-        }
+        self.xbar.pulse_update(delta, x, lr);
+    }
+
+    /// Follows a momentum step W ← W − lr·v of the forward layer (`v`: its velocity, rows × cols,
+    /// already in the periphery's digital memory): Wᵀ ← Wᵀ − lr·vᵀ, written column by column
+    /// ([`Crossbar::pulse_write`]). Reading v transposed is an address map, as for a refresh.
+    pub fn follow_velocity(&mut self, v: &DMatrix<f32>, lr: f32) {
+        self.xbar.pulse_write(&v.transpose(), lr);
     }
 
     /// Re-programs the mirror from a readout of `forward` (one-hot reads of the forward layer,
@@ -137,16 +126,15 @@ impl Mirrors {
     /// [`Network::new`] gives the forward layers for `seed` (the same `torch_default_init` draw
     /// with the same derived seed), so both arrays are programmed to the same targets and differ
     /// only by programming noise. They refresh every [`Mirrors::refresh_every`] steps of
-    /// `options` (0 = never) and follow [`Options::momentum`].
+    /// `options` (0 = never).
     pub fn new(spec: &NetSpec, device: &Device, seed: u64, options: &Options) -> Mirrors {
-        let momentum = options.momentum();
         let n = spec.widths.len() - 1;
         let mirrors = (1..n)
             .map(|l| {
                 let (rows, cols) = (spec.widths[l + 1], spec.widths[l]);
                 let (w0, _) =
                     torch_default_init(rows, cols, derive(seed, &[purpose::LAYER, l as u64]));
-                Mirror::new(device, &w0, derive(seed, &[MIRROR_KEY, l as u64]), momentum)
+                Mirror::new(device, &w0, derive(seed, &[MIRROR_KEY, l as u64]))
             })
             .collect();
         Mirrors {
@@ -169,7 +157,8 @@ impl Mirrors {
     }
 
     /// After the forward updates of a step: every mirror follows its layer's update (the
-    /// layer's input `x` for layer 1 is `fwd_h[0]`, and so on), then, if the schedule says so,
+    /// layer's input `x` for layer 1 is `fwd_h[0]`, and so on; under momentum the layer's
+    /// velocity, transposed), then, if the schedule says so,
     /// every mirror is refreshed from its forward layer.
     pub fn after_step(
         &mut self,
@@ -179,7 +168,10 @@ impl Mirrors {
         lr: f32,
     ) {
         for (k, m) in self.mirrors.iter_mut().enumerate() {
-            m.follow(hs[k], &deltas[k + 1], lr);
+            match net.layers[k + 1].velocity() {
+                Some(v) => m.follow_velocity(v, lr),
+                None => m.follow(hs[k], &deltas[k + 1], lr),
+            }
         }
         self.steps += 1;
         if self.every > 0 && self.steps.is_multiple_of(self.every as u64) {
@@ -241,12 +233,8 @@ impl BpMirror {
     /// `spec` on `device`, initialised from `seed`, with a mirror for every layer but the first,
     /// refreshed every [`Options::mirror_refresh_every`] steps.
     pub fn new(spec: &NetSpec, device: &Device, seed: u64, options: &Options) -> BpMirror {
-        // Momentum here as well as from `learn::build`: the mirrors follow it, so a directly
-        // built BpMirror must give it to its layers too.
-        let mut net = Network::new(spec, Some(device), seed);
-        net.set_momentum(options.momentum());
         BpMirror {
-            net,
+            net: Network::new(spec, Some(device), seed),
             mirrors: Mirrors::new(spec, device, seed, options),
             device: device.clone(),
         }

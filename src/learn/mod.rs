@@ -92,8 +92,9 @@ pub struct Options {
     /// step diverges; the penalty bounds it. Not written out when 0.
     #[serde(skip_serializing_if = "is_zero")]
     pub activity_l2: f32,
-    /// SGD momentum μ ∈ [0, 1) of every trained matrix (the network's layers, `sg`'s modules,
-    /// `bp-mirror`'s and `sg`'s transposed copies), as `torch.optim.SGD` (default 0 = plain SGD;
+    /// SGD momentum μ ∈ [0, 1) of every trained matrix (the network's layers, given by [`build`],
+    /// and `sg`'s modules; the transposed copies of `bp-mirror` and `sg` write their forward
+    /// layer's velocity transposed), as `torch.optim.SGD` (default 0 = plain SGD;
     /// see [`crate::net::momentum`]). On tiles each step becomes a full-matrix write, one update
     /// cycle per input line, counted. Not written out when 0.
     #[serde(skip_serializing_if = "is_zero")]

@@ -114,12 +114,8 @@ impl Sg {
                 module
             })
             .collect();
-        // The network gets its momentum here as well as from `learn::build`, so that a directly
-        // built Sg trains every matrix alike.
-        let mut net = Network::new(spec, Some(device), seed);
-        net.set_momentum(options.momentum());
         Ok(Sg {
-            net,
+            net: Network::new(spec, Some(device), seed),
             modules,
             mirrors: Mirrors::new(spec, device, seed, options),
             device: device.clone(),

@@ -371,11 +371,11 @@ impl Layer {
     fn momentum_update(&mut self, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
         let vel = self.velocity.as_mut().expect("momentum is on");
         let rows = self.bias.len();
-        let g = par_matmul(delta, &x.transpose());
         let gb = DMatrix::from_iterator(rows, 1, delta.row_iter().map(|r| r.sum()));
+        let len = rows * x.nrows();
         self.digital_ops +=
-            (2 * g.len() * x.ncols() + delta.len()) as u64 + Velocity::fold_ops(g.len() + rows);
-        let v = vel.weights.fold(g);
+            (2 * len * x.ncols() + delta.len()) as u64 + Velocity::fold_ops(len + rows);
+        let v = vel.weights.fold_product(delta, x);
         match &mut self.weights {
             // The stored weights are W/g: their change is −lr·v/g.
             Weights::Analog(xbar) => xbar.pulse_write(v, lr / self.gain),
@@ -391,6 +391,13 @@ impl Layer {
             *b -= lr * v;
         }
         self.digital_ops += 2 * rows as u64;
+    }
+
+    /// The weights' velocity under momentum (digital memory of the periphery, rows × cols), once
+    /// a step has been taken; None without momentum. `bp-mirror`'s transposed copies write its
+    /// transpose.
+    pub fn velocity(&self) -> Option<&DMatrix<f32>> {
+        self.velocity.as_ref().and_then(|v| v.weights.get())
     }
 
     /// Gives the layer SGD momentum (see [`super::momentum`]): digital velocity buffers for the

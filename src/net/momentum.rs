@@ -10,6 +10,7 @@
 //! one update cycle per input line, the way Tiki-Taka transfers a matrix. That traffic is the
 //! honest price of momentum on a chip and it is counted.
 
+use super::layer::{par_gemm, par_matmul};
 use nalgebra::DMatrix;
 
 /// Momentum μ and dampening τ (both 0 = plain SGD).
@@ -74,6 +75,26 @@ impl Velocity {
             None => self.v = Some(g),
         }
         self.v.as_ref().expect("just set")
+    }
+
+    /// Folds the gradient G = a·bᵀ in without forming G: v ← a·bᵀ the first time, then
+    /// v ← μ·v + (1 − τ)·a·bᵀ as one matrix product accumulated in place; returns v.
+    pub fn fold_product(&mut self, a: &DMatrix<f32>, b: &DMatrix<f32>) -> &DMatrix<f32> {
+        let Momentum {
+            momentum: mu,
+            dampening: tau,
+        } = self.momentum;
+        let bt = b.transpose();
+        match &mut self.v {
+            Some(v) => par_gemm(v, 1.0 - tau, a, &bt, mu),
+            None => self.v = Some(par_matmul(a, &bt)),
+        }
+        self.v.as_ref().expect("just set")
+    }
+
+    /// The velocity, once a gradient has been folded in.
+    pub fn get(&self) -> Option<&DMatrix<f32>> {
+        self.v.as_ref()
     }
 
     /// Digital operations of one [`Velocity::fold`] of `len` elements (a multiply and a
