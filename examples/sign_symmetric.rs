@@ -9,18 +9,16 @@
 //!
 //! Run: `cargo run --release --example sign_symmetric -- [DEVICE]` (default `constant-step`).
 
-use mortalsim::crossbar::Counters;
 use mortalsim::data::{default_mnist_dir, Split};
 use mortalsim::device::Device;
 use mortalsim::experiment::{train, TrainConfig};
 use mortalsim::learn::{apply_updates, chain_deltas, softmax_cross_entropy, Learner};
-use mortalsim::net::{Activation, NetSpec, Network};
+use mortalsim::net::{Activation, Chip, NetSpec};
 use nalgebra::DMatrix;
 
 /// Sign-symmetric feedback with signs refreshed from readouts.
 struct SignSymmetric {
-    net: Network,
-    device: Device,
+    chip: Chip,
     signs: Vec<DMatrix<f32>>,
     refresh_every: usize,
     steps: usize,
@@ -29,8 +27,7 @@ struct SignSymmetric {
 impl SignSymmetric {
     fn new(spec: &NetSpec, device: &Device, seed: u64) -> SignSymmetric {
         SignSymmetric {
-            net: Network::new(spec, Some(device), seed),
-            device: device.clone(),
+            chip: Chip::new(spec, Some(device), seed),
             signs: Vec::new(),
             refresh_every: 100,
             steps: 0,
@@ -38,12 +35,10 @@ impl SignSymmetric {
     }
 
     fn refresh_signs(&mut self) {
-        self.signs = self
-            .net
-            .layers
-            .iter_mut()
+        let net = self.chip.network_mut();
+        self.signs = (0..net.depth())
             .map(|l| {
-                l.readout().map(|w| {
+                net.layer(l).readout().map(|w| {
                     if w > 0.0 {
                         1.0
                     } else if w < 0.0 {
@@ -67,27 +62,24 @@ impl Learner for SignSymmetric {
             self.refresh_signs();
         }
         self.steps += 1;
-        let fwd = self.net.forward(x);
-        let n = self.net.layers.len();
+        let net = self.chip.network_mut();
+        let fwd = net.forward(x);
+        let n = net.depth();
         let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
         let signs = &self.signs;
-        let deltas = chain_deltas(&mut self.net, &fwd, e, |_, l, delta| {
+        let deltas = chain_deltas(net, &fwd, e, |_, l, delta| {
             signs[l + 1].tr_mul(delta)
         });
-        apply_updates(&mut self.net, x, &fwd, &deltas, lr);
+        apply_updates(net, x, &fwd, &deltas, lr);
         loss
     }
 
-    fn counters(&self) -> Counters {
-        self.net.counters()
+    fn chip(&self) -> &Chip {
+        &self.chip
     }
 
-    fn energy_j(&self) -> f64 {
-        self.net.energy_j(&self.device)
-    }
-
-    fn network(&mut self) -> &mut Network {
-        &mut self.net
+    fn chip_mut(&mut self) -> &mut Chip {
+        &mut self.chip
     }
 }
 
@@ -161,8 +153,8 @@ mod tests {
         let mut rule = SignSymmetric::new(&spec, &ideal, 3);
         bp.step(&x, &y, 0.3);
         rule.step(&x, &y, 0.3);
-        let a = bp.network().layers[1].readout();
-        let b = rule.network().layers[1].readout();
+        let a = bp.network().layer(1).readout();
+        let b = rule.network().layer(1).readout();
         assert!((a - b).abs().max() < 1e-6);
     }
 }

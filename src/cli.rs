@@ -543,7 +543,7 @@ fn response_csv(d: &Device, pulses: usize, cells: usize, seed: u64) -> Result<St
     for (dir, up) in [("up", true), ("down", false)] {
         for p in 1..=pulses {
             tile.pulse_all(up);
-            let weights = tile.privileged_true_weights();
+            let weights = tile.inspect_weights();
             let n = weights.len() as f64;
             let mean = weights.iter().map(|&v| v as f64).sum::<f64>() / n;
             let var = weights

@@ -146,8 +146,8 @@ fn a_unit_with_zero_outgoing_weights_has_zero_utility() {
                 },
             );
             // Unit 4 of hidden layer 0 and unit 2 of hidden layer 1 lose their outgoing weights.
-            c.network().layers[1].program_input(4, 0.0);
-            c.network().layers[2].program_input(2, 0.0);
+            c.network().layer(1).program_input(4, 0.0);
+            c.network().layer(2).program_input(2, 0.0);
             for step in 0..8 {
                 let (x, y) = random_batch(12, 6, 3, step);
                 c.step(&x, &y, 0.0);
@@ -170,8 +170,8 @@ fn a_unit_with_zero_outgoing_weights_has_zero_utility() {
 fn bias_corrected_utility_of_a_constant_contribution_is_that_contribution_at_every_age() {
     let s = spec(&[12, 9, 3]);
     let mut c = wrap("bp-oracle", &s, &Device::ideal(), 5, tracking_only());
-    c.network().layers[0].program_unit(4, &[0.0; 12], 0.7);
-    let out: f64 = c.network().layers[1]
+    c.network().layer(0).program_unit(4, &[0.0; 12], 0.7);
+    let out: f64 = c.network().layer(1)
         .input_column(4)
         .iter()
         .map(|v| v.abs() as f64)
@@ -197,11 +197,11 @@ fn replacing_a_dead_or_constant_unit_leaves_the_output_unchanged() {
         for layer in [0usize, 1] {
             let s = spec(&[12, 9, 7, 3]);
             let mut c = wrap(name, &s, &Device::ideal(), 11, tracking_only());
-            let fan_in = c.network().layers[layer].cols();
+            let fan_in = c.network().layer(layer).cols();
             let zeros = vec![0.0; fan_in];
             // Unit 2 dead (a = −1 < 0 whatever the input), unit 5 constant (h ≡ 0.7).
-            c.network().layers[layer].program_unit(2, &zeros, -1.0);
-            c.network().layers[layer].program_unit(5, &zeros, 0.7);
+            c.network().layer(layer).program_unit(2, &zeros, -1.0);
+            c.network().layer(layer).program_unit(5, &zeros, 0.7);
             for step in 0..30 {
                 let (x, y) = random_batch(12, 4, 3, step);
                 c.step(&x, &y, 0.0);
@@ -219,14 +219,14 @@ fn replacing_a_dead_or_constant_unit_leaves_the_output_unchanged() {
             assert_eq!(c.continual_stats().unwrap().replacements, 2);
             assert_eq!(c.ages(layer)[2], 0);
             // The new units have fresh incoming weights and no outgoing ones.
-            let w = c.network().layers[layer].readout();
+            let w = c.network().layer(layer).readout();
             assert!(w.row(2).iter().any(|&v| v != 0.0));
             assert!(w
                 .row(2)
                 .iter()
                 .all(|&v| v.abs() <= 1.0 / (fan_in as f32).sqrt()));
-            assert_eq!(c.network().layers[layer].bias()[2], 0.0);
-            let next = c.network().layers[layer + 1].readout();
+            assert_eq!(c.network().layer(layer).bias()[2], 0.0);
+            let next = c.network().layer(layer + 1).readout();
             assert!(next.column(2).iter().all(|&v| v == 0.0));
             assert!(next.column(5).iter().all(|&v| v == 0.0));
             // A varying unit is not function-preserving: the test can see a change.
@@ -343,7 +343,7 @@ fn units_on_failed_cells_are_replaced_first() {
     );
     let target = 3;
     {
-        let layer = &mut c.network().layers[0];
+        let layer = &mut c.network().layer(0);
         assert_eq!(layer.failed_devices_per_unit(), vec![0; 6], "fresh chip");
         let x = DMatrix::from_element(8, 1, 1.0);
         let mut d = DMatrix::zeros(6, 1);
@@ -593,8 +593,8 @@ fn utility_propagation_reports_the_backbone_and_can_protect_it() {
     };
     let mut c = wrap("bp-oracle", &s, &Device::ideal(), 6, cfg);
     // A dead unit without outgoing weights (they stay 0: it never fires) is never backbone.
-    c.network().layers[1].program_input(7, 0.0);
-    c.network().layers[0].program_unit(7, &[0.0; 10], -1.0);
+    c.network().layer(1).program_input(7, 0.0);
+    c.network().layer(0).program_unit(7, &[0.0; 10], -1.0);
     for step in 0..4 {
         let (x, y) = random_batch(10, 4, 4, step);
         c.step(&x, &y, 0.05);
@@ -617,16 +617,16 @@ fn utility_propagation_reports_the_backbone_and_can_protect_it() {
     let backbone = utility::backbone(&units[0], 1.0);
     assert!(!backbone[7]);
     // Protection with factor 0 freezes the backbone's incoming weights and biases.
-    let scale = c.network().layers[0].unit_lr_scale().unwrap().clone();
+    let scale = c.network().layer(0).unit_lr_scale().unwrap().clone();
     for (i, &b) in backbone.iter().enumerate() {
         assert_eq!(scale[i], if b { 0.0 } else { 1.0 });
     }
-    let w0 = c.network().layers[0].readout();
-    let b0 = c.network().layers[0].bias().clone();
+    let w0 = c.network().layer(0).readout();
+    let b0 = c.network().layer(0).bias().clone();
     let (x, y) = random_batch(10, 4, 4, 5);
     c.step(&x, &y, 0.05);
-    let w1 = c.network().layers[0].readout();
-    let b1 = c.network().layers[0].bias().clone();
+    let w1 = c.network().layer(0).readout();
+    let b1 = c.network().layer(0).bias().clone();
     for (i, &b) in backbone.iter().enumerate() {
         let moved = (w1.row(i) - w0.row(i)).amax() + (b1[i] - b0[i]).abs();
         if b {

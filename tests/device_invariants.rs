@@ -115,7 +115,7 @@ fn up_pulses_raise_and_down_pulses_lower_the_mean_weight() {
             continue;
         }
         let mut t = Tile::new(&d, 1, 400, 3);
-        let mean = |t: &mut Tile| t.privileged_true_weights().mean();
+        let mean = |t: &mut Tile| t.inspect_weights().mean();
         let m0 = mean(&mut t);
         for _ in 0..20 {
             t.pulse_all(true);

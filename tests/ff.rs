@@ -44,10 +44,10 @@ fn one_step_only_rescales_the_layer_output() {
         let (x, y) = batch(30, 1, 5, 11);
         let mut x_hat = ff.input(&x, Some(&y));
         if l == 1 {
-            let h0 = ff.network().layers[0].forward(&x_hat).h;
+            let h0 = ff.network().layer(0).forward(&x_hat).h;
             x_hat = normalize(&h0);
         }
-        let before = ff.network().layers[l].forward(&x_hat).h;
+        let before = ff.network().layer(l).forward(&x_hat).h;
         let g = goodness(&before)[0];
         let theta = ff.theta(l);
         let p = 1.0 / (1.0 + (-(g as f64 - theta as f64)).exp());
@@ -57,7 +57,7 @@ fn one_step_only_rescales_the_layer_output() {
         let norm2: f64 = x_hat.iter().map(|&v| (v as f64) * (v as f64)).sum();
         let c = -2.0 * eta * dl * (norm2 + 1.0);
         ff.layer_step(l, &x_hat, positive, eta as f32);
-        let after = ff.network().layers[l].forward(&x_hat).h;
+        let after = ff.network().layer(l).forward(&x_hat).h;
         let mut active = 0;
         for (a, b) in before.iter().zip(after.iter()) {
             if *a > 0.0 {
@@ -101,9 +101,9 @@ fn positive_steps_raise_goodness_and_negative_steps_lower_it() {
     let x_hat = ff.input(&x, Some(&y));
     for positive in [true, false] {
         let mut f = ff.clone();
-        let g0 = goodness(&f.network().layers[0].forward(&x_hat).h);
+        let g0 = goodness(&f.network().layer(0).forward(&x_hat).h);
         f.layer_step(0, &x_hat, positive, 1e-2);
-        let g1 = goodness(&f.network().layers[0].forward(&x_hat).h);
+        let g1 = goodness(&f.network().layer(0).forward(&x_hat).h);
         for (a, b) in g0.iter().zip(&g1) {
             if positive {
                 assert!(b > a, "positive step: goodness {a} -> {b}");
@@ -112,10 +112,10 @@ fn positive_steps_raise_goodness_and_negative_steps_lower_it() {
             }
         }
         // The second layer, on the first layer's normalised output.
-        let h_hat = normalize(&f.network().layers[0].forward(&x_hat).h);
-        let g0 = goodness(&f.network().layers[1].forward(&h_hat).h);
+        let h_hat = normalize(&f.network().layer(0).forward(&x_hat).h);
+        let g0 = goodness(&f.network().layer(1).forward(&h_hat).h);
         f.layer_step(1, &h_hat, positive, 1e-2);
-        let g1 = goodness(&f.network().layers[1].forward(&h_hat).h);
+        let g1 = goodness(&f.network().layer(1).forward(&h_hat).h);
         for (a, b) in g0.iter().zip(&g1) {
             assert_eq!(b > a, positive, "layer 1, positive {positive}: {a} -> {b}");
         }
@@ -341,7 +341,7 @@ fn mean_goodness_is_sum_goodness_at_temperature_n() {
             let (x, y) = batch(30, 8, 5, 12);
             let x_hat = ff.input(&x, Some(&y));
             ff.layer_step(0, &x_hat, positive, 0.5);
-            weights.push(ff.network().layers[0].readout());
+            weights.push(ff.network().layer(0).readout());
         }
         let before = Ff::new(
             &spec(&[30, n, 16, 5]),
@@ -351,7 +351,7 @@ fn mean_goodness_is_sum_goodness_at_temperature_n() {
         )
         .unwrap()
         .network()
-        .layers[0]
+        .layer(0)
             .readout();
         let moved = (&weights[0] - &before).amax();
         assert!(moved > 1e-4, "the step moves the weights ({moved})");

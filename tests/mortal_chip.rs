@@ -7,7 +7,7 @@
 
 use mortalsim::crossbar::{Crossbar, Status};
 use mortalsim::device::{Device, DeviceError};
-use mortalsim::net::{Activation, Layer, NetSpec, Network};
+use mortalsim::net::{Activation, Chip, Layer, NetSpec};
 use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
 
@@ -67,7 +67,7 @@ fn drift_during_training_follows_the_closed_form_between_pulses() {
     let (t1, w1) = (st.t_prog_s, st.w as f64);
     assert_eq!(st.pulses, 2, "one programming pulse and one update pulse");
     assert_rel(
-        xb.privileged_true_weights()[(0, 0)],
+        xb.inspect_weights()[(0, 0)],
         w1,
         1e-7,
         "weight at t1",
@@ -85,7 +85,7 @@ fn drift_during_training_follows_the_closed_form_between_pulses() {
         assert_eq!(st.pulses, 2);
         let want = w1 * drift_factor(xb.now_s() - t1, t0, nu);
         assert_rel(
-            xb.privileged_true_weights()[(0, 0)],
+            xb.inspect_weights()[(0, 0)],
             want,
             2e-6,
             "drifted weight",
@@ -110,7 +110,7 @@ fn drift_during_training_follows_the_closed_form_between_pulses() {
     xb.advance(5.0e5);
     let want = w2 * drift_factor(xb.now_s() - t2, t0, nu);
     assert_rel(
-        xb.privileged_true_weights()[(0, 0)],
+        xb.inspect_weights()[(0, 0)],
         want,
         2e-6,
         "drift after the new pulse",
@@ -133,11 +133,11 @@ fn a_float_updated_cell_wears_out_at_its_endurance_too() {
     );
     xb.pulse_update(&x, &e, 0.1);
     xb.pulse_update(&x, &e, 0.1);
-    let w = xb.privileged_true_weights();
+    let w = xb.inspect_weights();
     assert!(w.iter().all(|v| (v - 0.3).abs() < 1e-6), "{w}");
     xb.pulse_update(&x, &e, 0.1);
     assert_eq!(
-        xb.privileged_true_weights(),
+        xb.inspect_weights(),
         w,
         "the third update finds them worn out"
     );
@@ -162,7 +162,7 @@ fn workload(d: &Device, seed: u64) -> (Vec<u32>, Vec<u32>, String) {
         xb.advance(10.0);
     }
     outs.extend(xb.readout().iter().map(|v| v.to_bits()));
-    let w = xb.privileged_true_weights();
+    let w = xb.inspect_weights();
     (
         outs,
         w.iter().map(|v| v.to_bits()).collect(),
@@ -268,7 +268,7 @@ fn a_failed_line_moves_to_a_spare_keeps_its_weights_and_learns_there_until_spare
         step(&mut twin);
     }
     let before = xb.read(&xt);
-    let w_before = xb.privileged_true_weights();
+    let w_before = xb.inspect_weights();
     assert_eq!(before, twin.read(&xt));
     let c0 = xb.counters();
     // The fourth finds them worn out: the line has failed and moves to the first spare.
@@ -294,14 +294,14 @@ fn a_failed_line_moves_to_a_spare_keeps_its_weights_and_learns_there_until_spare
     let after = xb.read(&xt);
     assert_eq!(after, before, "outputs after the remap");
     assert_eq!(after, twin.read(&xt));
-    assert_eq!(xb.privileged_true_weights(), w_before);
+    assert_eq!(xb.inspect_weights(), w_before);
     let retired: Vec<_> = xb.tiles()[0].device_states()[2 * cols..3 * cols].to_vec();
     assert!(retired
         .iter()
         .all(|s| s.status == Status::WornOut && s.pulses == 4));
     // Later updates reach the spare: row 2 learns again, and the retired line gets nothing.
     step(&mut xb);
-    let w5 = xb.privileged_true_weights();
+    let w5 = xb.inspect_weights();
     for j in 0..cols {
         assert!(
             (w5[(2, j)] - (w_before[(2, j)] - 0.001)).abs() < 1e-6,
@@ -371,7 +371,7 @@ fn lines_faulty_from_fabrication_are_replaced_at_the_first_programming() {
         failed.iter().filter(|&&f| f > 0).count(),
         bad_before - moved
     );
-    let got = xb.privileged_true_weights();
+    let got = xb.inspect_weights();
     for (r, &f) in failed.iter().enumerate() {
         if f == 0 {
             assert_eq!(got.row(r), w.row(r), "row {r}");
@@ -452,7 +452,7 @@ proptest::proptest! {
                 }
             }
             let y = xb.read(&x);
-            let w = xb.privileged_true_weights();
+            let w = xb.inspect_weights();
             let want = &w * &x;
             for (a, b) in y.iter().zip(want.iter()) {
                 proptest::prop_assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{} vs {}", a, b);
@@ -525,21 +525,25 @@ fn layers_and_networks_report_spares_and_refresh() {
         widths: vec![5, 4, 3],
         activation: Activation::Relu,
     };
-    let mut net = Network::new(&spec, Some(&d), 1);
+    let mut chip = Chip::new(&spec, Some(&d), 1);
+    let net = chip.network_mut();
     // Layer 1: 4 rows in 2 row-blocks (2 + 2), layer 2: 3 rows in one block.
-    assert_eq!(net.layers[0].spare_lines(), (0, 4));
-    assert_eq!(net.layers[1].spare_lines(), (0, 2));
-    assert_eq!(net.spare_lines(), (0, 6));
-    let digital = Network::new(&spec, None, 1);
+    assert_eq!(net.layer(0).spare_lines(), (0, 4));
+    assert_eq!(net.layer(1).spare_lines(), (0, 2));
+    assert_eq!(chip.spare_lines(), (0, 6));
+    let digital = Chip::new(&spec, None, 1);
     assert_eq!(digital.spare_lines(), (0, 0));
-    net.calibrate_drift_reference();
-    net.advance(1.0e5);
+    chip.calibrate_drift_reference();
+    chip.advance(1.0e5);
     let x = rand_matrix(5, 3, 0.0, 1.0, 2);
-    let before = net.counters().programming_pulses;
-    net.refresh();
-    assert_eq!(net.counters().programming_pulses - before, 5 * 4 + 4 * 3);
-    let mut fresh = Network::new(&spec, Some(&d), 1);
-    let (a, b) = (net.scores(&x), fresh.scores(&x));
+    let before = chip.counters().programming_pulses;
+    chip.refresh();
+    assert_eq!(chip.counters().programming_pulses - before, 5 * 4 + 4 * 3);
+    let mut fresh = Chip::new(&spec, Some(&d), 1);
+    let (a, b) = (
+        chip.network_mut().scores(&x),
+        fresh.network_mut().scores(&x),
+    );
     assert!(
         (&a - &b).amax() < 1e-4,
         "refreshed network ≈ freshly programmed one"

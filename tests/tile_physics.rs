@@ -63,7 +63,7 @@ proptest::proptest! {
         // The ideal update is the float rank-1 update W − lr·D·Xᵀ.
         t.pulse_update(&x, &e, 0.1);
         let expect = &w - (&e * x.transpose()) * 0.1;
-        assert_close(&t.privileged_true_weights(), &expect, 1e-5);
+        assert_close(&t.inspect_weights(), &expect, 1e-5);
     }
 }
 
@@ -247,7 +247,7 @@ fn expected_pulse_update_is_lr_x_d_with_the_right_signs() {
     for _ in 0..k {
         t.pulse_update(&x, &e, lr);
     }
-    let w = t.privileged_true_weights();
+    let w = t.inspect_weights();
     // BL = ⌈lr·x_max·d_max/dw_min⌉ = 8 and update management balances p_max = 1.
     let bl = 8.0f64;
     let (xm, dm) = (1.0f64, 0.8f64);
@@ -283,7 +283,7 @@ fn asymmetry_biases_alternating_updates_in_its_direction() {
             t.pulse_update(&x, &e, 0.01);
             t.pulse_update(&x, &neg_e, 0.01);
         }
-        let w = t.privileged_true_weights()[0];
+        let w = t.inspect_weights()[0];
         // Equal numbers of up and down coincidences in expectation: the net is ≈ 2000·5·(±0.4)·dw_min.
         assert_eq!(w.signum(), sign, "up_down {up_down} gave {w}");
         assert!(w.abs() > 1.0, "up_down {up_down}: drift {w} is too small");
@@ -305,7 +305,7 @@ fn constant_step_crosses_its_range_in_states_pulses() {
     let mut crossed = vec![0usize; 200];
     for p in 1..=(2.0 * states) as usize {
         t.pulse_all(true);
-        let w = t.privileged_true_weights();
+        let w = t.inspect_weights();
         for (c, v) in crossed.iter_mut().zip(w.iter()) {
             if *c == 0 && *v >= 0.6 - 1e-6 {
                 *c = p;
@@ -336,7 +336,7 @@ fn drift_without_updates_follows_the_power_law() {
         t.advance(dt);
         let elapsed = t.now_s() - t_prog;
         let f = ((elapsed + 20.0) / 20.0).powf(-0.06) as f32;
-        assert_close(&t.privileged_true_weights(), &(&w0 * f), 1e-5);
+        assert_close(&t.inspect_weights(), &(&w0 * f), 1e-5);
     }
 }
 
@@ -352,8 +352,8 @@ fn leak_follows_its_exponential_and_composes() {
     b.advance(2.0);
     b.advance(3.0);
     let expect = &w0 * (-0.5f32).exp();
-    assert_close(&a.privileged_true_weights(), &expect, 1e-5);
-    assert_close(&b.privileged_true_weights(), &expect, 1e-5);
+    assert_close(&a.inspect_weights(), &expect, 1e-5);
+    assert_close(&b.inspect_weights(), &expect, 1e-5);
 }
 
 fn binomial_ok(count: usize, n: usize, p: f64) -> bool {
@@ -416,7 +416,7 @@ fn a_cell_stops_changing_exactly_when_its_pulses_pass_its_endurance() {
     for _ in 0..100 {
         t.pulse_all(true);
     }
-    let w100 = t.privileged_true_weights();
+    let w100 = t.inspect_weights();
     assert!(
         w100.iter().all(|v| (v - 0.1).abs() < 1e-5),
         "100 pulses of 0.001: {w100}"
@@ -428,7 +428,7 @@ fn a_cell_stops_changing_exactly_when_its_pulses_pass_its_endurance() {
     t.pulse_all(true);
     t.pulse_all(false);
     assert_eq!(
-        t.privileged_true_weights(),
+        t.inspect_weights(),
         w100,
         "the 101st pulse finds the cell worn out"
     );
@@ -520,7 +520,7 @@ fn workload(name: &str, seed: u64) -> (Vec<u32>, Vec<u32>) {
         xb.advance(10.0);
     }
     let weights = xb
-        .privileged_true_weights()
+        .inspect_weights()
         .iter()
         .map(|v| v.to_bits())
         .collect();
@@ -611,7 +611,7 @@ fn readout_returns_the_weights_within_the_read_chains_resolution() {
     let w = rand_matrix(8, 300, -0.5, 0.5, 5);
     let mut t = Tile::new(&d, 8, 300, 1);
     t.program_all(&w);
-    let truth = t.privileged_true_weights();
+    let truth = t.inspect_weights();
     let r = t.readout();
     // abs-max noise management makes α = 1 for a one-hot input: the error is half an ADC step.
     let step = 24.0 / 510.0;

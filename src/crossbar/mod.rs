@@ -35,6 +35,31 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 use std::sync::Arc;
 
+/// The capability to read a tile's true weights, which this hardware cannot do: the privilege of
+/// the `bp-oracle` reference, whose construction alone holds one. It has no public constructor,
+/// so a rule written outside the crate cannot make one:
+///
+/// ```compile_fail
+/// let key = mortalsim::crossbar::OracleKey(()); // private field: does not compile
+/// ```
+///
+/// and without one the privileged read cannot be called:
+///
+/// ```compile_fail
+/// use mortalsim::{crossbar::Crossbar, device::Device};
+/// let mut xbar = Crossbar::new(&Device::ideal(), 2, 2, 1);
+/// let w = xbar.privileged_true_weights(); // needs a key: does not compile
+/// ```
+#[derive(Debug, Clone)]
+pub struct OracleKey(());
+
+impl OracleKey {
+    /// A key, for the crate's own reference learner.
+    pub(crate) fn new() -> OracleKey {
+        OracleKey(())
+    }
+}
+
 /// One logical matrix of `rows` outputs × `cols` inputs on a grid of tiles.
 #[derive(Debug, Clone)]
 pub struct Crossbar {
@@ -197,6 +222,13 @@ impl Crossbar {
         })
     }
 
+    /// Moves every tile's clock forward to `t_s` (the chip's time) without settling: the
+    /// drift, leak and hazards of the gap act at the tile's next operation.
+    pub(crate) fn sync_to(&mut self, t_s: f64) {
+        for tile in &mut self.tiles {
+            tile.sync_clock(t_s);
+        }
+    }
     /// Tiles work in parallel: after an operation all clocks stand at the slowest one.
     fn sync(&mut self) {
         let t = self.now_s();
@@ -477,13 +509,13 @@ impl Crossbar {
         self.maintain_spares(true);
     }
 
-    /// The true apparent weights (rows × cols), for the `bp-oracle` reference only: counted as
-    /// an oracle read on every tile, impossible on this hardware.
-    pub fn privileged_true_weights(&mut self) -> DMatrix<f32> {
+    /// The true apparent weights (rows × cols), for the `bp-oracle` reference only (it holds
+    /// the [`OracleKey`]): counted as an oracle read on every tile, impossible on this hardware.
+    pub fn privileged_true_weights(&mut self, key: &OracleKey) -> DMatrix<f32> {
         let parts: Vec<DMatrix<f32>> = self
             .tiles
             .iter_mut()
-            .map(Tile::privileged_true_weights)
+            .map(|t| t.privileged_true_weights(key))
             .collect();
         self.logical(&parts)
     }

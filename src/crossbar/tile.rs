@@ -411,7 +411,7 @@ impl Tile {
 
     /// The true apparent weights, row-major: the privileged view that only the `bp-oracle`
     /// reference may use. Counted as an oracle read, impossible on this hardware.
-    pub fn privileged_true_weights(&mut self) -> DMatrix<f32> {
+    pub fn privileged_true_weights(&mut self, _key: &super::OracleKey) -> DMatrix<f32> {
         self.counters.oracle_reads += 1;
         DMatrix::from_row_slice(self.rows, self.cols, &self.weights)
     }

@@ -4,11 +4,11 @@
 //! cells, pulses spent, spare lines used) and the plasticity of the network (dead units, stable
 //! rank, weight magnitude, replacements, backbone).
 
-use super::train::{evaluate_on, pass, pulses_spent, Caretaker, Countermeasures};
+use super::train::{evaluate_on, pass, pulses_spent, Caretaker, Countermeasures, RoleReport};
 use crate::data::stream::{class_incremental, PermutedTasks};
 use crate::data::Dataset;
 use crate::learn::Learner;
-use crate::net::metrics;
+use crate::net::{metrics, Layer};
 use crate::random::{derive, purpose};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -117,12 +117,15 @@ pub struct TaskReport {
     /// Simulated age of the chip, seconds.
     #[serde(deserialize_with = "super::train::nan_if_null")]
     pub sim_time_s: f64,
-    /// Fraction of the network's cells that have failed.
+    /// Fraction of the chip's devices (every role) that have failed.
     #[serde(deserialize_with = "super::train::nan_if_null")]
     pub failed_fraction: f64,
     /// Pulses spent by all the learner's tiles since fabrication.
     pub pulses: u64,
-    /// Spare lines in use and spare lines fabricated, over the network's layers.
+    /// Failures, pulses and energy per role of the chip's arrays.
+    #[serde(default)]
+    pub roles: Vec<RoleReport>,
+    /// Spare lines in use and spare lines fabricated, over every array of the chip.
     pub spare_lines: (usize, usize),
     /// Simulated energy per training sample during the task, joules.
     #[serde(deserialize_with = "super::train::nan_if_null")]
@@ -314,25 +317,28 @@ pub fn train_lifetime(
         };
         let stats = learner.continual_stats();
         let pulses = pulses_spent(learner);
-        let net = learner.network();
+        let chip = learner.chip_mut();
+        chip.sync_clock();
         let report = TaskReport {
             task: t + 1,
             samples_seen: seen,
             train_loss: loss_sum / batches.max(1) as f64,
             accuracy,
             first_task_accuracy,
-            sim_time_s: net.now_s(),
-            failed_fraction: net.failed_fraction(),
+            sim_time_s: chip.now_s(),
+            failed_fraction: chip.failed_fraction(),
             pulses,
-            spare_lines: net.spare_lines(),
+            roles: RoleReport::of(chip),
+            spare_lines: chip.spare_lines(),
             energy_per_sample_j: energy,
             samples_per_s: order.len() as f64 / secs.max(1e-12),
             dead_fraction,
             stable_rank,
-            mean_abs_weight: net
-                .layers
+            mean_abs_weight: chip
+                .network()
+                .layers()
                 .iter()
-                .map(|l| metrics::mean_abs(&l.inspect_weights()))
+                .map(Layer::mean_abs_weight)
                 .collect(),
             replacements: stats.as_ref().map_or(0, |s| s.replacements),
             backbone_fraction: stats.and_then(|s| s.backbone_fraction).unwrap_or_default(),

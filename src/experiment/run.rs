@@ -417,7 +417,8 @@ pub fn run_point(
 }
 
 /// Evaluates the trained chip at each time after training (ascending), without and, when
-/// `compensation`, with global drift compensation referenced at the end of training.
+/// `compensation`, with global drift compensation referenced at the end of training. Every
+/// array of the chip ages, feedback and mirrors included.
 pub fn drift_evaluation(
     learner: &mut dyn learn::Learner,
     test_set: &Dataset,
@@ -428,10 +429,10 @@ pub fn drift_evaluation(
     if times_s.is_empty() {
         return out;
     }
-    learner.network().calibrate_drift_reference();
+    learner.chip_mut().calibrate_drift_reference();
     let mut now = 0.0;
     for &t in times_s {
-        learner.network().advance(t - now);
+        learner.chip_mut().advance(t - now);
         now = t;
         let modes: &[bool] = if compensation {
             &[false, true]
@@ -439,7 +440,7 @@ pub fn drift_evaluation(
             &[false]
         };
         for &on in modes {
-            learner.network().compensate_drift(on);
+            learner.chip_mut().compensate_drift(on);
             let (test_loss, test_accuracy) = evaluate(learner, test_set);
             out.push(DriftRecord {
                 time_after_training_s: t,
@@ -448,7 +449,7 @@ pub fn drift_evaluation(
                 test_loss,
             });
         }
-        learner.network().compensate_drift(false);
+        learner.chip_mut().compensate_drift(false);
     }
     out
 }

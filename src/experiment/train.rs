@@ -3,6 +3,7 @@
 
 use crate::data::{shuffled_order, Dataset};
 use crate::learn::{predictions, softmax_cross_entropy, Learner};
+use crate::net::Chip;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -28,8 +29,8 @@ pub struct TrainConfig {
 }
 
 /// Countermeasures against ageing while the chip learns (`[countermeasures]` of an experiment
-/// file; all off by default). They act on the network's layers; a learner's extra tiles
-/// (feedback matrices, synthetic-gradient modules, mirrors) are left as they are.
+/// file; all off by default). They act on every array of the chip: the network's layers and a
+/// learner's feedback matrices, mirrors and synthetic-gradient modules alike.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Countermeasures {
@@ -86,40 +87,41 @@ impl Caretaker {
         idle_s_per_sample: f64,
         cm: Countermeasures,
     ) -> Caretaker {
-        let net = learner.network();
+        let chip = learner.chip_mut();
         if cm.drift_compensation {
-            net.calibrate_drift_reference();
+            chip.calibrate_drift_reference();
         }
         Caretaker {
             idle_s_per_sample,
             cm,
             steps: 0,
-            last_refresh_s: net.now_s(),
+            last_refresh_s: chip.now_s(),
         }
     }
 
-    /// After a training step on `samples` samples: idle time passes, then a refresh or a
-    /// compensation when due.
+    /// After a training step on `samples` samples: every tile's clock is brought to the chip's
+    /// time, idle time passes on every tile, then a refresh or a compensation when due.
     pub(crate) fn after_step(&mut self, learner: &mut dyn Learner, samples: usize) {
         self.steps += 1;
-        let net = learner.network();
+        let chip = learner.chip_mut();
+        chip.sync_clock();
         if self.idle_s_per_sample > 0.0 {
-            net.advance(self.idle_s_per_sample * samples as f64);
+            chip.advance(self.idle_s_per_sample * samples as f64);
         }
-        if net.now_s() - self.last_refresh_s >= self.cm.refresh_every_s {
-            net.refresh();
-            self.last_refresh_s = net.now_s();
+        if chip.now_s() - self.last_refresh_s >= self.cm.refresh_every_s {
+            chip.refresh();
+            self.last_refresh_s = chip.now_s();
         }
         let every = self.cm.compensate_every_steps;
         if self.cm.drift_compensation && every > 0 && self.steps.is_multiple_of(every) {
-            net.compensate_drift(true);
+            chip.compensate_drift(true);
         }
     }
 
     /// Before an evaluation: the compensation factor is re-estimated.
     pub(crate) fn before_evaluation(&mut self, learner: &mut dyn Learner) {
         if self.cm.drift_compensation {
-            learner.network().compensate_drift(true);
+            learner.chip_mut().compensate_drift(true);
         }
     }
 }
@@ -249,15 +251,52 @@ pub struct EpochReport {
     /// Simulated chip time per training sample during the epoch, seconds.
     #[serde(deserialize_with = "nan_if_null")]
     pub sim_seconds_per_sample: f64,
-    /// Fraction of the network's cells that have failed at the end of the epoch.
+    /// Fraction of the chip's devices (every role) that have failed at the end of the epoch.
     #[serde(deserialize_with = "nan_if_null")]
     pub failed_fraction: f64,
     /// Pulses spent since fabrication by all the learner's tiles (update coincidences and
     /// programming pulses), at the end of the epoch.
     #[serde(default)]
     pub pulses: u64,
+    /// The same per role of the chip's arrays (forward, feedback, mirror, module), at the end
+    /// of the epoch.
+    #[serde(default)]
+    pub roles: Vec<RoleReport>,
     /// Whether training diverged (a non-finite loss).
     pub diverged: bool,
+}
+
+/// Failures, pulses and energy of one role of a chip's arrays (see [`crate::net::Role`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleReport {
+    /// The role's name: `forward`, `feedback`, `mirror` or `module`.
+    pub role: String,
+    /// Fraction of the role's devices that have failed (0 for digital arrays).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub failed_fraction: f64,
+    /// Pulses spent by the role's arrays since fabrication (coincidences and programming).
+    pub pulses: u64,
+    /// Energy of the role's operations since fabrication, joules.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub energy_j: f64,
+}
+
+impl RoleReport {
+    /// One report per role that has arrays on `chip`, in [`crate::net::Role::ALL`] order.
+    pub fn of(chip: &Chip) -> Vec<RoleReport> {
+        chip.failed_by_role()
+            .into_iter()
+            .map(|(role, failed)| {
+                let c = chip.counters_of(role);
+                RoleReport {
+                    role: role.name().to_string(),
+                    failed_fraction: failed.fraction(),
+                    pulses: c.coincidences + c.programming_pulses,
+                    energy_j: chip.energy_of_j(role),
+                }
+            })
+            .collect()
+    }
 }
 
 /// What a whole run gave.
@@ -314,7 +353,7 @@ pub fn train(
     for epoch in 1..=cfg.epochs {
         let order = shuffled_order(train_set.len(), cfg.seed, epoch as u64);
         let e0 = learner.energy_j();
-        let t0 = learner.network().now_s();
+        let t0 = learner.chip().now_s();
         let start = Instant::now();
         let p = pass(
             learner,
@@ -331,13 +370,15 @@ pub fn train(
         let (loss_sum, batches, diverged) = (p.loss_sum, p.batches, p.diverged);
         let secs = start.elapsed().as_secs_f64();
         let e1 = learner.energy_j();
-        let t1 = learner.network().now_s();
+        let t1 = learner.chip().now_s();
         care.before_evaluation(learner);
         let (test_loss, test_accuracy) = evaluate(learner, test_set);
         let e2 = learner.energy_j();
         let pulses = pulses_spent(learner);
-        let net = learner.network();
-        let (sim_time_s, failed_fraction) = (net.now_s(), net.failed_fraction());
+        let chip = learner.chip_mut();
+        chip.sync_clock();
+        let (sim_time_s, failed_fraction) = (chip.now_s(), chip.failed_fraction());
+        let roles = RoleReport::of(chip);
         let report = EpochReport {
             epoch,
             train_loss: loss_sum / batches.max(1) as f64,
@@ -351,6 +392,7 @@ pub fn train(
             sim_seconds_per_sample: (t1 - t0) / train_set.len().max(1) as f64,
             failed_fraction,
             pulses,
+            roles,
             diverged: diverged || !test_loss.is_finite(),
         };
         on_epoch(&report);

@@ -2,24 +2,20 @@
 //! every analog learner is measured against.
 
 use super::{apply_updates, backprop_deltas, softmax_cross_entropy, Learner};
-use crate::crossbar::Counters;
-use crate::device::Device;
-use crate::net::{NetSpec, Network};
+use crate::net::{Chip, NetSpec};
 use nalgebra::DMatrix;
 
 /// Backprop on float matrices.
 #[derive(Debug, Clone)]
 pub struct BpDigital {
-    net: Network,
-    pricing: Device,
+    chip: Chip,
 }
 
 impl BpDigital {
     /// A digital network of `spec` initialised from `seed`.
     pub fn new(spec: &NetSpec, seed: u64) -> BpDigital {
         BpDigital {
-            net: Network::new(spec, None, seed),
-            pricing: Device::ideal(),
+            chip: Chip::new(spec, None, seed),
         }
     }
 }
@@ -30,27 +26,24 @@ impl Learner for BpDigital {
     }
 
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
-        let fwd = self.net.forward(x);
+        let net = &mut self.chip.net;
+        let fwd = net.forward(x);
         let (loss, e) = softmax_cross_entropy(&fwd[fwd.len() - 1].h, labels);
-        let deltas = backprop_deltas(&mut self.net, &fwd, e, |layer| {
+        let deltas = backprop_deltas(net, &fwd, e, |layer| {
             layer
                 .digital_weights()
                 .expect("bp-digital layers are digital")
                 .clone()
         });
-        apply_updates(&mut self.net, x, &fwd, &deltas, lr);
+        apply_updates(net, x, &fwd, &deltas, lr);
         loss
     }
 
-    fn counters(&self) -> Counters {
-        self.net.counters()
+    fn chip(&self) -> &Chip {
+        &self.chip
     }
 
-    fn energy_j(&self) -> f64 {
-        self.net.energy_j(&self.pricing)
-    }
-
-    fn network(&mut self) -> &mut Network {
-        &mut self.net
+    fn chip_mut(&mut self) -> &mut Chip {
+        &mut self.chip
     }
 }

@@ -14,20 +14,21 @@
 //! brings in the readout's own noise and quantisation. The cost is twice the arrays for the
 //! mirrored layers, the refresh traffic, and a teaching signal that is never quite Wᵀδ.
 //!
-//! The mirror is a bare [`Crossbar`] rather than a [`Layer`]: it has no bias (a `Layer` would
-//! also apply the bias update of its pulse update, which has no meaning for a transposed copy).
-//! It offers only the chip's operations: read, pulse update, program, readout.
+//! The mirror is an array of role [`Role::Mirror`] on the chip, with no bias: it is read with
+//! [`crate::net::Layer::read`] (no bias added) and follows with
+//! [`crate::net::Layer::pulse_weights`] (no bias update, which has no meaning for a transposed
+//! copy). It offers only the chip's operations: read, pulse update, program, readout. Being on
+//! the chip, it ages with it: idle time, drift, failures, compensation and refresh reach it.
 //!
 //! The transposition of a readout before programming it into the mirror is digital bookkeeping
 //! of an address map (write row j of Wᵀ from column j of W), which the chip's controller can do:
 //! it reaches no weight the chip could not read forward.
 
 use super::{softmax_cross_entropy, Learner, Options};
-use crate::crossbar::{Counters, Crossbar};
 use crate::device::Device;
-use crate::net::{torch_default_init, Layer, NetSpec, Network};
+use crate::net::{torch_default_init, Activation, Chip, NetSpec, Role, TileId};
 use crate::random::{derive, purpose};
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DVector};
 
 /// Steps between two refreshes of the transposed copies when the options do not say.
 pub const DEFAULT_MIRROR_REFRESH_EVERY: usize = 100;
@@ -35,48 +36,66 @@ pub const DEFAULT_MIRROR_REFRESH_EVERY: usize = 100;
 /// Seed key of the mirrors' tiles (a key of our own, so no other stream is shared).
 const MIRROR_KEY: u64 = 0x4d49_5252_4f52; // "MIRROR"
 
-/// A physical transposed copy of one forward layer's weight matrix: a crossbar holding Wᵀ
-/// (cols × rows of the forward layer), on tiles of the device, read forward to compute Wᵀδ.
+/// A physical transposed copy of one forward layer's weight matrix: an array of role
+/// [`Role::Mirror`] on the chip holding Wᵀ (cols × rows of the forward layer, no bias), read
+/// forward to compute Wᵀδ.
 #[derive(Debug, Clone)]
 pub struct Mirror {
-    xbar: Crossbar,
+    tile: TileId,
+    /// The forward layer it mirrors.
+    layer: usize,
     refreshes: u64,
 }
 
 impl Mirror {
-    /// A mirror of a forward layer whose weights were programmed to `w0` (rows × cols):
-    /// fabricated on `device` as cols × rows tiles (randomness from `seed`) and programmed
-    /// (write-and-verify, counted) to w0ᵀ.
-    pub fn new(device: &Device, w0: &DMatrix<f32>, seed: u64) -> Mirror {
-        let mut xbar = Crossbar::new(device, w0.ncols(), w0.nrows(), seed);
-        xbar.program_all(&w0.transpose());
-        Mirror { xbar, refreshes: 0 }
+    /// A mirror of forward layer `layer` of `chip`, whose weights were programmed to `w0`
+    /// (rows × cols): fabricated on the chip's device as cols × rows tiles (randomness from
+    /// `seed`) and programmed (write-and-verify, counted) to w0ᵀ. Always physical, also on an
+    /// ideal device.
+    pub fn new(chip: &mut Chip, layer: usize, w0: &DMatrix<f32>, seed: u64) -> Mirror {
+        let t = w0.transpose();
+        let tile = chip.allocate(
+            Role::Mirror,
+            &t,
+            DVector::zeros(t.nrows()),
+            Activation::Identity,
+            seed,
+            false,
+        );
+        Mirror {
+            tile,
+            layer,
+            refreshes: 0,
+        }
     }
 
     /// Wᵀδ of a batch (`delta`: rows of the forward layer × batch): one forward read of the
     /// mirror — noisy and counted like any read.
-    pub fn backward(&mut self, delta: &DMatrix<f32>) -> DMatrix<f32> {
-        self.xbar.read(delta)
+    pub fn backward(&self, chip: &mut Chip, delta: &DMatrix<f32>) -> DMatrix<f32> {
+        chip.tile(self.tile).read(delta)
     }
 
     /// Follows the forward layer's update ΔW = −lr·Σ δ xᵀ with the same pulses transposed:
     /// Wᵀ ← Wᵀ − lr·Σ x δᵀ (`x`: the forward layer's input, `delta`: its teaching signal).
-    pub fn follow(&mut self, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
-        self.xbar.pulse_update(delta, x, lr);
+    pub fn follow(&self, chip: &mut Chip, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
+        chip.tile(self.tile).pulse_weights(delta, x, lr);
     }
 
     /// Follows a momentum step W ← W − lr·v of the forward layer (`v`: its velocity, rows × cols,
     /// already in the periphery's digital memory): Wᵀ ← Wᵀ − lr·vᵀ, written column by column
-    /// ([`Crossbar::pulse_write`]). Reading v transposed is an address map, as for a refresh.
-    pub fn follow_velocity(&mut self, v: &DMatrix<f32>, lr: f32) {
-        self.xbar.pulse_write(&v.transpose(), lr);
+    /// ([`crate::crossbar::Crossbar::pulse_write`]). Reading v transposed is an address map, as
+    /// for a refresh.
+    pub fn follow_velocity(&self, chip: &mut Chip, v: &DMatrix<f32>, lr: f32) {
+        chip.tile(self.tile).write_weights(&v.transpose(), lr);
     }
 
-    /// Re-programs the mirror from a readout of `forward` (one-hot reads of the forward layer,
-    /// then write-and-verify of every mirror cell to the transposed readout; both counted).
-    pub fn refresh(&mut self, forward: &mut Layer) {
-        let w = forward.readout();
-        self.xbar.program_all(&w.transpose());
+    /// Re-programs the mirror from a readout of its forward layer (one-hot reads of the forward
+    /// layer, then write-and-verify of every mirror cell to the transposed readout; both
+    /// counted).
+    pub fn refresh(&mut self, chip: &mut Chip) {
+        let (net, mirror) = chip.network_and_tile(self.tile);
+        let w = net.layers[self.layer].readout();
+        mirror.program(&w.transpose());
         self.refreshes += 1;
     }
 
@@ -86,28 +105,19 @@ impl Mirror {
     }
 
     /// A measurement, never a learning signal: ‖M − Wᵀ‖_F / ‖W‖_F between this mirror M and the
-    /// transpose of `forward`'s W, both as `readout()` sees them (legitimate one-hot reads,
-    /// counted, and noisy on a noisy periphery: the figure then includes the readout noise of
-    /// both arrays). Exact with a perfect periphery.
-    pub fn measure_mismatch(&mut self, forward: &mut Layer) -> f32 {
-        let w = forward.readout();
-        let m = self.xbar.readout();
+    /// transpose of its forward layer's W, both as `readout()` sees them (legitimate one-hot
+    /// reads, counted, and noisy on a noisy periphery: the figure then includes the readout
+    /// noise of both arrays). Exact with a perfect periphery.
+    pub fn measure_mismatch(&self, chip: &mut Chip) -> f32 {
+        let (net, mirror) = chip.network_and_tile(self.tile);
+        let w = net.layers[self.layer].readout();
+        let m = mirror.readout();
         (m - w.transpose()).norm() / w.norm().max(f32::MIN_POSITIVE)
     }
 
     /// The mirror's weights as the chip can read them (one-hot reads, counted).
-    pub fn readout(&mut self) -> DMatrix<f32> {
-        self.xbar.readout()
-    }
-
-    /// Operation counts of the mirror's tiles.
-    pub fn counters(&self) -> Counters {
-        self.xbar.counters()
-    }
-
-    /// Energy of the mirror's operations, joules.
-    pub fn energy_j(&self) -> f64 {
-        self.xbar.energy().total_j()
+    pub fn readout(&self, chip: &mut Chip) -> DMatrix<f32> {
+        chip.tile(self.tile).readout()
     }
 }
 
@@ -122,19 +132,19 @@ pub struct Mirrors {
 }
 
 impl Mirrors {
-    /// Mirrors of layers 1..L−1 of `spec` on `device`. Their initial weights are those
-    /// [`Network::new`] gives the forward layers for `seed` (the same `torch_default_init` draw
-    /// with the same derived seed), so both arrays are programmed to the same targets and differ
-    /// only by programming noise. They refresh every [`Mirrors::refresh_every`] steps of
-    /// `options` (0 = never).
-    pub fn new(spec: &NetSpec, device: &Device, seed: u64, options: &Options) -> Mirrors {
+    /// Mirrors of layers 1..L−1 of `spec`, allocated on `chip`. Their initial weights are those
+    /// the chip's network got for `seed` (the same `torch_default_init` draw with the same
+    /// derived seed), so both arrays are programmed to the same targets and differ only by
+    /// programming noise. They refresh every [`Mirrors::refresh_every`] steps of `options`
+    /// (0 = never).
+    pub fn new(chip: &mut Chip, spec: &NetSpec, seed: u64, options: &Options) -> Mirrors {
         let n = spec.widths.len() - 1;
         let mirrors = (1..n)
             .map(|l| {
                 let (rows, cols) = (spec.widths[l + 1], spec.widths[l]);
                 let (w0, _) =
                     torch_default_init(rows, cols, derive(seed, &[purpose::LAYER, l as u64]));
-                Mirror::new(device, &w0, derive(seed, &[MIRROR_KEY, l as u64]))
+                Mirror::new(chip, l, &w0, derive(seed, &[MIRROR_KEY, l as u64]))
             })
             .collect();
         Mirrors {
@@ -152,8 +162,8 @@ impl Mirrors {
     }
 
     /// W_lᵀδ through the mirror of layer `l` (l ≥ 1).
-    pub fn backward(&mut self, l: usize, delta: &DMatrix<f32>) -> DMatrix<f32> {
-        self.mirrors[l - 1].backward(delta)
+    pub fn backward(&self, chip: &mut Chip, l: usize, delta: &DMatrix<f32>) -> DMatrix<f32> {
+        self.mirrors[l - 1].backward(chip, delta)
     }
 
     /// After the forward updates of a step: every mirror follows its layer's update (the
@@ -162,27 +172,28 @@ impl Mirrors {
     /// every mirror is refreshed from its forward layer.
     pub fn after_step(
         &mut self,
-        net: &mut Network,
+        chip: &mut Chip,
         hs: &[&DMatrix<f32>],
         deltas: &[DMatrix<f32>],
         lr: f32,
     ) {
-        for (k, m) in self.mirrors.iter_mut().enumerate() {
+        for (k, m) in self.mirrors.iter().enumerate() {
+            let (net, mirror) = chip.network_and_tile(m.tile);
             match net.layers[k + 1].velocity() {
-                Some(v) => m.follow_velocity(v, lr),
-                None => m.follow(hs[k], &deltas[k + 1], lr),
+                Some(v) => mirror.write_weights(&v.transpose(), lr),
+                None => mirror.pulse_weights(&deltas[k + 1], hs[k], lr),
             }
         }
         self.steps += 1;
         if self.every > 0 && self.steps.is_multiple_of(self.every as u64) {
-            self.refresh(net);
+            self.refresh(chip);
         }
     }
 
     /// Re-programs every mirror from a readout of its forward layer now.
-    pub fn refresh(&mut self, net: &mut Network) {
-        for (k, m) in self.mirrors.iter_mut().enumerate() {
-            m.refresh(&mut net.layers[k + 1]);
+    pub fn refresh(&mut self, chip: &mut Chip) {
+        for m in &mut self.mirrors {
+            m.refresh(chip);
         }
     }
 
@@ -193,68 +204,45 @@ impl Mirrors {
 
     /// Measurement only (see [`Mirror::measure_mismatch`]): per mirrored layer 1..L−1, the
     /// relative Frobenius distance between mirror and transposed forward weights.
-    pub fn measure_mismatch(&mut self, net: &mut Network) -> Vec<f32> {
+    pub fn measure_mismatch(&self, chip: &mut Chip) -> Vec<f32> {
         self.mirrors
-            .iter_mut()
-            .enumerate()
-            .map(|(k, m)| m.measure_mismatch(&mut net.layers[k + 1]))
+            .iter()
+            .map(|m| m.measure_mismatch(chip))
             .collect()
     }
 
     /// The mirror of layer `l` (l ≥ 1).
-    pub fn mirror(&mut self, l: usize) -> &mut Mirror {
-        &mut self.mirrors[l - 1]
-    }
-
-    /// Operation counts of all mirrors.
-    pub fn counters(&self) -> Counters {
-        let mut c = Counters::default();
-        for m in &self.mirrors {
-            c += m.counters();
-        }
-        c
-    }
-
-    /// Energy of all mirrors, joules.
-    pub fn energy_j(&self) -> f64 {
-        self.mirrors.iter().map(Mirror::energy_j).sum()
+    pub fn mirror(&self, l: usize) -> &Mirror {
+        &self.mirrors[l - 1]
     }
 }
 
 /// Backprop through physical transposed copies.
 #[derive(Debug, Clone)]
 pub struct BpMirror {
-    net: Network,
+    chip: Chip,
     mirrors: Mirrors,
-    device: Device,
 }
 
 impl BpMirror {
     /// `spec` on `device`, initialised from `seed`, with a mirror for every layer but the first,
     /// refreshed every [`Options::mirror_refresh_every`] steps.
     pub fn new(spec: &NetSpec, device: &Device, seed: u64, options: &Options) -> BpMirror {
-        BpMirror {
-            net: Network::new(spec, Some(device), seed),
-            mirrors: Mirrors::new(spec, device, seed, options),
-            device: device.clone(),
-        }
+        let mut chip = Chip::new(spec, Some(device), seed);
+        let mirrors = Mirrors::new(&mut chip, spec, seed, options);
+        BpMirror { chip, mirrors }
     }
 
     /// A measurement, not a learning signal (the training step never calls it): per mirrored
     /// layer (layers 1..L−1), ‖mirror − Wᵀ‖_F / ‖W‖_F from `readout()`s of both arrays. The
     /// readouts are counted like any read and include the periphery's read noise.
     pub fn mirror_mismatch(&mut self) -> Vec<f32> {
-        self.mirrors.measure_mismatch(&mut self.net)
+        self.mirrors.measure_mismatch(&mut self.chip)
     }
 
     /// Refreshes of the mirrors done so far.
     pub fn mirror_refreshes(&self) -> u64 {
         self.mirrors.refreshes()
-    }
-
-    /// The transposed copies.
-    pub fn mirrors(&mut self) -> &mut Mirrors {
-        &mut self.mirrors
     }
 }
 
@@ -264,30 +252,25 @@ impl Learner for BpMirror {
     }
 
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
-        let fwd = self.net.forward(x);
-        let n = self.net.layers.len();
+        let chip = &mut self.chip;
+        let fwd = chip.net.forward(x);
+        let n = chip.net.layers.len();
         let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
-        let mirrors = &mut self.mirrors;
-        let deltas = super::chain_deltas(&mut self.net, &fwd, e, |_, l, delta| {
-            mirrors.backward(l + 1, delta)
+        let (mirrors, tiles) = (&self.mirrors, &mut chip.tiles);
+        let deltas = super::chain_deltas(&mut chip.net, &fwd, e, |_, l, delta| {
+            tiles[mirrors.mirrors[l].tile.index()].layer.read(delta)
         });
-        super::apply_updates(&mut self.net, x, &fwd, &deltas, lr);
+        super::apply_updates(&mut chip.net, x, &fwd, &deltas, lr);
         let hs: Vec<&DMatrix<f32>> = fwd[..n - 1].iter().map(|f| &f.h).collect();
-        self.mirrors.after_step(&mut self.net, &hs, &deltas, lr);
+        self.mirrors.after_step(chip, &hs, &deltas, lr);
         loss
     }
 
-    fn counters(&self) -> Counters {
-        let mut c = self.net.counters();
-        c += self.mirrors.counters();
-        c
+    fn chip(&self) -> &Chip {
+        &self.chip
     }
 
-    fn energy_j(&self) -> f64 {
-        self.net.energy_j(&self.device) + self.mirrors.energy_j()
-    }
-
-    fn network(&mut self) -> &mut Network {
-        &mut self.net
+    fn chip_mut(&mut self) -> &mut Chip {
+        &mut self.chip
     }
 }

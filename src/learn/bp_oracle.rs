@@ -4,24 +4,25 @@
 //! It is the reference for what backprop could do if a transpose were free.
 
 use super::{apply_updates, backprop_deltas, softmax_cross_entropy, Learner};
-use crate::crossbar::Counters;
+use crate::crossbar::OracleKey;
 use crate::device::Device;
-use crate::net::{NetSpec, Network};
+use crate::net::{Chip, NetSpec};
 use nalgebra::DMatrix;
 
 /// Backprop with a privileged transpose.
 #[derive(Debug, Clone)]
 pub struct BpOracle {
-    net: Network,
-    device: Device,
+    chip: Chip,
+    /// The privilege of reading true weights: only this reference holds one.
+    key: OracleKey,
 }
 
 impl BpOracle {
     /// `spec` on `device`, initialised from `seed`.
     pub fn new(spec: &NetSpec, device: &Device, seed: u64) -> BpOracle {
         BpOracle {
-            net: Network::new(spec, Some(device), seed),
-            device: device.clone(),
+            chip: Chip::new(spec, Some(device), seed),
+            key: OracleKey::new(),
         }
     }
 }
@@ -32,24 +33,19 @@ impl Learner for BpOracle {
     }
 
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
-        let fwd = self.net.forward(x);
+        let (net, key) = (&mut self.chip.net, &self.key);
+        let fwd = net.forward(x);
         let (loss, e) = softmax_cross_entropy(&fwd[fwd.len() - 1].h, labels);
-        let deltas = backprop_deltas(&mut self.net, &fwd, e, |layer| {
-            layer.privileged_true_weights()
-        });
-        apply_updates(&mut self.net, x, &fwd, &deltas, lr);
+        let deltas = backprop_deltas(net, &fwd, e, |layer| layer.privileged_true_weights(key));
+        apply_updates(net, x, &fwd, &deltas, lr);
         loss
     }
 
-    fn counters(&self) -> Counters {
-        self.net.counters()
+    fn chip(&self) -> &Chip {
+        &self.chip
     }
 
-    fn energy_j(&self) -> f64 {
-        self.net.energy_j(&self.device)
-    }
-
-    fn network(&mut self) -> &mut Network {
-        &mut self.net
+    fn chip_mut(&mut self) -> &mut Chip {
+        &mut self.chip
     }
 }

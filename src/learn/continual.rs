@@ -64,8 +64,7 @@
 
 use super::utility::{self, UtilityPropagationConfig};
 use super::Learner;
-use crate::crossbar::Counters;
-use crate::net::{torch_default_init, Layer, Network};
+use crate::net::{torch_default_init, Chip, Layer, Network};
 use crate::random::{derive, normal, purpose, stream};
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
@@ -739,16 +738,16 @@ impl Learner for Continual {
         self.inner.scores(x)
     }
 
-    fn counters(&self) -> Counters {
-        self.inner.counters()
+    fn hidden_activities(&mut self, x: &DMatrix<f32>) -> Vec<DMatrix<f32>> {
+        self.inner.hidden_activities(x)
     }
 
-    fn energy_j(&self) -> f64 {
-        self.inner.energy_j()
+    fn chip(&self) -> &Chip {
+        self.inner.chip()
     }
 
-    fn network(&mut self) -> &mut Network {
-        self.inner.network()
+    fn chip_mut(&mut self) -> &mut Chip {
+        self.inner.chip_mut()
     }
 
     fn continual_stats(&self) -> Option<ContinualStats> {

@@ -6,20 +6,18 @@
 //! no transposed read and no sequential backward pass are needed.
 
 use super::{
-    add_activity_penalty, apply_updates, cost_of, feedback_layers, softmax_cross_entropy, Learner,
+    add_activity_penalty, apply_updates, feedback_layers, softmax_cross_entropy, Learner,
     Options,
 };
-use crate::crossbar::Counters;
 use crate::device::Device;
-use crate::net::{Layer, NetSpec, Network};
+use crate::net::{Chip, NetSpec, TileId};
 use nalgebra::DMatrix;
 
 /// Direct feedback alignment.
 #[derive(Debug, Clone)]
 pub struct Dfa {
-    net: Network,
-    feedback: Vec<Layer>,
-    device: Device,
+    chip: Chip,
+    feedback: Vec<TileId>,
     activity_l2: f32,
 }
 
@@ -34,10 +32,10 @@ impl Dfa {
         let w = &spec.widths;
         let out = w[w.len() - 1];
         let shapes: Vec<(usize, usize)> = (0..w.len() - 2).map(|l| (w[l + 1], out)).collect();
+        let mut chip = Chip::new(spec, Some(device), seed);
         Ok(Dfa {
-            net: Network::new(spec, Some(device), seed),
-            feedback: feedback_layers(&shapes, device, seed, options)?,
-            device: device.clone(),
+            feedback: feedback_layers(&mut chip, &shapes, seed, options)?,
+            chip,
             activity_l2: options.activity_l2,
         })
     }
@@ -49,29 +47,27 @@ impl Learner for Dfa {
     }
 
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
-        let fwd = self.net.forward(x);
-        let n = self.net.layers.len();
+        let chip = &mut self.chip;
+        let fwd = chip.net.forward(x);
+        let n = chip.net.layers.len();
         let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
         let mut deltas = vec![DMatrix::zeros(0, 0); n];
         for l in 0..n - 1 {
-            let mut g = self.feedback[l].preactivation(&e);
-            add_activity_penalty(&mut g, &fwd[l].h, self.activity_l2, &mut self.net.layers[l]);
-            deltas[l] = self.net.layers[l].gate(&g, &fwd[l]);
+            let mut g = chip.tile(self.feedback[l]).preactivation(&e);
+            let layer = &mut chip.net.layers[l];
+            add_activity_penalty(&mut g, &fwd[l].h, self.activity_l2, layer);
+            deltas[l] = layer.gate(&g, &fwd[l]);
         }
         deltas[n - 1] = e;
-        apply_updates(&mut self.net, x, &fwd, &deltas, lr);
+        apply_updates(&mut chip.net, x, &fwd, &deltas, lr);
         loss
     }
 
-    fn counters(&self) -> Counters {
-        cost_of(&self.net, &self.feedback, &self.device).0
+    fn chip(&self) -> &Chip {
+        &self.chip
     }
 
-    fn energy_j(&self) -> f64 {
-        cost_of(&self.net, &self.feedback, &self.device).1
-    }
-
-    fn network(&mut self) -> &mut Network {
-        &mut self.net
+    fn chip_mut(&mut self) -> &mut Chip {
+        &mut self.chip
     }
 }

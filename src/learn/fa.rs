@@ -7,20 +7,18 @@
 //! penalty ([`Options::activity_l2`]) joins each hidden layer's signal.
 
 use super::{
-    add_activity_penalty, apply_updates, chain_deltas, cost_of, feedback_layers,
+    add_activity_penalty, apply_updates, chain_deltas, feedback_layers,
     softmax_cross_entropy, Learner, Options,
 };
-use crate::crossbar::Counters;
 use crate::device::Device;
-use crate::net::{Layer, NetSpec, Network};
+use crate::net::{Chip, NetSpec, TileId};
 use nalgebra::DMatrix;
 
 /// Feedback alignment.
 #[derive(Debug, Clone)]
 pub struct Fa {
-    net: Network,
-    feedback: Vec<Layer>,
-    device: Device,
+    chip: Chip,
+    feedback: Vec<TileId>,
     activity_l2: f32,
 }
 
@@ -34,10 +32,10 @@ impl Fa {
     ) -> Result<Fa, String> {
         let w = &spec.widths;
         let shapes: Vec<(usize, usize)> = (0..w.len() - 2).map(|l| (w[l + 1], w[l + 2])).collect();
+        let mut chip = Chip::new(spec, Some(device), seed);
         Ok(Fa {
-            net: Network::new(spec, Some(device), seed),
-            feedback: feedback_layers(&shapes, device, seed, options)?,
-            device: device.clone(),
+            feedback: feedback_layers(&mut chip, &shapes, seed, options)?,
+            chip,
             activity_l2: options.activity_l2,
         })
     }
@@ -49,29 +47,26 @@ impl Learner for Fa {
     }
 
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
-        let fwd = self.net.forward(x);
-        let n = self.net.layers.len();
+        let chip = &mut self.chip;
+        let fwd = chip.net.forward(x);
+        let n = chip.net.layers.len();
         let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
-        let feedback = &mut self.feedback;
+        let (feedback, tiles) = (&self.feedback, &mut chip.tiles);
         let lambda = self.activity_l2;
-        let deltas = chain_deltas(&mut self.net, &fwd, e, |net, l, delta| {
-            let mut g = feedback[l].preactivation(delta);
+        let deltas = chain_deltas(&mut chip.net, &fwd, e, |net, l, delta| {
+            let mut g = tiles[feedback[l].index()].layer.preactivation(delta);
             add_activity_penalty(&mut g, &fwd[l].h, lambda, &mut net.layers[l]);
             g
         });
-        apply_updates(&mut self.net, x, &fwd, &deltas, lr);
+        apply_updates(&mut chip.net, x, &fwd, &deltas, lr);
         loss
     }
 
-    fn counters(&self) -> Counters {
-        cost_of(&self.net, &self.feedback, &self.device).0
+    fn chip(&self) -> &Chip {
+        &self.chip
     }
 
-    fn energy_j(&self) -> f64 {
-        cost_of(&self.net, &self.feedback, &self.device).1
-    }
-
-    fn network(&mut self) -> &mut Network {
-        &mut self.net
+    fn chip_mut(&mut self) -> &mut Chip {
+        &mut self.chip
     }
 }

@@ -50,9 +50,8 @@
 //! is counted on the layer concerned.
 
 use super::{softmax_cross_entropy, Learner, Options};
-use crate::crossbar::Counters;
 use crate::device::Device;
-use crate::net::{Activation, NetSpec, Network};
+use crate::net::{Activation, Chip, NetSpec};
 use nalgebra::{DMatrix, DVector};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -193,8 +192,7 @@ impl FfConfig {
 /// Forward-Forward.
 #[derive(Debug, Clone)]
 pub struct Ff {
-    net: Network,
-    device: Device,
+    chip: Chip,
     config: FfConfig,
     classes: usize,
     seed: u64,
@@ -310,8 +308,7 @@ impl Ff {
         }
         let hidden = w.len() - 2;
         Ok(Ff {
-            net: Network::new(spec, Some(device), seed),
-            device: device.clone(),
+            chip: Chip::new(spec, Some(device), seed),
             peer_means: (0..hidden)
                 .map(|l| DVector::from_element(w[l + 1], config.peer_init))
                 .collect(),
@@ -330,13 +327,13 @@ impl Ff {
 
     /// Number of hidden (FF) layers.
     pub fn hidden_layers(&self) -> usize {
-        self.net.layers.len() - 1
+        self.chip.net.layers.len() - 1
     }
 
     /// The goodness threshold θ_l of hidden layer `l`.
     pub fn theta(&self, l: usize) -> f32 {
         match self.config.measure {
-            Measure::Sum => self.config.theta_per_unit * self.net.layers[l].rows() as f32,
+            Measure::Sum => self.config.theta_per_unit * self.chip.net.layers[l].rows() as f32,
             Measure::Mean => self.config.theta_per_unit,
         }
     }
@@ -357,7 +354,7 @@ impl Ff {
     pub fn input(&mut self, x: &DMatrix<f32>, labels: Option<&[usize]>) -> DMatrix<f32> {
         let e = embed_label(x, labels, self.classes, self.config.label_value);
         let n = normalize(&e);
-        self.net.layers[0].count_digital_ops((self.classes * x.ncols() + 3 * x.len()) as u64);
+        self.chip.net.layers[0].count_digital_ops((self.classes * x.ncols() + 3 * x.len()) as u64);
         n
     }
 
@@ -368,10 +365,10 @@ impl Ff {
         let mut out: Vec<DMatrix<f32>> = Vec::with_capacity(h);
         for l in 0..h {
             let f = if l == 0 {
-                self.net.layers[l].forward(x_hat)
+                self.chip.net.layers[l].forward(x_hat)
             } else {
                 let xn = self.normalized(l - 1, &out[l - 1]);
-                self.net.layers[l].forward(&xn)
+                self.chip.net.layers[l].forward(&xn)
             };
             out.push(f.h);
         }
@@ -380,14 +377,14 @@ impl Ff {
 
     /// `normalize(h)` counted as digital work of layer `l`.
     fn normalized(&mut self, l: usize, h: &DMatrix<f32>) -> DMatrix<f32> {
-        self.net.layers[l].count_digital_ops(3 * h.len() as u64);
+        self.chip.net.layers[l].count_digital_ops(3 * h.len() as u64);
         normalize(h)
     }
 
     /// The goodness of every column of `h` under the configured measure, counted as digital
     /// work of layer `l`.
     fn goodness_of(&mut self, l: usize, h: &DMatrix<f32>) -> Vec<f32> {
-        self.net.layers[l].count_digital_ops(2 * h.len() as u64);
+        self.chip.net.layers[l].count_digital_ops(2 * h.len() as u64);
         let g = goodness(h);
         match self.config.measure {
             Measure::Sum => g,
@@ -402,7 +399,7 @@ impl Ff {
     fn dg_scale(&self, l: usize) -> f32 {
         match self.config.measure {
             Measure::Sum => 2.0,
-            Measure::Mean => 2.0 / self.net.layers[l].rows() as f32,
+            Measure::Mean => 2.0 / self.chip.net.layers[l].rows() as f32,
         }
     }
 
@@ -442,7 +439,7 @@ impl Ff {
         let acts = self.layer_activities(&xin);
         let h = self.hidden_layers();
         let head_in = self.normalized(h - 1, &acts[h - 1]);
-        let z = self.net.layers[h].forward(&head_in).h;
+        let z = self.chip.net.layers[h].forward(&head_in).h;
         (head_in, z)
     }
 
@@ -457,7 +454,7 @@ impl Ff {
         n_pos: usize,
         lr: f32,
     ) -> (f32, DMatrix<f32>, Vec<f32>) {
-        let fwd = self.net.layers[l].forward(x_hat);
+        let fwd = self.chip.net.layers[l].forward(x_hat);
         let g = self.goodness_of(l, &fwd.h);
         let theta = self.theta(l);
         let scale = self.dg_scale(l);
@@ -494,11 +491,11 @@ impl Ff {
                     *d += lambda * (mj - mbar);
                 }
             }
-            self.net.layers[l].count_digital_ops(3 * fwd.h.len() as u64);
+            self.chip.net.layers[l].count_digital_ops(3 * fwd.h.len() as u64);
         }
-        self.net.layers[l].count_digital_ops(4 * fwd.h.len() as u64);
+        self.chip.net.layers[l].count_digital_ops(4 * fwd.h.len() as u64);
         let out = self.normalized(l, &fwd.h);
-        self.net.layers[l].update(x_hat, &delta, lr);
+        self.chip.net.layers[l].update(x_hat, &delta, lr);
         let loss = if n_pos > 0 {
             loss_pos / n_pos as f64
         } else {
@@ -579,7 +576,7 @@ impl Learner for Ff {
         let (head_in, z) = self.neutral_pass(x);
         let neg = self.negative_labels(labels, &z);
         let (_, e) = softmax_cross_entropy(&z, labels);
-        self.net.layers[h].update(&head_in, &e, lr * self.config.head_lr_factor);
+        self.chip.net.layers[h].update(&head_in, &e, lr * self.config.head_lr_factor);
 
         let mut both = DMatrix::zeros(x.nrows(), 2 * b);
         both.columns_mut(0, b).copy_from(x);
@@ -610,15 +607,11 @@ impl Learner for Ff {
         self.layer_activities(&x_hat)
     }
 
-    fn counters(&self) -> Counters {
-        self.net.counters()
+    fn chip(&self) -> &Chip {
+        &self.chip
     }
 
-    fn energy_j(&self) -> f64 {
-        self.net.energy_j(&self.device)
-    }
-
-    fn network(&mut self) -> &mut Network {
-        &mut self.net
+    fn chip_mut(&mut self) -> &mut Chip {
+        &mut self.chip
     }
 }

@@ -29,7 +29,7 @@ pub mod utility;
 
 use crate::crossbar::Counters;
 use crate::device::Device;
-use crate::net::{Forward, Layer, Momentum, NetSpec, Network};
+use crate::net::{Chip, Forward, Layer, Momentum, NetSpec, Network, Role, TileId};
 use nalgebra::DMatrix;
 
 /// A learning rule training one network. All learners share the network description, the seed
@@ -53,12 +53,22 @@ pub trait Learner {
         fwd.pop();
         fwd.into_iter().map(|f| f.h).collect()
     }
-    /// Physical and digital operations so far, feedback tiles included.
-    fn counters(&self) -> Counters;
+    /// The chip the rule runs on: its network and every other array it allocated.
+    fn chip(&self) -> &Chip;
+    /// The chip, for its operations.
+    fn chip_mut(&mut self) -> &mut Chip;
+    /// Physical and digital operations so far, on every array of the chip.
+    fn counters(&self) -> Counters {
+        self.chip().counters()
+    }
     /// Energy of those operations, joules.
-    fn energy_j(&self) -> f64;
-    /// The trained network.
-    fn network(&mut self) -> &mut Network;
+    fn energy_j(&self) -> f64 {
+        self.chip().energy_j()
+    }
+    /// The trained network (the chip's forward arrays).
+    fn network(&mut self) -> &mut Network {
+        self.chip_mut().network_mut()
+    }
     /// What the continual-learning mechanisms did (replacements, backbone fractions), for a
     /// learner wrapped by [`continual::Continual`]; None otherwise (the default).
     fn continual_stats(&self) -> Option<continual::ContinualStats> {
@@ -289,18 +299,6 @@ pub fn backprop_deltas(
     })
 }
 
-/// Counters and energy (joules) of a network plus the extra layers a rule keeps (feedback
-/// matrices, synthetic-gradient modules); digital work is priced with `device`'s table.
-pub fn cost_of(net: &Network, extra: &[Layer], device: &Device) -> (Counters, f64) {
-    let mut c = net.counters();
-    let mut e = net.energy_j(device);
-    for layer in extra {
-        c += layer.counters();
-        e += layer.energy_j(device);
-    }
-    (c, e)
-}
-
 /// Applies ΔW_l = −lr δ_l h_{l−1}ᵀ to every layer (h_0 = x), after all δ were computed.
 pub fn apply_updates(
     net: &mut Network,
@@ -316,17 +314,17 @@ pub fn apply_updates(
 }
 
 /// Fixed random feedback matrices of the given shapes, U(−1/√rows, 1/√rows) like a forward
-/// layer's transpose, or those of [`Options::feedback`]; on tiles of `device` (mapped onto its
-/// range by [`Layer::fixed`]) unless [`Options::feedback_digital`].
+/// layer's transpose, or those of [`Options::feedback`], allocated on `chip` as
+/// [`Role::Feedback`] arrays (mapped onto the device's range by [`Layer::fixed`]), digital when
+/// [`Options::feedback_digital`] says so.
 pub(crate) fn feedback_layers(
+    chip: &mut Chip,
     shapes: &[(usize, usize)],
-    device: &Device,
     seed: u64,
     options: &Options,
-) -> Result<Vec<Layer>, String> {
+) -> Result<Vec<TileId>, String> {
     use crate::random::{derive, purpose};
     let given = options.feedback.as_ref();
-    let device = (!options.feedback_digital).then_some(device);
     if let Some(g) = given {
         if g.len() != shapes.len() {
             return Err(format!(
@@ -359,7 +357,12 @@ pub(crate) fn feedback_layers(
                     w.transpose()
                 }
             };
-            Layer::fixed(device, &b, derive(seed, &[purpose::FEEDBACK, k as u64, 1]))
+            chip.allocate_fixed(
+                Role::Feedback,
+                &b,
+                derive(seed, &[purpose::FEEDBACK, k as u64, 1]),
+                options.feedback_digital,
+            )
         })
         .collect())
 }

@@ -31,9 +31,8 @@
 
 use super::bp_mirror::Mirrors;
 use super::{add_activity_penalty, softmax_cross_entropy, Learner, Options};
-use crate::crossbar::Counters;
 use crate::device::Device;
-use crate::net::{Activation, Layer, NetSpec, Network};
+use crate::net::{Activation, Chip, NetSpec, Role, TileId};
 use crate::random::derive;
 use nalgebra::{DMatrix, DVector};
 
@@ -61,10 +60,9 @@ pub enum Signal {
 /// Synthetic gradients with linear, label-conditioned modules.
 #[derive(Debug, Clone)]
 pub struct Sg {
-    net: Network,
-    modules: Vec<Layer>,
+    chip: Chip,
+    modules: Vec<TileId>,
     mirrors: Mirrors,
-    device: Device,
     lr_factor: f32,
     activity_l2: f32,
     signal: Signal,
@@ -99,26 +97,27 @@ impl Sg {
         }
         let w = &spec.widths;
         let classes = *w.last().expect("a network has an output width");
-        let module_device = (!options.feedback_digital).then_some(device);
+        let mut chip = Chip::new(spec, Some(device), seed);
         let modules = (1..w.len() - 1)
             .map(|l| {
                 let (rows, cols) = (w[l], w[l] + classes);
-                let mut module = Layer::new(
-                    module_device,
+                let id = chip.allocate(
+                    Role::Module,
                     &DMatrix::zeros(rows, cols),
                     DVector::zeros(rows),
                     Activation::Identity,
                     derive(seed, &[MODULE_KEY, l as u64]),
+                    options.feedback_digital,
                 );
-                module.set_momentum(options.momentum());
-                module
+                chip.tile(id).set_momentum(options.momentum());
+                id
             })
             .collect();
+        let mirrors = Mirrors::new(&mut chip, spec, seed, options);
         Ok(Sg {
-            net: Network::new(spec, Some(device), seed),
+            chip,
             modules,
-            mirrors: Mirrors::new(spec, device, seed, options),
-            device: device.clone(),
+            mirrors,
             lr_factor,
             activity_l2: options.activity_l2,
             signal,
@@ -138,12 +137,13 @@ impl Sg {
     /// [`super::bp_mirror::BpMirror::mirror_mismatch`]): per mirrored layer, ‖mirror − Wᵀ‖_F /
     /// ‖W‖_F from counted readouts.
     pub fn mirror_mismatch(&mut self) -> Vec<f32> {
-        self.mirrors.measure_mismatch(&mut self.net)
+        self.mirrors.measure_mismatch(&mut self.chip)
     }
 
-    /// The synthetic-gradient modules, one per hidden layer.
-    pub fn modules(&mut self) -> &mut [Layer] {
-        &mut self.modules
+    /// The synthetic-gradient module of hidden layer `l` (0-based), an array of role
+    /// [`Role::Module`] on the chip.
+    pub fn module(&mut self, l: usize) -> &mut crate::net::Layer {
+        self.chip.tile(self.modules[l])
     }
 
     /// [h; onehot(labels)] of a batch.
@@ -164,18 +164,20 @@ impl Learner for Sg {
     }
 
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
-        let fwd = self.net.forward(x);
-        let n = self.net.layers.len();
+        let fwd = self.chip.net.forward(x);
+        let n = self.chip.net.layers.len();
         let batch = x.ncols() as f32;
         let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
         // Synthetic gradients of every hidden layer, on the mean-loss scale.
         let inputs: Vec<DMatrix<f32>> = (0..n - 1)
             .map(|l| self.module_input(&fwd[l].h, labels))
             .collect();
+        let chip = &mut self.chip;
         let mut g_hat: Vec<DMatrix<f32>> = Vec::with_capacity(n - 1);
         for (l, u) in inputs.iter().enumerate() {
-            let s = self.modules[l].preactivation(u);
-            self.modules[l].count_digital_ops(s.len() as u64);
+            let module = chip.tile(self.modules[l]);
+            let s = module.preactivation(u);
+            module.count_digital_ops(s.len() as u64);
             g_hat.push(s / batch);
         }
         let mut deltas = vec![DMatrix::zeros(0, 0); n];
@@ -186,20 +188,20 @@ impl Learner for Sg {
                 // Every hidden layer is taught by its module at once (no backward locking)...
                 for l in 0..n - 1 {
                     let mut g = g_hat[l].clone();
-                    let layer = &mut self.net.layers[l];
+                    let layer = &mut chip.net.layers[l];
                     add_activity_penalty(&mut g, &fwd[l].h, self.activity_l2, layer);
                     deltas[l] = layer.gate(&g, &fwd[l]);
                 }
                 // ...and each module's target bootstraps from the next layer's signal.
                 for l in 0..n - 1 {
-                    targets[l] = self.mirrors.backward(l + 1, &deltas[l + 1]);
+                    targets[l] = self.mirrors.backward(chip, l + 1, &deltas[l + 1]);
                 }
             }
             Signal::Oracle => {
                 for l in (0..n - 1).rev() {
-                    targets[l] = self.mirrors.backward(l + 1, &deltas[l + 1]);
+                    targets[l] = self.mirrors.backward(chip, l + 1, &deltas[l + 1]);
                     let mut g = targets[l].clone();
-                    let layer = &mut self.net.layers[l];
+                    let layer = &mut chip.net.layers[l];
                     add_activity_penalty(&mut g, &fwd[l].h, self.activity_l2, layer);
                     deltas[l] = layer.gate(&g, &fwd[l]);
                 }
@@ -207,27 +209,22 @@ impl Learner for Sg {
         }
         for l in 0..n - 1 {
             let err = &g_hat[l] - &targets[l];
-            self.modules[l].count_digital_ops(err.len() as u64);
-            self.modules[l].update(&inputs[l], &err, lr * self.lr_factor);
+            let module = chip.tile(self.modules[l]);
+            module.count_digital_ops(err.len() as u64);
+            module.update(&inputs[l], &err, lr * self.lr_factor);
         }
-        super::apply_updates(&mut self.net, x, &fwd, &deltas, lr);
+        super::apply_updates(&mut chip.net, x, &fwd, &deltas, lr);
         let hs: Vec<&DMatrix<f32>> = fwd[..n - 1].iter().map(|f| &f.h).collect();
-        self.mirrors.after_step(&mut self.net, &hs, &deltas, lr);
+        self.mirrors.after_step(chip, &hs, &deltas, lr);
         self.last_targets = targets;
         loss
     }
 
-    fn counters(&self) -> Counters {
-        let mut c = super::cost_of(&self.net, &self.modules, &self.device).0;
-        c += self.mirrors.counters();
-        c
+    fn chip(&self) -> &Chip {
+        &self.chip
     }
 
-    fn energy_j(&self) -> f64 {
-        super::cost_of(&self.net, &self.modules, &self.device).1 + self.mirrors.energy_j()
-    }
-
-    fn network(&mut self) -> &mut Network {
-        &mut self.net
+    fn chip_mut(&mut self) -> &mut Chip {
+        &mut self.chip
     }
 }

@@ -9,7 +9,7 @@
 
 use super::momentum::{Momentum, Velocity};
 use super::Activation;
-use crate::crossbar::{Counters, Crossbar};
+use crate::crossbar::{Counters, Crossbar, OracleKey};
 use crate::device::Device;
 use crate::random::stream;
 use nalgebra::{DMatrix, DVector};
@@ -248,11 +248,11 @@ impl Layer {
         matches!(self.weights, Weights::Analog(_))
     }
 
-    /// The pre-activations W·x + b of a batch (cols × batch → rows × batch): one forward read
-    /// on the chip, or a float product.
-    pub fn preactivation(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+    /// The product W·x of a batch without the bias (cols × batch → rows × batch): one forward
+    /// read on the chip (digital gain and drift compensation applied), or a float product.
+    pub fn read(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
         let scale = self.gain * self.drift_scale;
-        let mut a = match &mut self.weights {
+        match &mut self.weights {
             Weights::Analog(xbar) if scale != 1.0 => {
                 self.digital_ops += (x.ncols() * self.bias.len()) as u64;
                 xbar.read(x) * scale
@@ -262,7 +262,13 @@ impl Layer {
                 self.digital_ops += (2 * w.len() * x.ncols()) as u64;
                 par_matmul(w, x)
             }
-        };
+        }
+    }
+
+    /// The pre-activations W·x + b of a batch (cols × batch → rows × batch): one forward read
+    /// on the chip, or a float product.
+    pub fn preactivation(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        let mut a = self.read(x);
         let rows = self.bias.len();
         for col in a.as_mut_slice().chunks_exact_mut(rows) {
             for (v, b) in col.iter_mut().zip(self.bias.iter()) {
@@ -365,6 +371,38 @@ impl Layer {
             *b -= lr * s;
         }
         self.digital_ops += delta.len() as u64;
+    }
+
+    /// The bare rank-1 pulse update of the weights, W ← W − lr·Σ_b d_b x_bᵀ (`x`: cols × batch,
+    /// `d`: rows × batch), with no bias, momentum or per-unit scale: how a transposed copy
+    /// follows its forward layer's pulses.
+    pub fn pulse_weights(&mut self, x: &DMatrix<f32>, d: &DMatrix<f32>, lr: f32) {
+        match &mut self.weights {
+            Weights::Analog(xbar) => xbar.pulse_update(x, d, lr / self.gain),
+            Weights::Digital(w) => {
+                par_gemm(w, -lr, d, &x.transpose(), 1.0);
+                self.digital_ops += (2 * w.len() * x.ncols()) as u64;
+            }
+        }
+    }
+
+    /// The full-matrix change W ← W − lr·V of the weights alone (`v`: rows × cols): on the chip
+    /// one update cycle per input line ([`Crossbar::pulse_write`]), in digital a float update.
+    pub fn write_weights(&mut self, v: &DMatrix<f32>, lr: f32) {
+        match &mut self.weights {
+            Weights::Analog(xbar) => xbar.pulse_write(v, lr / self.gain),
+            Weights::Digital(w) => {
+                *w -= v * lr;
+                self.digital_ops += 2 * w.len() as u64;
+            }
+        }
+    }
+
+    /// Moves the layer's clock forward to the chip's time `t_s` (see `Chip::sync_clock`).
+    pub(crate) fn sync_clock(&mut self, t_s: f64) {
+        if let Weights::Analog(xbar) = &mut self.weights {
+            xbar.sync_to(t_s);
+        }
     }
 
     /// The step of [`Layer::update`] with momentum.
@@ -561,9 +599,16 @@ impl Layer {
         }
     }
 
+    /// Mean |w| of the true weights (gain applied): a summary for the experimenter's metrics,
+    /// not an operation of the chip, and no weight matrix leaves the layer.
+    pub fn mean_abs_weight(&self) -> f64 {
+        let w = self.inspect_weights();
+        w.iter().map(|v| v.abs() as f64).sum::<f64>() / w.len().max(1) as f64
+    }
+
     /// The weights as the simulator knows them (gain applied), without counting anything:
-    /// introspection for metrics such as mean |w|, not an operation of the chip.
-    pub fn inspect_weights(&self) -> DMatrix<f32> {
+    /// crate-private introspection (metrics, tests of the crate); rules use `readout`.
+    pub(crate) fn inspect_weights(&self) -> DMatrix<f32> {
         match &self.weights {
             Weights::Analog(xbar) => xbar.inspect_weights() * self.gain,
             Weights::Digital(w) => w.clone(),
@@ -608,9 +653,9 @@ impl Layer {
 
     /// The true weights of an analog layer, for the `bp-oracle` reference only: counted as
     /// transpose-capable reads that this hardware cannot do.
-    pub(crate) fn privileged_true_weights(&mut self) -> DMatrix<f32> {
+    pub(crate) fn privileged_true_weights(&mut self, key: &OracleKey) -> DMatrix<f32> {
         match &mut self.weights {
-            Weights::Analog(xbar) => xbar.privileged_true_weights() * self.gain,
+            Weights::Analog(xbar) => xbar.privileged_true_weights(key) * self.gain,
             Weights::Digital(w) => w.clone(),
         }
     }

@@ -2,15 +2,16 @@
 //! description built as a digital float reference.
 
 pub mod activation;
+pub mod chip;
 pub mod layer;
 pub mod metrics;
 pub mod momentum;
 
 pub use activation::Activation;
+pub use chip::{Chip, FailedDevices, Role, TileId};
 pub use layer::{torch_default_init, Forward, Layer, Weights};
 pub use momentum::Momentum;
 
-use crate::crossbar::Counters;
 use crate::device::Device;
 use crate::random::{derive, purpose};
 use nalgebra::DMatrix;
@@ -44,18 +45,18 @@ impl NetSpec {
     }
 }
 
-/// A network of layers.
+/// A network of layers: the forward arrays of a [`Chip`].
 #[derive(Debug, Clone)]
 pub struct Network {
     /// The layers, input side first.
-    pub layers: Vec<Layer>,
+    pub(crate) layers: Vec<Layer>,
 }
 
 impl Network {
     /// Builds `spec` on `device` (or digital with `None`). Initial weights depend only on `seed`
     /// and the layer's position, so the digital reference and every device start from the same
     /// weights; analog layers are programmed to them (write-and-verify, counted).
-    pub fn new(spec: &NetSpec, device: Option<&Device>, seed: u64) -> Network {
+    pub(crate) fn new(spec: &NetSpec, device: Option<&Device>, seed: u64) -> Network {
         let n = spec.widths.len() - 1;
         let layers = (0..n)
             .map(|l| {
@@ -93,77 +94,25 @@ impl Network {
         h
     }
 
-    /// Simulated age of the network's chip, seconds: the latest clock of its tiles (0 when
-    /// digital).
-    pub fn now_s(&self) -> f64 {
-        self.layers.iter().map(Layer::now_s).fold(0.0, f64::max)
+    /// The layers, input side first (read-only: a network's layers cannot be swapped).
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
     }
 
-    /// Fraction of the network's cells that have failed (0 when digital).
-    pub fn failed_fraction(&self) -> f64 {
-        let (failed, total) = self.layers.iter().fold((0, 0), |(f, n), l| {
-            let (lf, ln) = l.failed_devices();
-            (f + lf, n + ln)
-        });
-        failed as f64 / total.max(1) as f64
+    /// Layer `l` (0 = the input side), for its physical operations.
+    pub fn layer(&mut self, l: usize) -> &mut Layer {
+        &mut self.layers[l]
     }
 
-    /// Lets `dt_s` seconds pass on every layer's tiles.
-    pub fn advance(&mut self, dt_s: f64) {
-        for l in &mut self.layers {
-            l.advance(dt_s);
-        }
-    }
-
-    /// Takes the global drift compensation reference of every analog layer (see
-    /// [`Layer::calibrate_drift_reference`]).
-    pub fn calibrate_drift_reference(&mut self) {
-        for l in &mut self.layers {
-            l.calibrate_drift_reference();
-        }
-    }
-
-    /// Switches global drift compensation on (re-estimating each layer's factor) or off.
-    pub fn compensate_drift(&mut self, on: bool) {
-        for l in &mut self.layers {
-            l.compensate_drift(on);
-        }
-    }
-
-    /// Operation counts of all layers.
-    pub fn counters(&self) -> Counters {
-        let mut c = Counters::default();
-        for l in &self.layers {
-            c += l.counters();
-        }
-        c
-    }
-
-    /// Energy of all layers' operations, joules (digital layers priced with `pricing`).
-    pub fn energy_j(&self, pricing: &Device) -> f64 {
-        self.layers.iter().map(|l| l.energy_j(pricing)).sum()
-    }
-
-    /// Spare lines of all layers, (used, total) (see [`Layer::spare_lines`]).
-    pub fn spare_lines(&self) -> (usize, usize) {
-        self.layers.iter().fold((0, 0), |(u, t), l| {
-            let (lu, lt) = l.spare_lines();
-            (u + lu, t + lt)
-        })
+    /// Number of layers (weight matrices).
+    pub fn depth(&self) -> usize {
+        self.layers.len()
     }
 
     /// Gives every layer SGD momentum (see [`Layer::set_momentum`]).
     pub fn set_momentum(&mut self, momentum: Momentum) {
         for l in &mut self.layers {
             l.set_momentum(momentum);
-        }
-    }
-
-    /// Refreshes every analog layer: re-programs its drifted weights, undoing the global drift
-    /// factor, and restarts the drift clocks (see [`Layer::refresh`]).
-    pub fn refresh(&mut self) {
-        for l in &mut self.layers {
-            l.refresh();
         }
     }
 }

@@ -1,0 +1,332 @@
+//! One chip: every tile a run uses, on one device and one simulated clock.
+//!
+//! A learning rule does not own tiles of its own: it asks the [`Chip`] for them. The chip holds
+//! the forward [`Network`] (role [`Role::Forward`]) and every other array a rule allocates —
+//! feedback matrices ([`Role::Feedback`]), transposed copies ([`Role::Mirror`]),
+//! synthetic-gradient modules ([`Role::Module`]) — so that time, ageing, failures,
+//! countermeasures, counters and energy are properties of the chip and cover every tile:
+//!
+//! - **one clock**: tiles work in parallel, so after each step ([`Chip::sync_clock`]) and before
+//!   any idle time ([`Chip::advance`]) every tile's clock stands at the chip's time, the latest
+//!   of them; a feedback tile that is only read ages exactly as long as the layer it serves;
+//! - **one ageing**: idle time, drift, leak, hazard failures, drift compensation and refresh act
+//!   on every tile of every role;
+//! - **one bill**: failed-cell fractions, counters and energy sum over all tiles and break down
+//!   by [`Role`].
+//!
+//! A tile on the chip is a [`Layer`]: a rule reaches it through [`Chip::tile`] with a
+//! [`TileId`] the allocation returned, and has only the layer's physical operations.
+
+use super::{Layer, NetSpec, Network};
+use crate::crossbar::Counters;
+use crate::device::Device;
+use crate::net::Activation;
+use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
+
+/// What an array on the chip is for. Results break failures, counts and energy down by role.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The network's own layers, input side first.
+    Forward,
+    /// Fixed feedback matrices (feedback alignment, direct feedback alignment).
+    Feedback,
+    /// Transposed copies of forward layers (`bp-mirror`, `sg`'s targets).
+    Mirror,
+    /// Trained helper modules (synthetic-gradient modules, a user's own auxiliary arrays).
+    Module,
+}
+
+impl Role {
+    /// Every role, in report order.
+    pub const ALL: [Role; 4] = [Role::Forward, Role::Feedback, Role::Mirror, Role::Module];
+
+    /// The role's name in results (`forward`, `feedback`, `mirror`, `module`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Forward => "forward",
+            Role::Feedback => "feedback",
+            Role::Mirror => "mirror",
+            Role::Module => "module",
+        }
+    }
+}
+
+/// Handle of an array allocated on a [`Chip`] by [`Chip::allocate`] or [`Chip::allocate_fixed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TileId(usize);
+
+impl TileId {
+    /// The array's position in the chip's allocation order.
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Failed devices of one role's arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FailedDevices {
+    /// Devices that have failed (stuck at fabrication, worn out, or hazard).
+    pub failed: usize,
+    /// All devices (a one-sided pair is two devices).
+    pub total: usize,
+}
+
+impl FailedDevices {
+    /// failed / total (0 for a role without analog devices).
+    pub fn fraction(&self) -> f64 {
+        self.failed as f64 / self.total.max(1) as f64
+    }
+}
+
+/// An array allocated on the chip besides the forward network.
+#[derive(Debug, Clone)]
+pub(crate) struct Placed {
+    pub(crate) role: Role,
+    pub(crate) layer: Layer,
+}
+
+/// Every array of a run on one device with one clock (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct Chip {
+    /// The forward network (role [`Role::Forward`]).
+    pub(crate) net: Network,
+    /// Every other array, in allocation order ([`TileId`] indexes it).
+    pub(crate) tiles: Vec<Placed>,
+    /// The chip's device (None: a digital reference "chip" of float matrices).
+    device: Option<Device>,
+    /// Prices digital work: the device's table, or the ideal device's for a digital chip.
+    pricing: Device,
+}
+
+impl Chip {
+    /// A chip holding `spec`'s network on `device` (or digital with `None`), everything random
+    /// derived from `seed` as [`Network`] does; no other array yet.
+    pub fn new(spec: &NetSpec, device: Option<&Device>, seed: u64) -> Chip {
+        Chip {
+            net: Network::new(spec, device, seed),
+            tiles: Vec::new(),
+            device: device.cloned(),
+            pricing: device.cloned().unwrap_or_else(Device::ideal),
+        }
+    }
+
+    /// The chip's device (None for a digital chip).
+    pub fn device(&self) -> Option<&Device> {
+        self.device.as_ref()
+    }
+
+    /// The forward network.
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The forward network, for its physical operations.
+    pub fn network_mut(&mut self) -> &mut Network {
+        &mut self.net
+    }
+
+    /// Allocates a trainable `w.nrows()` × `w.ncols()` array of role `role` with a digital
+    /// bias and an activation, programmed to `w` (write-and-verify, counted); fabrication from
+    /// `seed`. On the chip's device unless `digital` (a float matrix in the periphery's memory,
+    /// its arithmetic counted as digital work), and always digital on a digital chip.
+    pub fn allocate(
+        &mut self,
+        role: Role,
+        w: &DMatrix<f32>,
+        bias: DVector<f32>,
+        activation: Activation,
+        seed: u64,
+        digital: bool,
+    ) -> TileId {
+        let device = self.device.as_ref().filter(|_| !digital);
+        self.place(role, Layer::new(device, w, bias, activation, seed))
+    }
+
+    /// Allocates a fixed matrix `w` (no bias, linear) of role `role`, mapped onto the device's
+    /// range with a digital gain as [`Layer::fixed`] explains; digital as for
+    /// [`Chip::allocate`].
+    pub fn allocate_fixed(
+        &mut self,
+        role: Role,
+        w: &DMatrix<f32>,
+        seed: u64,
+        digital: bool,
+    ) -> TileId {
+        let device = self.device.as_ref().filter(|_| !digital);
+        self.place(role, Layer::fixed(device, w, seed))
+    }
+
+    fn place(&mut self, role: Role, layer: Layer) -> TileId {
+        // Arrays made later in a run start at the chip's time, not at its fabrication.
+        let mut layer = layer;
+        layer.sync_clock(self.now_s());
+        self.tiles.push(Placed { role, layer });
+        TileId(self.tiles.len() - 1)
+    }
+
+    /// The array `id`, for its physical operations.
+    ///
+    /// # Panics
+    /// If `id` was allocated on another chip with more arrays.
+    pub fn tile(&mut self, id: TileId) -> &mut Layer {
+        &mut self.tiles[id.0].layer
+    }
+
+    /// The array `id`, read-only.
+    pub fn tile_ref(&self, id: TileId) -> &Layer {
+        &self.tiles[id.0].layer
+    }
+
+    /// The role of array `id`.
+    pub fn role(&self, id: TileId) -> Role {
+        self.tiles[id.0].role
+    }
+
+    /// The forward network and array `id` at once (a mirror refreshed from its layer, a
+    /// feedback read feeding a layer's update).
+    pub fn network_and_tile(&mut self, id: TileId) -> (&mut Network, &mut Layer) {
+        (&mut self.net, &mut self.tiles[id.0].layer)
+    }
+
+    /// Every array with its role: the forward layers first, then the others in allocation
+    /// order.
+    pub fn arrays(&self) -> impl Iterator<Item = (Role, &Layer)> + '_ {
+        self.net
+            .layers
+            .iter()
+            .map(|l| (Role::Forward, l))
+            .chain(self.tiles.iter().map(|p| (p.role, &p.layer)))
+    }
+
+    fn arrays_mut(&mut self) -> impl Iterator<Item = &mut Layer> + '_ {
+        self.net
+            .layers
+            .iter_mut()
+            .chain(self.tiles.iter_mut().map(|p| &mut p.layer))
+    }
+
+    /// The chip's simulated age, seconds: the latest clock of its tiles (0 when digital).
+    pub fn now_s(&self) -> f64 {
+        self.arrays().map(|(_, l)| l.now_s()).fold(0.0, f64::max)
+    }
+
+    /// Brings every tile's clock to the chip's time ([`Chip::now_s`]): tiles work in parallel,
+    /// so after an operation the whole chip stands at the slowest one. Drift, leak and hazards
+    /// for the time a tile was idle act at its next operation.
+    pub fn sync_clock(&mut self) {
+        let t = self.now_s();
+        for l in self.arrays_mut() {
+            l.sync_clock(t);
+        }
+    }
+
+    /// Lets `dt_s` seconds pass on every tile of every role, from the chip's time: drift, leak
+    /// and random failures act meanwhile.
+    pub fn advance(&mut self, dt_s: f64) {
+        self.sync_clock();
+        for l in self.arrays_mut() {
+            l.advance(dt_s);
+        }
+    }
+
+    /// Failed devices of each role that has arrays, in [`Role::ALL`] order.
+    pub fn failed_by_role(&self) -> Vec<(Role, FailedDevices)> {
+        Role::ALL
+            .iter()
+            .filter_map(|&r| {
+                let mut any = false;
+                let mut f = FailedDevices::default();
+                for (role, l) in self.arrays() {
+                    if role == r {
+                        any = true;
+                        let (lf, ln) = l.failed_devices();
+                        f.failed += lf;
+                        f.total += ln;
+                    }
+                }
+                any.then_some((r, f))
+            })
+            .collect()
+    }
+
+    /// Fraction of all the chip's devices, every role, that have failed (0 when digital).
+    pub fn failed_fraction(&self) -> f64 {
+        let all = self
+            .failed_by_role()
+            .iter()
+            .fold(FailedDevices::default(), |a, (_, f)| FailedDevices {
+                failed: a.failed + f.failed,
+                total: a.total + f.total,
+            });
+        all.fraction()
+    }
+
+    /// Operation counts of every array of role `role`.
+    pub fn counters_of(&self, role: Role) -> Counters {
+        let mut c = Counters::default();
+        for (r, l) in self.arrays() {
+            if r == role {
+                c += l.counters();
+            }
+        }
+        c
+    }
+
+    /// Operation counts of every array.
+    pub fn counters(&self) -> Counters {
+        let mut c = Counters::default();
+        for (_, l) in self.arrays() {
+            c += l.counters();
+        }
+        c
+    }
+
+    /// Energy of the operations of every array of role `role`, joules.
+    pub fn energy_of_j(&self, role: Role) -> f64 {
+        self.arrays()
+            .filter(|(r, _)| *r == role)
+            .map(|(_, l)| l.energy_j(&self.pricing))
+            .sum()
+    }
+
+    /// Energy of every array's operations, joules (digital work priced with the chip's device,
+    /// or the ideal device's table on a digital chip).
+    pub fn energy_j(&self) -> f64 {
+        self.arrays().map(|(_, l)| l.energy_j(&self.pricing)).sum()
+    }
+
+    /// Spare lines of every array, (used, total) (see [`Layer::spare_lines`]).
+    pub fn spare_lines(&self) -> (usize, usize) {
+        self.arrays().fold((0, 0), |(u, t), (_, l)| {
+            let (lu, lt) = l.spare_lines();
+            (u + lu, t + lt)
+        })
+    }
+
+    /// Takes the global drift compensation reference of every analog array (see
+    /// [`Layer::calibrate_drift_reference`]).
+    pub fn calibrate_drift_reference(&mut self) {
+        for l in self.arrays_mut() {
+            l.calibrate_drift_reference();
+        }
+    }
+
+    /// Switches global drift compensation on (re-estimating every array's factor) or off.
+    pub fn compensate_drift(&mut self, on: bool) {
+        for l in self.arrays_mut() {
+            l.compensate_drift(on);
+        }
+    }
+
+    /// Refreshes every analog array of every role: re-programs its drifted weights from its
+    /// compensated readout and restarts the drift clocks (see [`Layer::refresh`]).
+    pub fn refresh(&mut self) {
+        for l in self.arrays_mut() {
+            l.refresh();
+        }
+    }
+}
