@@ -62,7 +62,7 @@ fn bench_read(c: &mut Criterion) {
         let id = format!("{cols}x{rows}");
         let x = mnist_like_inputs(cols, 3);
         let mut t = tile(rows, cols);
-        let w: Vec<f32> = t.privileged_true_weights().transpose().as_slice().to_vec();
+        let w: Vec<f32> = t.inspect_weights().transpose().as_slice().to_vec();
         let mut out = vec![0f32; rows * BATCH];
         g.throughput(Throughput::Elements((rows * cols * BATCH) as u64));
         g.bench_function(BenchmarkId::new("matmul", &id), |b| {

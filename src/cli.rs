@@ -1,9 +1,10 @@
-//! Command-line interface (clap). Only argument handling and printing live here; the work is
-//! done by the library.
+//! The command-line interface (clap), part of the library so that a crate with a learning rule
+//! of its own gets the whole of it from a three-line `main` ([`main_with`]). Only argument
+//! handling and printing live here; the work is done by the other rooms.
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use mortalsim::crossbar::Tile;
-use mortalsim::device::{presets, Device, DeviceError};
+use crate::crossbar::Tile;
+use crate::device::{presets, Device, DeviceError};
 use std::io::Write;
 
 /// `println!` that ends the process quietly, with status 0, when stdout has been closed
@@ -46,6 +47,8 @@ enum Command {
     Merge(experiment::MergeArgs),
     /// Draw the figures (SVG, PNG) and summary.md of a run directory; prints each file written.
     Plot(PlotArgs),
+    /// The registered learning rules with their recommended learning rate and batch.
+    Learners,
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,12 +60,13 @@ struct PlotArgs {
     out: Option<std::path::PathBuf>,
     /// Image formats, comma-separated: svg, png.
     #[arg(long, value_delimiter = ',', default_value = "svg,png")]
-    format: Vec<mortalsim::plot::Format>,
+    format: Vec<crate::plot::Format>,
 }
 
 #[derive(Debug, clap::Args)]
 struct TrainArgs {
-    /// Learning rule: bp-digital, bp-oracle, bp-mirror, fa, dfa, sg, ff.
+    /// Learning rule: a registered learner's name (`mortalsim learners` lists them: bp-digital,
+    /// bp-oracle, bp-mirror, fa, dfa, sg, ff and any rule the program registered).
     #[arg(long)]
     learner: String,
     /// A device preset name or a device file (ignored by bp-digital, which has no device).
@@ -77,12 +81,12 @@ struct TrainArgs {
     /// Passes over the training set.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
-    /// Samples per update.
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
-    /// Learning rate.
-    #[arg(long, default_value_t = 0.05)]
-    lr: f32,
+    /// Samples per update [default: the learner's recommended batch].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Learning rate [default: the learner's recommended rate].
+    #[arg(long)]
+    lr: Option<f32>,
     /// Learning-rate schedule: constant, cosine (annealed to 0 over the run), or cooldown
     /// (constant for the first half, then linear to 0).
     #[arg(long, default_value = "constant")]
@@ -155,8 +159,8 @@ fn parse_choice<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> Resu
 }
 
 /// The learner options the `train` flags give.
-fn learner_options(args: &TrainArgs) -> Result<mortalsim::learn::Options> {
-    let mut o = mortalsim::learn::Options::default();
+fn learner_options(args: &TrainArgs) -> Result<crate::learn::Options> {
+    let mut o = crate::learn::Options::default();
     if let Some(v) = args.activity_l2 {
         // Checked by `learn::build`, like every learner option.
         o.activity_l2 = v;
@@ -248,9 +252,40 @@ fn load(device: &str) -> Result<Device> {
     Device::load(device).map_err(|e: DeviceError| InputError(e.to_string()).into())
 }
 
+/// Runs the command line with the rules of `entries` registered beside the built-in ones
+/// ([`crate::learn::registry::register`]): a crate with a rule of its own gets the whole
+/// command line — `run`, `plot`, `merge`, `train`, `learners`, `--list`, shards — from
+///
+/// ```no_run
+/// # let my_rule: mortalsim::learn::registry::Entry = todo!();
+/// fn main() {
+///     std::process::exit(mortalsim::cli::main_with(&[my_rule]));
+/// }
+/// ```
+///
+/// Returns the process exit code (0 ok, 2 bad input, e.g. a name clash, 1 other failure).
+pub fn main_with(entries: &[crate::learn::registry::Entry]) -> i32 {
+    run_with(entries, std::env::args_os())
+}
+
 /// Runs the command line; returns the process exit code (0 ok, 2 bad input, 1 other failure).
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    run_with(&[], std::env::args_os())
+}
+
+/// As [`main_with`], with the arguments given (the program's name first), e.g. from a test.
+pub fn run_with<I, T>(entries: &[crate::learn::registry::Entry], args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    for &e in entries {
+        if let Err(m) = crate::learn::registry::register(e) {
+            eprintln!("error: {m}");
+            return 2;
+        }
+    }
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -277,6 +312,18 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Run(args) => experiment::run_command(args),
         Command::Merge(args) => experiment::merge_command(args),
         Command::Plot(args) => plot(args),
+        Command::Learners => {
+            for e in crate::learn::registry::entries() {
+                out!(
+                    "{:<14} lr {:<6} batch {:<4} {}",
+                    e.name,
+                    e.recommended.lr,
+                    e.recommended.batch,
+                    e.summary
+                );
+            }
+            Ok(0)
+        }
         Command::Devices(DevicesCommand::List) => {
             for name in presets::names() {
                 let d = load(name)?;
@@ -315,7 +362,7 @@ fn run(cli: Cli) -> Result<i32> {
             out,
         }) => {
             let d = load(&device)?;
-            if matches!(d.shape, mortalsim::device::Shape::Ideal) {
+            if matches!(d.shape, crate::device::Shape::Ideal) {
                 return Err(InputError(format!(
                     "{device}: floating-point cells have no pulse response (their updates are exact)"
                 ))
@@ -345,7 +392,7 @@ pub(crate) fn input(msg: String) -> anyhow::Error {
 
 fn plot(args: PlotArgs) -> Result<i32> {
     let out = args.out.unwrap_or_else(|| args.run_dir.join("plots"));
-    let files = mortalsim::plot::plot_run(&args.run_dir, &out, &args.format).map_err(|e| {
+    let files = crate::plot::plot_run(&args.run_dir, &out, &args.format).map_err(|e| {
         if e.is_input() {
             input(e.to_string())
         } else {
@@ -373,20 +420,22 @@ pub(crate) fn set_threads(threads: Option<usize>) -> Result<()> {
 }
 
 fn train(args: TrainArgs) -> Result<i32> {
-    use mortalsim::data::{default_mnist_dir, Split};
-    use mortalsim::experiment::{train, TrainConfig};
-    use mortalsim::learn;
-    use mortalsim::net::{Activation, NetSpec};
+    use crate::data::{default_mnist_dir, Split};
+    use crate::experiment::{train, TrainConfig};
+    use crate::learn;
+    use crate::net::{Activation, NetSpec};
 
     set_threads(args.threads)?;
-    if args.batch == 0 || args.epochs == 0 {
+    let recommended = learn::registry::lookup(&args.learner)
+        .map_err(|m| input(format!("--learner: {m}")))?
+        .recommended;
+    let batch = args.batch.unwrap_or(recommended.batch);
+    let lr = args.lr.unwrap_or(recommended.lr);
+    if batch == 0 || args.epochs == 0 {
         return Err(input("--batch and --epochs must be at least 1".into()));
     }
-    if !(args.lr.is_finite() && args.lr > 0.0) {
-        return Err(input(format!(
-            "--lr must be a positive number, got {}",
-            args.lr
-        )));
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(input(format!("--lr must be a positive number, got {lr}")));
     }
     let widths = NetSpec::parse_widths(&args.layers).map_err(input)?;
     let activation = Activation::parse(&args.activation)
@@ -444,10 +493,10 @@ fn train(args: TrainArgs) -> Result<i32> {
         args.activation,
         train_set.len(),
         test_set.len(),
-        args.batch,
-        args.lr
+        batch,
+        lr
     );
-    let schedule = mortalsim::experiment::Schedule::parse(&args.lr_schedule).ok_or_else(|| {
+    let schedule = crate::experiment::Schedule::parse(&args.lr_schedule).ok_or_else(|| {
         input(format!(
             "--lr-schedule `{}`: expected constant, cosine or cooldown",
             args.lr_schedule
@@ -455,8 +504,8 @@ fn train(args: TrainArgs) -> Result<i32> {
     })?;
     let cfg = TrainConfig {
         epochs: args.epochs,
-        batch: args.batch,
-        lr: args.lr,
+        batch,
+        lr,
         seed: args.seed,
         schedule,
         idle_s_per_sample: 0.0,
@@ -485,8 +534,8 @@ fn train(args: TrainArgs) -> Result<i32> {
             "layers": spec.widths,
             "activation": args.activation,
             "epochs": report.epochs.len(),
-            "batch": args.batch,
-            "lr": format!("{}", args.lr).parse::<f64>().unwrap_or(args.lr as f64),
+            "batch": batch,
+            "lr": format!("{lr}").parse::<f64>().unwrap_or(lr as f64),
             "seed": args.seed,
             "train_samples": train_set.len(),
             "test_samples": test_set.len(),
@@ -522,7 +571,7 @@ fn show(d: &Device) -> Result<String> {
     s.push_str(
         "# *_us microsiemens, *_s seconds, *_j joules, *_pulses pulses, *_per_s per second.\n",
     );
-    if !matches!(d.shape, mortalsim::device::Shape::Ideal) {
+    if !matches!(d.shape, crate::device::Shape::Ideal) {
         s.push_str(&format!(
             "# Derived: states (w_max − w_min)/dw_min = {:.0}; weight scale {} ↔ {} µS above g_min.\n",
             d.states(),

@@ -14,7 +14,8 @@
 //! - [`plot`]: figures and summary tables of a run directory, from its files alone;
 //!
 //! with [`config_file`] (TOML loading with located errors) and [`random`] (seeding, Gaussian
-//! sampling) beside them, and `testing` (feature `proptest`): strategies and invariant checks
+//! sampling) beside them, [`cli`] (the thin command-line layer, which a user's crate reuses
+//! with its own rules), and `testing` (feature `proptest`): strategies and invariant checks
 //! for users' own rules.
 //!
 //! ```
@@ -29,6 +30,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod config_file;
 pub mod crossbar;
 pub mod data;
@@ -40,3 +42,11 @@ pub mod plot;
 pub mod random;
 #[cfg(feature = "proptest")]
 pub mod testing;
+
+/// The linear algebra of every public signature, so that a user's crate need not pin a version.
+pub use nalgebra;
+/// Property testing for users' rules (feature `proptest`), at the version `testing` uses.
+#[cfg(feature = "proptest")]
+pub use proptest;
+/// TOML values, in which a registered rule receives its own options ([`learn::Options::rule`]).
+pub use toml;

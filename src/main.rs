@@ -1,6 +1,6 @@
-//! The `mortalsim` command: a thin layer over the library (see `cli`).
-mod cli;
+//! The `mortalsim` command: the library's command line ([`mortalsim::cli`]) with the built-in
+//! learning rules.
 
 fn main() {
-    std::process::exit(cli::main());
+    std::process::exit(mortalsim::cli::main());
 }

@@ -116,9 +116,24 @@ fn points_are_learners_by_devices_by_sweep_values_by_seeds_in_order() {
 
 #[test]
 fn defaults_match_the_train_command() {
-    let exp = parse("learners = [\"fa\"]\ndevices = [\"ideal\"]\n").unwrap();
+    let exp = parse("learners = [\"fa\", \"ff\"]\ndevices = [\"ideal\"]\n").unwrap();
+    // lr and batch are each learner's recommended settings, as `train --learner NAME` uses.
+    for (p, name) in exp.points.iter().zip(["fa", "ff"]) {
+        let r = mortalsim::learn::registry::lookup(name).unwrap().recommended;
+        let t = &p.settings.train;
+        assert_eq!((t.epochs, t.batch, t.lr), (10, r.batch, r.lr), "{name}");
+    }
+    assert_eq!(exp.points[1].settings.train.lr, 0.002, "Forward-Forward's own recipe");
+    // [train] and [learner.NAME] still win over the recommendation.
+    let exp = parse(
+        "learners = [\"fa\", \"ff\"]\ndevices = [\"ideal\"]\n[train]\nlr = 0.1\n\
+         [learner.ff]\nbatch = 7\n",
+    )
+    .unwrap();
+    let t = |i: usize| (exp.points[i].settings.train.lr, exp.points[i].settings.train.batch);
+    assert_eq!(t(0), (0.1, 32));
+    assert_eq!(t(1), (0.1, 7));
     let s = &exp.points[0].settings;
-    assert_eq!((s.train.epochs, s.train.batch, s.train.lr), (10, 64, 0.05));
     assert_eq!(s.network.hidden, vec![500, 500]);
     assert_eq!(exp.points[0].seed, 1);
     assert_eq!(exp.name, "exp");

@@ -3,9 +3,9 @@
 use super::{input, set_threads, InputError};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mortalsim::experiment::run::Progress;
-use mortalsim::experiment::rundir;
-use mortalsim::experiment::{run, Experiment, RunSettings, Shard};
+use crate::experiment::run::Progress;
+use crate::experiment::rundir;
+use crate::experiment::{run, Experiment, RunSettings, Shard};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -192,7 +192,7 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
     });
     bar.finish_and_clear();
     let outcome = outcome.map_err(|e| match e {
-        mortalsim::experiment::run::RunError::Data(d) => InputError(d.to_string()).into(),
+        crate::experiment::run::RunError::Data(d) => InputError(d.to_string()).into(),
         e => anyhow::Error::from(e),
     })?;
     if !args.quiet {
@@ -218,7 +218,7 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
     if shard.count == 1 {
         // The figures and the summary table of the run (a shard's come after `merge`).
         let plots = outcome.dir.join("plots");
-        let files = mortalsim::plot::plot_run(&outcome.dir, &plots, &mortalsim::plot::Format::ALL)
+        let files = crate::plot::plot_run(&outcome.dir, &plots, &crate::plot::Format::ALL)
             .map_err(anyhow::Error::new)?;
         if !args.quiet {
             eprintln!(

@@ -36,7 +36,7 @@ use super::lifetime::StreamSection;
 use super::train::Countermeasures;
 use crate::config_file::{parse_toml, ConfigError};
 use crate::device::{Device, DeviceError, DeviceFile};
-use crate::learn::{Options, LEARNERS};
+use crate::learn::{registry, Options};
 use crate::net::Activation;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -153,18 +153,38 @@ impl Default for NetworkSection {
     }
 }
 
-/// `[train]`: the settings `mortalsim train` takes as flags, with the same defaults.
+/// `[train]`: the settings `mortalsim train` takes as flags, with the same defaults. The
+/// learning rate and the batch default to each learner's recommended settings
+/// ([`registry::Recommended`]), so a learner whose recipe differs (Forward-Forward's lr 0.002,
+/// batch 50) runs with it unless the file says otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainSection {
     /// Passes over the training set (default 10).
     pub epochs: usize,
-    /// Samples per update (default 64).
-    pub batch: usize,
-    /// Learning rate (default 0.05).
-    pub lr: f32,
+    /// Samples per update (default: the learner's recommended batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+    /// Learning rate (default: the learner's recommended rate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f32>,
     /// Learning-rate schedule: `constant` (default), `cosine` (annealed to 0 over the run) or
     /// `cooldown` (constant for the first half, then linear to 0).
+    pub schedule: super::Schedule,
+}
+
+/// A point's training settings: [`TrainSection`] after per-learner overrides, the learner's
+/// recommended settings and sweep values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSettings {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per update.
+    pub batch: usize,
+    /// Learning rate.
+    pub lr: f32,
+    /// Learning-rate schedule.
     pub schedule: super::Schedule,
 }
 
@@ -172,8 +192,8 @@ impl Default for TrainSection {
     fn default() -> Self {
         TrainSection {
             epochs: 10,
-            batch: 64,
-            lr: 0.05,
+            batch: None,
+            lr: None,
             schedule: super::Schedule::Constant,
         }
     }
@@ -237,8 +257,8 @@ pub struct PointSettings {
     pub data: DataSection,
     /// The network.
     pub network: NetworkSection,
-    /// Training settings after per-learner overrides and sweep values.
-    pub train: TrainSection,
+    /// Training settings after per-learner overrides, recommended settings and sweep values.
+    pub train: TrainSettings,
     /// Learner options after per-learner overrides and sweep values.
     pub options: Options,
     /// The task stream, if the point learns continually.
@@ -382,11 +402,8 @@ fn check(
         p.at("learners", "list at least one learner");
     }
     for (i, l) in raw.learners.iter().enumerate() {
-        if !LEARNERS.contains(&l.as_str()) {
-            p.at(
-                &format!("learners.{i}"),
-                format!("unknown learner `{l}` (learners: {})", LEARNERS.join(", ")),
-            );
+        if let Err(m) = registry::lookup(l) {
+            p.at(&format!("learners.{i}"), m);
         } else if raw.learners[..i].contains(l) {
             p.at(&format!("learners.{i}"), format!("`{l}` is listed twice"));
         }
@@ -590,8 +607,11 @@ fn resolve(
     let overrides = raw.learner.get(learner).cloned().unwrap_or_default();
     let mut train = raw.train.clone();
     train.epochs = overrides.epochs.unwrap_or(train.epochs);
-    train.batch = overrides.batch.unwrap_or(train.batch);
-    train.lr = overrides.lr.unwrap_or(train.lr);
+    let recommended = registry::lookup(learner)
+        .map_err(|m| ("learners".to_string(), m))?
+        .recommended;
+    train.batch = Some(overrides.batch.or(train.batch).unwrap_or(recommended.batch));
+    train.lr = Some(overrides.lr.or(train.lr).unwrap_or(recommended.lr));
     train.schedule = overrides.schedule.unwrap_or(train.schedule);
     let mut t = toml::Table::try_from(SettingsTable {
         data: &raw.data,
@@ -639,7 +659,16 @@ fn resolve(
         };
         (at, format!("learner `{learner}`: {m}"))
     })?;
-    check_settings(&settings).map_err(|(field, m)| {
+    let own_options = |s: &PointSettings| {
+        let entry = registry::lookup(learner).map_err(|m| ("learners".to_string(), m))?;
+        (entry.check)(&s.options.rule).map_err(|(f, m)| match f.as_str() {
+            "" => ("options.rule".to_string(), m),
+            _ => (format!("options.rule.{f}"), m),
+        })
+    };
+    check_settings(&settings)
+        .and_then(|()| own_options(&settings))
+        .map_err(|(field, m)| {
         let at = match raw.sweep.iter().position(|a| a.path == field) {
             Some(a) => format!("sweep.{a}.values.{}", combo[a]),
             // Learner options come only from the learner's own table.

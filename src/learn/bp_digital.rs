@@ -21,10 +21,6 @@ impl BpDigital {
 }
 
 impl Learner for BpDigital {
-    fn name(&self) -> &'static str {
-        "bp-digital"
-    }
-
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
         let net = &mut self.chip.net;
         let fwd = net.forward(x);

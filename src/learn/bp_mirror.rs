@@ -247,10 +247,6 @@ impl BpMirror {
 }
 
 impl Learner for BpMirror {
-    fn name(&self) -> &'static str {
-        "bp-mirror"
-    }
-
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
         let chip = &mut self.chip;
         let fwd = chip.net.forward(x);

@@ -28,10 +28,6 @@ impl BpOracle {
 }
 
 impl Learner for BpOracle {
-    fn name(&self) -> &'static str {
-        "bp-oracle"
-    }
-
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
         let (net, key) = (&mut self.chip.net, &self.key);
         let fwd = net.forward(x);

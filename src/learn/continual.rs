@@ -721,10 +721,6 @@ impl State {
 }
 
 impl Learner for Continual {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
     /// The inner learner's step, with activity recorded on the hidden layers during it, then
     /// the mechanisms (see the module documentation). Returns the inner step's loss.
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {

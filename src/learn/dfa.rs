@@ -42,10 +42,6 @@ impl Dfa {
 }
 
 impl Learner for Dfa {
-    fn name(&self) -> &'static str {
-        "dfa"
-    }
-
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
         let chip = &mut self.chip;
         let fwd = chip.net.forward(x);

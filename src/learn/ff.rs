@@ -561,10 +561,6 @@ impl Ff {
 }
 
 impl Learner for Ff {
-    fn name(&self) -> &'static str {
-        "ff"
-    }
-
     /// One FF step: a neutral-label pass (head training, hard negatives), then positives and
     /// negatives as one batch of 2·batch columns through the hidden layers, each layer updated
     /// from its own loss. Returns the mean over hidden layers of each layer's FF loss

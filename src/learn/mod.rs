@@ -24,6 +24,7 @@ pub mod continual;
 pub mod dfa;
 pub mod fa;
 pub mod ff;
+pub mod registry;
 pub mod sg;
 pub mod utility;
 
@@ -35,8 +36,6 @@ use nalgebra::DMatrix;
 /// A learning rule training one network. All learners share the network description, the seed
 /// scheme and the data order, so that a comparison differs only in the rule.
 pub trait Learner {
-    /// The rule's name, as given to `--learner`.
-    fn name(&self) -> &'static str;
     /// One step on a batch (`x`: inputs × batch) with learning rate `lr`; returns the mean
     /// cross-entropy loss of the batch before the step.
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32;
@@ -120,6 +119,10 @@ pub struct Options {
     /// resolved configs and their hashes are as without it.
     #[serde(skip_serializing_if = "continual::ContinualConfig::is_default")]
     pub continual: continual::ContinualConfig,
+    /// A registered rule's own options (`[learner.NAME.options.rule]`), read by its constructor
+    /// (see [`registry`]); the built-in rules take none (default empty, not written out).
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub rule: toml::Table,
 }
 
 fn is_zero(v: &f32) -> bool {
@@ -176,22 +179,13 @@ pub fn add_activity_penalty(
     layer.count_digital_ops(2 * h.len() as u64);
 }
 
-/// The learners this build offers.
-pub const LEARNERS: &[&str] = &[
-    "bp-digital",
-    "bp-oracle",
-    "fa",
-    "dfa",
-    "ff",
-    "bp-mirror",
-    "sg",
-];
-
-/// Builds learner `name` for `spec` on `device`, everything random derived from `seed`. When
-/// [`Options::continual`] switches a mechanism on ([`continual::ContinualConfig::is_active`]),
-/// the learner comes wrapped in a [`continual::Continual`]; otherwise it is the plain learner.
-/// The continual settings are validated either way. The network's layers get
-/// [`Options::momentum`] here; rules that train matrices of their own give them theirs.
+/// Builds learner `name` (an entry of the [`registry`]) for `spec` on `device`, everything
+/// random derived from `seed`. When [`Options::continual`] switches a mechanism on
+/// ([`continual::ContinualConfig::is_active`]), the learner comes wrapped in a
+/// [`continual::Continual`]; otherwise it is the plain learner. The options are validated
+/// either way. The network's layers get [`Options::momentum`] here; rules that train matrices
+/// of their own give them theirs. A bad option of a rule's own is named
+/// `rule.FIELD` in the error.
 pub fn build(
     name: &str,
     spec: &NetSpec,
@@ -199,43 +193,46 @@ pub fn build(
     seed: u64,
     options: &Options,
 ) -> Result<Box<dyn Learner>, String> {
-    options.validate().map_err(|(_, m)| m)?;
-    let mut plain = build_plain(name, spec, device, seed, options)?;
-    plain.network().set_momentum(options.momentum());
-    if options.continual.is_active() {
-        Ok(Box::new(continual::Continual::new(
-            plain,
-            options.continual.clone(),
-            seed,
-        )?))
-    } else {
-        Ok(plain)
-    }
+    build_located(name, spec, device, seed, options).map_err(|(field, m)| {
+        if field.is_empty() {
+            m
+        } else {
+            format!("{field}: {m}")
+        }
+    })
 }
 
-/// The learner without continual mechanisms.
-fn build_plain(
+/// As [`build`], the error as (field of the options, message): the field is empty when the
+/// problem is not one option's, `rule.FIELD` for a rule's own option.
+pub fn build_located(
     name: &str,
     spec: &NetSpec,
     device: &Device,
     seed: u64,
     options: &Options,
-) -> Result<Box<dyn Learner>, String> {
-    Ok(match name {
-        "bp-digital" => Box::new(bp_digital::BpDigital::new(spec, seed)),
-        "bp-oracle" => Box::new(bp_oracle::BpOracle::new(spec, device, seed)),
-        "fa" => Box::new(fa::Fa::new(spec, device, seed, options)?),
-        "dfa" => Box::new(dfa::Dfa::new(spec, device, seed, options)?),
-        "bp-mirror" => Box::new(bp_mirror::BpMirror::new(spec, device, seed, options)),
-        "sg" => Box::new(sg::Sg::new(spec, device, seed, options)?),
-        "ff" => Box::new(ff::Ff::new(spec, device, seed, options)?),
-        _ => {
-            return Err(format!(
-                "unknown learner `{name}` (learners: {})",
-                LEARNERS.join(", ")
-            ))
-        }
-    })
+) -> Result<Box<dyn Learner>, (String, String)> {
+    let entry = registry::lookup(name).map_err(|m| (String::new(), m))?;
+    options.validate()?;
+    (entry.check)(&options.rule).map_err(|(f, m)| (format!("rule.{f}"), m))?;
+    let args = registry::BuildArgs {
+        spec,
+        device,
+        seed,
+        options,
+    };
+    let mut plain = (entry.build)(&args).map_err(|(f, m)| {
+        let f = if f.is_empty() { f } else { format!("rule.{f}") };
+        (f, m)
+    })?;
+    plain.network().set_momentum(options.momentum());
+    if options.continual.is_active() {
+        Ok(Box::new(
+            continual::Continual::new(plain, options.continual.clone(), seed)
+                .map_err(|m| ("continual".to_string(), m))?,
+        ))
+    } else {
+        Ok(plain)
+    }
 }
 
 /// Mean softmax cross-entropy of scores `z` (classes × batch) against `labels`, and its

@@ -159,10 +159,6 @@ impl Sg {
 }
 
 impl Learner for Sg {
-    fn name(&self) -> &'static str {
-        "sg"
-    }
-
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
         let fwd = self.chip.net.forward(x);
         let n = self.chip.net.layers.len();

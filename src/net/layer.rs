@@ -660,8 +660,10 @@ impl Layer {
         }
     }
 
-    /// Counts `n` digital operations done on this layer's behalf (e.g. a backward product).
-    pub(crate) fn count_digital_ops(&mut self, n: u64) {
+    /// Counts `n` digital operations done on this layer's behalf (a backward product, a
+    /// normalisation, a rule's own bookkeeping): they join the layer's counters, its energy and
+    /// its role's share of the chip's. A rule counts every digital operation it does.
+    pub fn count_digital_ops(&mut self, n: u64) {
         self.digital_ops += n;
     }
 
