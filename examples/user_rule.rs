@@ -236,21 +236,31 @@ mod tests {
         let figure = std::fs::read_to_string(out.join("plots").join("accuracy_per_epoch.svg"))
             .or_else(|_| std::fs::read_to_string(out.join("plots").join("summary.md")))
             .unwrap();
-        assert!(figure.contains("sign-symmetric"), "the figures name the rule");
-        let before = std::fs::read(out.join("points").join(
-            std::fs::read_dir(out.join("points"))
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .find(|n| n.to_string_lossy().starts_with("sign-symmetric"))
-                .unwrap(),
-        ));
+        assert!(
+            figure.contains("sign-symmetric"),
+            "the figures name the rule"
+        );
+        let before = std::fs::read(
+            out.join("points").join(
+                std::fs::read_dir(out.join("points"))
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .find(|n| n.to_string_lossy().starts_with("sign-symmetric"))
+                    .unwrap(),
+            ),
+        );
         assert_eq!(run(&file, &out), 0, "a rerun");
         let again = std::fs::read_to_string(out.join("summary.csv")).unwrap();
         assert_eq!(again, summary, "a rerun keeps every point as it was");
         let point = std::fs::read_dir(out.join("points"))
             .unwrap()
             .map(|e| e.unwrap().path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sign-symmetric"))
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("sign-symmetric")
+            })
             .unwrap();
         assert_eq!(std::fs::read(point).ok(), before.ok(), "not recomputed");
         // The rule's own options are checked, located in the file.

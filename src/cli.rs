@@ -1,10 +1,10 @@
 //! The command-line interface (clap), part of the library so that a crate with a learning rule
 //! of its own gets the whole of it from a three-line `main` ([`main_with`]). Only argument
 //! handling and printing live here; the work is done by the other rooms.
-use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
 use crate::crossbar::Tile;
 use crate::device::{presets, Device, DeviceError};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
 use std::io::Write;
 
 /// `println!` that ends the process quietly, with status 0, when stdout has been closed
@@ -257,9 +257,9 @@ fn load(device: &str) -> Result<Device> {
 /// command line — `run`, `plot`, `merge`, `train`, `learners`, `--list`, shards — from
 ///
 /// ```no_run
-/// # let my_rule: mortalsim::learn::registry::Entry = todo!();
+/// # fn my_rule() -> mortalsim::learn::registry::Entry { unimplemented!() }
 /// fn main() {
-///     std::process::exit(mortalsim::cli::main_with(&[my_rule]));
+///     std::process::exit(mortalsim::cli::main_with(&[my_rule()]));
 /// }
 /// ```
 ///

@@ -6,7 +6,7 @@ use mortalsim::device::Device;
 use mortalsim::learn::continual::{Continual, ContinualConfig, ShrinkPerturb, UtilityKind};
 use mortalsim::learn::utility::{self, UtilityPropagationConfig};
 use mortalsim::learn::{self, Learner, Options};
-use mortalsim::net::{Activation, Layer, NetSpec};
+use mortalsim::net::{Activation, Chip, NetSpec, Role};
 use mortalsim::testing::{random_batch, readout_params};
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
@@ -170,7 +170,9 @@ fn bias_corrected_utility_of_a_constant_contribution_is_that_contribution_at_eve
     let s = spec(&[12, 9, 3]);
     let mut c = wrap("bp-oracle", &s, &Device::ideal(), 5, tracking_only());
     c.network().layer(0).program_unit(4, &[0.0; 12], 0.7);
-    let out: f64 = c.network().layer(1)
+    let out: f64 = c
+        .network()
+        .layer(1)
         .input_column(4)
         .iter()
         .map(|v| v.abs() as f64)
@@ -791,16 +793,14 @@ fn continual_settings_parse_from_toml_with_defaults() {
 fn activity_recording_is_off_by_default_and_exact_when_on() {
     let w = DMatrix::from_row_slice(2, 3, &[1.0, -1.0, 0.5, -0.5, 0.25, 1.0]);
     let mk = || {
-        Layer::new(
-            Some(&Device::ideal()),
-            &w,
-            DVector::from_vec(vec![0.1, -0.2]),
-            Activation::Tanh,
-            1,
-        )
+        let mut chip = Chip::bare(Some(&Device::ideal()));
+        let b = DVector::from_vec(vec![0.1, -0.2]);
+        let id = chip.allocate(Role::Module, &w, b, Activation::Tanh, 1, false);
+        (chip, id)
     };
     let x = DMatrix::from_fn(3, 4, |i, j| (i as f32 - j as f32) * 0.3);
-    let (mut off, mut on) = (mk(), mk());
+    let ((mut c_off, id), (mut c_on, _)) = (mk(), mk());
+    let (off, on) = (c_off.tile(id), c_on.tile(id));
     assert!(off.take_activity().is_none());
     on.record_activity(true);
     let fa = off.forward(&x);
@@ -831,7 +831,16 @@ fn activity_recording_is_off_by_default_and_exact_when_on() {
 fn unit_operations_on_a_layer() {
     for dev in [Some(Device::ideal()), None] {
         let w = DMatrix::from_fn(3, 4, |i, j| 0.1 * (i as f32 + 1.0) - 0.05 * j as f32);
-        let mut l = Layer::new(dev.as_ref(), &w, DVector::zeros(3), Activation::Relu, 2);
+        let mut chip = Chip::bare(dev.as_ref());
+        let id = chip.allocate(
+            Role::Module,
+            &w,
+            DVector::zeros(3),
+            Activation::Relu,
+            2,
+            false,
+        );
+        let l = chip.tile(id);
         for j in 0..4 {
             assert_eq!(l.input_column(j), w.column(j).into_owned());
         }

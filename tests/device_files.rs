@@ -17,7 +17,7 @@ fn invalid(src: &str) -> Vec<ConfigError> {
         Err(other) => panic!("expected DeviceError::Invalid, got {other:?} for:\n{src}"),
         Ok(d) => panic!(
             "expected an invalid file, it loaded as {:?}:\n{src}",
-            d.spec.name
+            d.spec().name
         ),
     }
 }
@@ -301,8 +301,8 @@ fn bad_file_on_disk_is_reported_with_its_path() {
     let good = dir.join("good.toml");
     std::fs::write(&good, "name = \"mine\"\n[response]\ndw_min = 0.01\n").unwrap();
     let d = Device::load(good.to_str().unwrap()).unwrap();
-    assert_eq!(d.spec.name, "mine");
-    assert_eq!(d.spec.response.dw_min, 0.01);
+    assert_eq!(d.spec().name, "mine");
+    assert_eq!(d.spec().response.dw_min, 0.01);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -313,9 +313,10 @@ fn every_preset_loads_under_its_name() {
     for name in names {
         let d = Device::load(name).unwrap_or_else(|e| panic!("preset {name}: {e}"));
         assert_eq!(
-            d.spec.name, name,
+            d.spec().name,
+            name,
             "preset {name} has name field {}",
-            d.spec.name
+            d.spec().name
         );
     }
 }
@@ -325,11 +326,11 @@ fn every_preset_has_description_and_source() {
     for name in presets::names() {
         let d = Device::load(name).unwrap();
         assert!(
-            !d.spec.description.trim().is_empty(),
+            !d.spec().description.trim().is_empty(),
             "preset {name} has no description"
         );
         assert!(
-            !d.spec.source.trim().is_empty(),
+            !d.spec().source.trim().is_empty(),
             "preset {name} has no source"
         );
     }
@@ -338,21 +339,21 @@ fn every_preset_has_description_and_source() {
 #[test]
 fn ideal_preset_is_ideal() {
     let d = Device::load("ideal").unwrap();
-    assert_eq!(d.shape, Shape::Ideal);
-    assert!(d.spec.periphery.perfect);
+    assert_eq!(*d.shape(), Shape::Ideal);
+    assert!(d.spec().periphery.perfect);
     assert_eq!(Device::ideal(), d);
     // And a non-ideal preset is not.
     let c = Device::load("constant-step").unwrap();
-    assert_eq!(c.shape, Shape::ConstantStep);
-    assert!(!c.spec.periphery.perfect);
-    assert_eq!(c.spec.response.dw_min, 0.001);
+    assert_eq!(*c.shape(), Shape::ConstantStep);
+    assert!(!c.spec().periphery.perfect);
+    assert_eq!(c.spec().response.dw_min, 0.001);
 }
 
 #[test]
 fn resolved_presets_round_trip() {
     for name in presets::names() {
         let dev = Device::load(name).unwrap();
-        let text = toml::to_string(&dev.spec).unwrap();
+        let text = toml::to_string(&dev.spec()).unwrap();
         let again = Device::from_toml(&text, "x")
             .unwrap_or_else(|e| panic!("preset {name} re-parsed:\n{e}\n--- text:\n{text}"));
         assert_eq!(again, dev, "preset {name} does not round-trip:\n{text}");
@@ -372,7 +373,7 @@ fn resolved_model_specific_fields_round_trip() {
     ] {
         let src = format!("name = \"m\"\n[response]\nmodel = \"{model}\"\n");
         let dev = Device::from_toml(&src, "m").unwrap_or_else(|e| panic!("{model}: {e}"));
-        let text = toml::to_string(&dev.spec).unwrap();
+        let text = toml::to_string(&dev.spec()).unwrap();
         let again = Device::from_toml(&text, "x")
             .unwrap_or_else(|e| panic!("{model} re-parsed:\n{e}\n--- text:\n{text}"));
         assert_eq!(again, dev, "{model} does not round-trip:\n{text}");

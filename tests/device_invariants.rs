@@ -86,7 +86,7 @@ proptest! {
 
     #[test]
     fn failed_cells_never_change(seed in any::<u64>(), ops in proptest::collection::vec(op(), 1..10)) {
-        let d = all_devices().into_iter().find(|d| d.spec.name == "faulty").unwrap();
+        let d = all_devices().into_iter().find(|d| d.spec().name == "faulty").unwrap();
         let mut t = Tile::new(&d, 6, 6, seed);
         for o in &ops {
             let before = t.clone();
@@ -111,7 +111,7 @@ proptest! {
 #[test]
 fn up_pulses_raise_and_down_pulses_lower_the_mean_weight() {
     for d in all_devices() {
-        if d.spec.name == "ideal" {
+        if d.spec().name == "ideal" {
             continue;
         }
         let mut t = Tile::new(&d, 1, 400, 3);
@@ -128,12 +128,12 @@ fn up_pulses_raise_and_down_pulses_lower_the_mean_weight() {
         assert!(
             m_up > m0,
             "{}: 20 up pulses moved the mean from {m0} to {m_up}",
-            d.spec.name
+            d.spec().name
         );
         assert!(
             m_down < m_up,
             "{}: 40 down pulses moved the mean from {m_up} to {m_down}",
-            d.spec.name
+            d.spec().name
         );
     }
 }

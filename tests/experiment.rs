@@ -97,11 +97,11 @@ fn points_are_learners_by_devices_by_sweep_values_by_seeds_in_order() {
     assert_eq!(p[4].settings.train.lr, 0.05);
     let cs = p.iter().find(|p| p.device_label == "cs").unwrap();
     assert_eq!(
-        cs.device.spec.periphery.adc_bits,
+        cs.device.spec().periphery.adc_bits,
         mortalsim::device::params::Bits::Finite(8)
     );
-    assert_eq!(p[2].device.spec.failure.stuck_at_min_fraction, 0.1);
-    assert_eq!(p[0].device.spec.failure.stuck_at_min_fraction, 0.0);
+    assert_eq!(p[2].device.spec().failure.stuck_at_min_fraction, 0.1);
+    assert_eq!(p[0].device.spec().failure.stuck_at_min_fraction, 0.0);
     // Ids are unique, hashes differ between points and are stable between parses.
     let ids: std::collections::HashSet<_> = p.iter().map(|p| &p.id).collect();
     assert_eq!(ids.len(), 16);
@@ -119,18 +119,28 @@ fn defaults_match_the_train_command() {
     let exp = parse("learners = [\"fa\", \"ff\"]\ndevices = [\"ideal\"]\n").unwrap();
     // lr and batch are each learner's recommended settings, as `train --learner NAME` uses.
     for (p, name) in exp.points.iter().zip(["fa", "ff"]) {
-        let r = mortalsim::learn::registry::lookup(name).unwrap().recommended;
+        let r = mortalsim::learn::registry::lookup(name)
+            .unwrap()
+            .recommended;
         let t = &p.settings.train;
         assert_eq!((t.epochs, t.batch, t.lr), (10, r.batch, r.lr), "{name}");
     }
-    assert_eq!(exp.points[1].settings.train.lr, 0.002, "Forward-Forward's own recipe");
+    assert_eq!(
+        exp.points[1].settings.train.lr, 0.002,
+        "Forward-Forward's own recipe"
+    );
     // [train] and [learner.NAME] still win over the recommendation.
     let exp = parse(
         "learners = [\"fa\", \"ff\"]\ndevices = [\"ideal\"]\n[train]\nlr = 0.1\n\
          [learner.ff]\nbatch = 7\n",
     )
     .unwrap();
-    let t = |i: usize| (exp.points[i].settings.train.lr, exp.points[i].settings.train.batch);
+    let t = |i: usize| {
+        (
+            exp.points[i].settings.train.lr,
+            exp.points[i].settings.train.batch,
+        )
+    };
     assert_eq!(t(0), (0.1, 32));
     assert_eq!(t(1), (0.1, 7));
     let s = &exp.points[0].settings;
@@ -482,7 +492,7 @@ drift_times_s = [31536000, 1, 3600]
 #[test]
 fn global_drift_compensation_undoes_a_uniform_drift() {
     use mortalsim::device::Device;
-    use mortalsim::net::{Activation, Layer};
+    use mortalsim::net::{Activation, Chip, Role};
     use nalgebra::{DMatrix, DVector};
     // Every cell drifts by the same factor ((t + t0)/t0)^-0.05 and reads are exact: the
     // one-hot reference read restores the outputs of any input.
@@ -496,7 +506,16 @@ fn global_drift_compensation_undoes_a_uniform_drift() {
     let w = DMatrix::from_fn(5, 7, |i, j| {
         0.05 * (i as f32 - 2.0) + 0.03 * (j as f32 - 3.0)
     });
-    let mut layer = Layer::new(Some(&dev), &w, DVector::zeros(5), Activation::Identity, 3);
+    let mut chip = Chip::bare(Some(&dev));
+    let id = chip.allocate(
+        Role::Module,
+        &w,
+        DVector::zeros(5),
+        Activation::Identity,
+        3,
+        false,
+    );
+    let layer = chip.tile(id);
     let x = DMatrix::from_fn(7, 4, |i, j| ((i * 4 + j) as f32 * 0.37).sin());
     let before = layer.preactivation(&x);
     layer.calibrate_drift_reference();

@@ -352,7 +352,7 @@ fn mean_goodness_is_sum_goodness_at_temperature_n() {
         .unwrap()
         .network()
         .layer(0)
-            .readout();
+        .readout();
         let moved = (&weights[0] - &before).amax();
         assert!(moved > 1e-4, "the step moves the weights ({moved})");
         let diff = (&weights[0] - &weights[1]).amax();

@@ -86,7 +86,7 @@ fn ageing_scales_apply_to_every_device_and_bad_stream_values_are_located() {
     let exp = parse(LIFE).unwrap();
     assert_eq!(exp.points.len(), 4);
     for p in &exp.points {
-        let f = &p.device.spec.failure;
+        let f = &p.device.spec().failure;
         assert!(
             (f.endurance_median_pulses - 200.0).abs() < 1e-9,
             "1e6 × 2e-4"
@@ -203,9 +203,12 @@ fn idle_time_ages_the_chip_and_refresh_reprograms_it() {
         widths: vec![784, 16, 10],
         activation: Activation::Relu,
     };
-    let mut dev = Device::load("idealized").unwrap();
-    dev.spec.drift.model = mortalsim::device::DriftModel::PowerLaw;
-    let dev = dev.spec.clone().validate("", "idealized+drift").unwrap();
+    let dev = Device::load("idealized")
+        .unwrap()
+        .edited("idealized+drift", |s| {
+            s.drift.model = mortalsim::device::DriftModel::PowerLaw
+        })
+        .unwrap();
     let run = |idle: f64, refresh_every_s: f64| {
         let mut learner = learn::build("bp-oracle", &spec, &dev, 1, &Options::default()).unwrap();
         let cfg = TrainConfig {

@@ -30,9 +30,10 @@ fn refresh(k: usize) -> Options {
 /// periphery, so that `readout()` — and with it the mismatch measurement and the refresh — is
 /// exact and the mismatch shows only how the two arrays answer the same pulses differently.
 fn constant_step_exact_readout() -> Device {
-    let mut dev = Device::load("constant-step").unwrap();
-    dev.spec.periphery.perfect = true;
-    dev
+    Device::load("constant-step")
+        .unwrap()
+        .edited("constant-step+perfect", |s| s.periphery.perfect = true)
+        .unwrap()
 }
 
 #[test]

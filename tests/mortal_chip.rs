@@ -7,7 +7,7 @@
 
 use mortalsim::crossbar::{Crossbar, Status};
 use mortalsim::device::{Device, DeviceError};
-use mortalsim::net::{Activation, Chip, Layer, NetSpec};
+use mortalsim::net::{Activation, Chip, NetSpec, Role};
 use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
 
@@ -66,12 +66,7 @@ fn drift_during_training_follows_the_closed_form_between_pulses() {
     let st = xb.tiles()[0].device_states()[0];
     let (t1, w1) = (st.t_prog_s, st.w as f64);
     assert_eq!(st.pulses, 2, "one programming pulse and one update pulse");
-    assert_rel(
-        xb.inspect_weights()[(0, 0)],
-        w1,
-        1e-7,
-        "weight at t1",
-    );
+    assert_rel(xb.inspect_weights()[(0, 0)], w1, 1e-7, "weight at t1");
     // Time passes with reads and with updates of another cell; cell (0, 0) only drifts.
     for (k, dt) in [1.0, 100.0, 1.0e4, 1.0e6].into_iter().enumerate() {
         xb.read(&rand_matrix(2, 3, -1.0, 1.0, k as u64));
@@ -84,12 +79,7 @@ fn drift_during_training_follows_the_closed_form_between_pulses() {
         );
         assert_eq!(st.pulses, 2);
         let want = w1 * drift_factor(xb.now_s() - t1, t0, nu);
-        assert_rel(
-            xb.inspect_weights()[(0, 0)],
-            want,
-            2e-6,
-            "drifted weight",
-        );
+        assert_rel(xb.inspect_weights()[(0, 0)], want, 2e-6, "drifted weight");
         // The pulsed neighbour restarted its clock at its pulse.
         let other = xb.tiles()[0].device_states()[3];
         assert!(other.t_prog_s > t1 && other.t_prog_s + dt <= xb.now_s() * (1.0 + 1e-12));
@@ -173,7 +163,7 @@ fn workload(d: &Device, seed: u64) -> (Vec<u32>, Vec<u32>, String) {
 /// The PCM preset (drift, read and programming noise, refresh, one-sided pairs) with its
 /// `[failure]` and `[periphery]` lines edited.
 fn pcm_with(failure: &str, periphery: &str) -> Device {
-    let src = toml::to_string(&Device::load("pcm").unwrap().spec).unwrap();
+    let src = toml::to_string(&Device::load("pcm").unwrap().spec()).unwrap();
     let src = src.replacen("[failure]\n", &format!("[failure]\n{failure}"), 1);
     let src = src.replacen("[periphery]\n", &format!("[periphery]\n{periphery}"), 1);
     // Later keys of the same name would be duplicates: drop the resolved ones we override.
@@ -200,7 +190,7 @@ fn no_spare_lines_changes_nothing() {
         failure,
         "spare_lines_per_tile = 0\nspare_remap_failed_fraction = 0.01\n",
     );
-    assert_eq!(with_zero.spec.periphery.spare_lines_per_tile, 0);
+    assert_eq!(with_zero.spec().periphery.spare_lines_per_tile, 0);
     let a = workload(&without, 7);
     assert!(
         a.2.contains("worn_out: ") && !a.2.contains("worn_out: 0,"),
@@ -472,8 +462,20 @@ fn refresh_undoes_a_uniform_drift_and_restarts_the_drift_clocks() {
         &format!("[drift]\nmodel = \"power-law\"\nt0_s = {t0}\nnu_mean = {nu}\nnu_std = 0.0"),
     );
     let w = rand_matrix(5, 7, -0.5, 0.5, 3);
-    let make = || Layer::new(Some(&d), &w, DVector::zeros(5), Activation::Identity, 9);
-    let mut layer = make();
+    let make = || {
+        let mut chip = Chip::bare(Some(&d));
+        let id = chip.allocate(
+            Role::Module,
+            &w,
+            DVector::zeros(5),
+            Activation::Identity,
+            9,
+            false,
+        );
+        (chip, id)
+    };
+    let (mut chip, id) = make();
+    let layer = chip.tile(id);
     layer.calibrate_drift_reference();
     layer.advance(1.0e6);
     let drifted = layer.readout();
@@ -508,7 +510,8 @@ fn refresh_undoes_a_uniform_drift_and_restarts_the_drift_clocks() {
 
     // Without a drift reference α = 1: refresh writes back the drifted weights (and still
     // restarts the clocks).
-    let mut plain = make();
+    let (mut plain_chip, id) = make();
+    let plain = plain_chip.tile(id);
     plain.advance(1.0e6);
     let drifted = plain.readout();
     plain.refresh();
@@ -581,6 +584,6 @@ fn spare_fields_are_validated_by_name() {
         }
     }
     let d = dev("name = \"t\"\n");
-    assert_eq!(d.spec.periphery.spare_lines_per_tile, 0);
-    assert_eq!(d.spec.periphery.spare_remap_failed_fraction, 0.05);
+    assert_eq!(d.spec().periphery.spare_lines_per_tile, 0);
+    assert_eq!(d.spec().periphery.spare_remap_failed_fraction, 0.05);
 }

@@ -294,7 +294,7 @@ fn asymmetry_biases_alternating_updates_in_its_direction() {
 fn constant_step_crosses_its_range_in_states_pulses() {
     // The constant-step preset without device-to-device variation, c2c noise kept.
     let d = dev(&Device::load("constant-step")
-        .map(|d| toml::to_string(&d.spec).unwrap())
+        .map(|d| toml::to_string(&d.spec()).unwrap())
         .unwrap()
         .replace("dw_min_dtod = 0.3", "dw_min_dtod = 0.0")
         .replace("w_min_dtod = 0.3", "w_min_dtod = 0.0")
@@ -519,11 +519,7 @@ fn workload(name: &str, seed: u64) -> (Vec<u32>, Vec<u32>) {
         xb.pulse_update(&x, &e, 0.05);
         xb.advance(10.0);
     }
-    let weights = xb
-        .inspect_weights()
-        .iter()
-        .map(|v| v.to_bits())
-        .collect();
+    let weights = xb.inspect_weights().iter().map(|v| v.to_bits()).collect();
     (outs, weights)
 }
 
@@ -557,7 +553,7 @@ fn operations_advance_the_clock_and_counters_and_energy_follows() {
     let c = t.counters();
     // No programming noise: one write-verify iteration per cell.
     assert_eq!(c.programming_pulses, (rows * cols) as u64);
-    let timing = &d.spec.timing;
+    let timing = &d.spec().timing;
     let t_prog = (rows * cols) as f64 * timing.program_pulse_s;
     assert!((t.now_s() - t_prog).abs() < 1e-15);
 
@@ -583,7 +579,7 @@ fn operations_advance_the_clock_and_counters_and_energy_follows() {
     assert_eq!(received, c.programming_pulses + c.coincidences);
 
     let e = c.energy(&d);
-    let en = &d.spec.energy;
+    let en = &d.spec().energy;
     assert_eq!(e.array_read_j, c.cells_read as f64 * en.read_cell_j);
     assert_eq!(e.adc_j, c.adc_conversions as f64 * en.adc_step_j * 512.0); // 9 bits
     assert_eq!(e.dac_j, c.dac_conversions as f64 * en.dac_step_j * 128.0); // 7 bits
@@ -605,7 +601,7 @@ fn readout_returns_the_weights_within_the_read_chains_resolution() {
     // One-hot reads through a 9-bit ADC with output bound 12 resolve 24/510 per step, so
     // readout is coarse but unbiased, and it is counted like any read.
     let d = dev(&Device::load("constant-step")
-        .map(|d| toml::to_string(&d.spec).unwrap())
+        .map(|d| toml::to_string(&d.spec()).unwrap())
         .unwrap()
         .replace("out_noise = 0.06", "out_noise = 0.0"));
     let w = rand_matrix(8, 300, -0.5, 0.5, 5);

@@ -1,11 +1,11 @@
 //! `mortalsim run` and `mortalsim merge`: argument handling and the progress display.
 
 use super::{input, set_threads, InputError};
-use anyhow::Result;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::experiment::run::Progress;
 use crate::experiment::rundir;
 use crate::experiment::{run, Experiment, RunSettings, Shard};
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 

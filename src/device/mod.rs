@@ -82,9 +82,9 @@ pub enum Shape {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Device {
     /// The resolved file (every optional field of the chosen model filled with its default).
-    pub spec: DeviceFile,
+    pub(crate) spec: DeviceFile,
     /// The response model with its parameters.
-    pub shape: Shape,
+    pub(crate) shape: Shape,
 }
 
 /// Why a device could not be loaded.
@@ -242,6 +242,37 @@ impl Checker<'_> {
                 );
             }
         }
+    }
+}
+
+impl Device {
+    /// The resolved file (every optional field of the chosen model filled with its default).
+    /// Read-only: a validated device cannot be edited into nonsense; [`Device::edited`] makes a
+    /// changed copy and validates it again.
+    ///
+    /// ```compile_fail
+    /// let mut d = mortalsim::device::Device::load("constant-step").unwrap();
+    /// d.spec.response.dw_min = -1.0; // private field: does not compile
+    /// ```
+    pub fn spec(&self) -> &DeviceFile {
+        &self.spec
+    }
+
+    /// The response model with its parameters.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// A copy with `edit` applied to its file, validated again: the only way to change a
+    /// device after validation. The errors name the field (the file is `name`).
+    pub fn edited(
+        &self,
+        name: &str,
+        edit: impl FnOnce(&mut DeviceFile),
+    ) -> Result<Device, Vec<ConfigError>> {
+        let mut spec = self.spec.clone();
+        edit(&mut spec);
+        spec.validate("", name)
     }
 }
 

@@ -669,17 +669,17 @@ fn resolve(
     check_settings(&settings)
         .and_then(|()| own_options(&settings))
         .map_err(|(field, m)| {
-        let at = match raw.sweep.iter().position(|a| a.path == field) {
-            Some(a) => format!("sweep.{a}.values.{}", combo[a]),
-            // Learner options come only from the learner's own table.
-            None if has_overrides && field.starts_with("options.") => {
-                format!("learner.{learner}.{field}")
-            }
-            None if has_overrides => format!("learner.{learner}"),
-            None => field,
-        };
-        (at, m)
-    })?;
+            let at = match raw.sweep.iter().position(|a| a.path == field) {
+                Some(a) => format!("sweep.{a}.values.{}", combo[a]),
+                // Learner options come only from the learner's own table.
+                None if has_overrides && field.starts_with("options.") => {
+                    format!("learner.{learner}.{field}")
+                }
+                None if has_overrides => format!("learner.{learner}"),
+                None => field,
+            };
+            (at, m)
+        })?;
     accelerate(&mut device_table, &settings.ageing);
     let device = device_from_table(&device_table, label)
         .map_err(|m| (at_value(&m), format!("device `{label}`: {m}")))?;

@@ -6,8 +6,7 @@
 //! no transposed read and no sequential backward pass are needed.
 
 use super::{
-    add_activity_penalty, apply_updates, feedback_layers, softmax_cross_entropy, Learner,
-    Options,
+    add_activity_penalty, apply_updates, feedback_layers, softmax_cross_entropy, Learner, Options,
 };
 use crate::device::Device;
 use crate::net::{Chip, NetSpec, TileId};

@@ -7,8 +7,8 @@
 //! penalty ([`Options::activity_l2`]) joins each hidden layer's signal.
 
 use super::{
-    add_activity_penalty, apply_updates, chain_deltas, feedback_layers,
-    softmax_cross_entropy, Learner, Options,
+    add_activity_penalty, apply_updates, chain_deltas, feedback_layers, softmax_cross_entropy,
+    Learner, Options,
 };
 use crate::device::Device;
 use crate::net::{Chip, NetSpec, TileId};

@@ -118,7 +118,11 @@ pub fn builtin() -> Vec<Entry> {
             check: no_options,
             build: |a| {
                 shared(
-                    |a| Ok(Box::new(dfa::Dfa::new(a.spec, a.device, a.seed, a.options)?)),
+                    |a| {
+                        Ok(Box::new(dfa::Dfa::new(
+                            a.spec, a.device, a.seed, a.options,
+                        )?))
+                    },
                     a,
                 )
             },

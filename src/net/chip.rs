@@ -16,6 +16,61 @@
 //!
 //! A tile on the chip is a [`Layer`]: a rule reaches it through [`Chip::tile`] with a
 //! [`TileId`] the allocation returned, and has only the layer's physical operations.
+//!
+//! # Sealed
+//!
+//! A rule cannot get around the chip. This compiles — a rule's view of the chip:
+//!
+//! ```
+//! use mortalsim::device::Device;
+//! use mortalsim::net::{Activation, Chip, NetSpec};
+//! let spec = NetSpec { widths: vec![4, 3, 2], activation: Activation::Relu };
+//! let mut chip = Chip::new(&spec, Some(&Device::ideal()), 1);
+//! let w = chip.network_mut().layer(0).readout(); // one-hot reads, counted
+//! assert_eq!(chip.network().layers().len(), 2);
+//! assert!(chip.counters().reads > 0);
+//! # let _ = w;
+//! ```
+//!
+//! and none of these does. The true weights, uncounted:
+//!
+//! ```compile_fail
+//! # use mortalsim::device::Device;
+//! # use mortalsim::net::{Activation, Chip, NetSpec};
+//! # let spec = NetSpec { widths: vec![4, 3, 2], activation: Activation::Relu };
+//! let mut chip = Chip::new(&spec, Some(&Device::ideal()), 1);
+//! let w = chip.network().layers()[0].inspect_weights(); // crate-private
+//! ```
+//!
+//! the privileged transpose, which needs the key only `bp-oracle` holds:
+//!
+//! ```compile_fail
+//! # use mortalsim::device::Device;
+//! # use mortalsim::net::{Activation, Chip, NetSpec};
+//! # let spec = NetSpec { widths: vec![4, 3, 2], activation: Activation::Relu };
+//! let mut chip = Chip::new(&spec, Some(&Device::ideal()), 1);
+//! let w = chip.network_mut().layer(0).privileged_true_weights(); // crate-private
+//! ```
+//!
+//! swapping a layer of the chip (say, for a digital one):
+//!
+//! ```compile_fail
+//! # use mortalsim::device::Device;
+//! # use mortalsim::net::{Activation, Chip, NetSpec};
+//! # let spec = NetSpec { widths: vec![4, 3, 2], activation: Activation::Relu };
+//! let mut chip = Chip::new(&spec, Some(&Device::ideal()), 1);
+//! let digital = Chip::new(&spec, None, 1);
+//! chip.network_mut().layers[0] = digital.network().layers()[0].clone(); // private field
+//! ```
+//!
+//! or a network of one's own, off the chip's clock:
+//!
+//! ```compile_fail
+//! # use mortalsim::device::Device;
+//! # use mortalsim::net::{Activation, NetSpec, Network};
+//! # let spec = NetSpec { widths: vec![4, 3, 2], activation: Activation::Relu };
+//! let net = Network::new(&spec, Some(&Device::ideal()), 1); // crate-private
+//! ```
 
 use super::{Layer, NetSpec, Network};
 use crate::crossbar::Counters;
@@ -25,9 +80,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 /// What an array on the chip is for. Results break failures, counts and energy down by role.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// The network's own layers, input side first.
@@ -108,6 +161,17 @@ impl Chip {
     pub fn new(spec: &NetSpec, device: Option<&Device>, seed: u64) -> Chip {
         Chip {
             net: Network::new(spec, device, seed),
+            tiles: Vec::new(),
+            device: device.cloned(),
+            pricing: device.cloned().unwrap_or_else(Device::ideal),
+        }
+    }
+
+    /// A chip with no network yet, on `device` (or digital): for studies of single arrays, which
+    /// are allocated with [`Chip::allocate`] like any rule's.
+    pub fn bare(device: Option<&Device>) -> Chip {
+        Chip {
+            net: Network { layers: Vec::new() },
             tiles: Vec::new(),
             device: device.cloned(),
             pricing: device.cloned().unwrap_or_else(Device::ideal),

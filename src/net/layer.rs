@@ -165,8 +165,16 @@ pub fn torch_default_init(rows: usize, cols: usize, seed: u64) -> (DMatrix<f32>,
 impl Layer {
     /// A layer of `rows` outputs × `cols` inputs. With a device its weights are fabricated on
     /// tiles of that device and programmed (write-and-verify, counted) to `w`; without one they
-    /// are a float matrix equal to `w`.
-    pub fn new(
+    /// are a float matrix equal to `w`. Crate-private: a rule gets its arrays from a
+    /// [`super::Chip`], so that every array ages on the chip's clock and is on its bill.
+    ///
+    /// ```compile_fail
+    /// use mortalsim::net::{Activation, Layer};
+    /// let w = nalgebra::DMatrix::zeros(2, 2);
+    /// // An array off the chip would not age: does not compile.
+    /// let l = Layer::new(None, &w, nalgebra::DVector::zeros(2), Activation::Identity, 1);
+    /// ```
+    pub(crate) fn new(
         device: Option<&Device>,
         w: &DMatrix<f32>,
         bias: DVector<f32>,
@@ -200,7 +208,7 @@ impl Layer {
     /// scaled so that its largest entry uses half of the device's nominal weight range, and its
     /// reads are scaled back by a digital gain: a small fixed matrix would otherwise sit below the
     /// periphery's output noise and ADC step, as no chip designer would map it.
-    pub fn fixed(device: Option<&Device>, w: &DMatrix<f32>, seed: u64) -> Layer {
+    pub(crate) fn fixed(device: Option<&Device>, w: &DMatrix<f32>, seed: u64) -> Layer {
         let max = w.amax();
         let range = device
             .filter(|d| !matches!(d.shape, crate::device::Shape::Ideal))
