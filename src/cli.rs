@@ -523,6 +523,18 @@ fn train(args: TrainArgs) -> Result<i32> {
             if e.diverged { "  DIVERGED" } else { "" }
         );
     });
+    if let Some(e) = report.epochs.last().filter(|e| e.diverged) {
+        eprintln!(
+            "warning: training diverged in epoch {} (a non-finite loss, or a loss that exploded \
+             to over {}× its first batch's while test accuracy sits at chance); {}'s \
+             recommended settings are lr {} and batch {} (`mortalsim learners`)",
+            e.epoch,
+            crate::experiment::train::EXPLOSION_FACTOR,
+            args.learner,
+            recommended.lr,
+            recommended.batch
+        );
+    }
     if args.json {
         let last = report.epochs.last().expect("at least one epoch");
         let total_samples = (train_set.len() * report.epochs.len()) as f64;

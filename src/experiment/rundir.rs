@@ -381,6 +381,9 @@ pub fn write_tables<'a>(
         for e in &r.epochs {
             row(e.epoch, e.sim_time_s, "pulses", e.pulses as f64)
                 .map_err(csv_err(&metrics_path))?;
+            for (name, v) in role_metrics(&e.roles) {
+                row(e.epoch, e.sim_time_s, &name, v).map_err(csv_err(&metrics_path))?;
+            }
         }
         for t in &r.tasks {
             let mut values = vec![
@@ -405,6 +408,7 @@ pub fn write_tables<'a>(
             values.extend(per_layer("stable_rank", &ranks));
             values.extend(per_layer("mean_abs_weight", &t.mean_abs_weight));
             values.extend(per_layer("backbone_fraction", &t.backbone_fraction));
+            values.extend(role_metrics(&t.roles));
             for (name, v) in values {
                 row(t.task, t.sim_time_s, &name, v).map_err(csv_err(&metrics_path))?;
             }
@@ -562,4 +566,19 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command_line: &str) -> Result<MergeRe
         points: records.len(),
         missing,
     })
+}
+
+/// The per-role rows of an epoch or task: `failed_fraction_ROLE`, `pulses_ROLE` and
+/// `energy_j_ROLE` for each role of the chip's arrays (forward, feedback, mirror, module).
+fn role_metrics(roles: &[super::train::RoleReport]) -> Vec<(String, f64)> {
+    roles
+        .iter()
+        .flat_map(|r| {
+            [
+                (format!("failed_fraction_{}", r.role), r.failed_fraction),
+                (format!("pulses_{}", r.role), r.pulses as f64),
+                (format!("energy_j_{}", r.role), r.energy_j),
+            ]
+        })
+        .collect()
 }

@@ -28,6 +28,23 @@ pub struct TrainConfig {
     pub countermeasures: Countermeasures,
 }
 
+impl Default for TrainConfig {
+    /// One epoch at batch 32 and lr 0.05 (the recommended settings of most rules; take a
+    /// rule's own from its registry entry), seed 1, constant schedule, no idle time, no
+    /// countermeasures.
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 1,
+            batch: 32,
+            lr: 0.05,
+            seed: 1,
+            schedule: Schedule::Constant,
+            idle_s_per_sample: 0.0,
+            countermeasures: Countermeasures::default(),
+        }
+    }
+}
+
 /// Countermeasures against ageing while the chip learns (`[countermeasures]` of an experiment
 /// file; all off by default). They act on every array of the chip: the network's layers and a
 /// learner's feedback matrices, mirrors and synthetic-gradient modules alike.
@@ -136,6 +153,10 @@ pub(crate) struct Pass {
     pub samples: usize,
     /// Whether a loss was not finite (the pass stopped there).
     pub diverged: bool,
+    /// The loss of the pass's first batch (None for an empty pass).
+    pub first_loss: Option<f64>,
+    /// The largest finite batch loss of the pass.
+    pub max_loss: f64,
 }
 
 /// Steps `learner` through the samples `order` of `data` in batches of `batch`, their pixels
@@ -155,6 +176,8 @@ pub(crate) fn pass(
         batches: 0,
         samples: 0,
         diverged: false,
+        first_loss: None,
+        max_loss: f64::NEG_INFINITY,
     };
     for chunk in order.chunks(batch.max(1)) {
         let b = data.batch_permuted(chunk, perm);
@@ -166,6 +189,8 @@ pub(crate) fn pass(
         }
         p.loss_sum += loss as f64;
         p.batches += 1;
+        p.first_loss.get_or_insert(loss as f64);
+        p.max_loss = p.max_loss.max(loss as f64);
         care.after_step(learner, chunk.len());
     }
     p
@@ -336,8 +361,24 @@ pub fn evaluate_on(
     (loss / n, correct as f64 / n)
 }
 
+/// A training loss this many times the first batch's marks an explosion (see [`collapsed`]).
+pub const EXPLOSION_FACTOR: f64 = 10.0;
+
+/// Whether a run has collapsed without a non-finite loss: some batch's training loss reached
+/// [`EXPLOSION_FACTOR`] × the first batch's (`max_loss` against `first_loss`) and the test
+/// accuracy sits at chance (at most 1.5 / `classes`). Forward-Forward at lr 0.05 is the case in
+/// point: its goodness loss jumps from 216 to 1.2e5 within 20 steps, every unit dies, the loss
+/// settles at θ and the head predicts one class (11.35 %); a healthy run's largest batch loss
+/// stays within 2× of its first.
+pub fn collapsed(first_loss: f64, max_loss: f64, test_accuracy: f64, classes: usize) -> bool {
+    let exploded =
+        first_loss.is_finite() && first_loss > 0.0 && max_loss >= EXPLOSION_FACTOR * first_loss;
+    exploded && test_accuracy <= 1.5 / classes.max(1) as f64
+}
+
 /// Trains `learner` on `train_set` and evaluates it on `test_set` after every epoch;
-/// `on_epoch` sees each report as it is made. A diverging run stops at the epoch it diverged.
+/// `on_epoch` sees each report as it is made. A diverging run — a non-finite loss, or a
+/// [`collapsed`] one — stops at the epoch it diverged.
 pub fn train(
     learner: &mut dyn Learner,
     train_set: &Dataset,
@@ -350,6 +391,7 @@ pub fn train(
     let total_steps = steps_per_epoch * cfg.epochs;
     let mut step = 0;
     let mut care = Caretaker::start(learner, cfg.idle_s_per_sample, cfg.countermeasures);
+    let (mut first_loss, mut max_loss) = (None, f64::NEG_INFINITY);
     for epoch in 1..=cfg.epochs {
         let order = shuffled_order(train_set.len(), cfg.seed, epoch as u64);
         let e0 = learner.energy_j();
@@ -368,6 +410,8 @@ pub fn train(
             },
         );
         let (loss_sum, batches, diverged) = (p.loss_sum, p.batches, p.diverged);
+        first_loss = first_loss.or(p.first_loss);
+        max_loss = max_loss.max(p.max_loss);
         let secs = start.elapsed().as_secs_f64();
         let e1 = learner.energy_j();
         let t1 = learner.chip().now_s();
@@ -393,7 +437,14 @@ pub fn train(
             failed_fraction,
             pulses,
             roles,
-            diverged: diverged || !test_loss.is_finite(),
+            diverged: diverged
+                || !test_loss.is_finite()
+                || collapsed(
+                    first_loss.unwrap_or(f64::NAN),
+                    max_loss,
+                    test_accuracy,
+                    test_set.classes(),
+                ),
         };
         on_epoch(&report);
         let stop = report.diverged;
