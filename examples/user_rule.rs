@@ -160,11 +160,16 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(16))]
-        /// On any physical device and any small network, a step is sane.
+        /// On any device (pulsed, noisy periphery, split over tiles, one-sided pairs,
+        /// piecewise, ideal) and any small network, a step is sane, the layers stay on the
+        /// device and no true weight is read.
         #[test]
-        fn a_step_is_sane((spec, x, y) in testing::net_and_batch(), dev in testing::device()) {
+        fn a_step_is_sane((spec, x, y) in testing::net_and_batch(), dev in testing::any_device()) {
             let mut rule = SignSymmetric::new(&spec, &dev, 1, 100);
-            testing::check_learner_step(&mut rule, &x, &y, 0.05);
+            let before = testing::ChipSnapshot::of(rule.chip());
+            testing::check_learner_step(&mut rule, &x, &y, 0.05)?;
+            testing::check_layers_stay_on_device(&rule, Some(&dev), &before)?;
+            testing::check_no_privileged_reads(&rule)?;
         }
     }
 
@@ -236,21 +241,31 @@ mod tests {
         let figure = std::fs::read_to_string(out.join("plots").join("accuracy_per_epoch.svg"))
             .or_else(|_| std::fs::read_to_string(out.join("plots").join("summary.md")))
             .unwrap();
-        assert!(figure.contains("sign-symmetric"), "the figures name the rule");
-        let before = std::fs::read(out.join("points").join(
-            std::fs::read_dir(out.join("points"))
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .find(|n| n.to_string_lossy().starts_with("sign-symmetric"))
-                .unwrap(),
-        ));
+        assert!(
+            figure.contains("sign-symmetric"),
+            "the figures name the rule"
+        );
+        let before = std::fs::read(
+            out.join("points").join(
+                std::fs::read_dir(out.join("points"))
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .find(|n| n.to_string_lossy().starts_with("sign-symmetric"))
+                    .unwrap(),
+            ),
+        );
         assert_eq!(run(&file, &out), 0, "a rerun");
         let again = std::fs::read_to_string(out.join("summary.csv")).unwrap();
         assert_eq!(again, summary, "a rerun keeps every point as it was");
         let point = std::fs::read_dir(out.join("points"))
             .unwrap()
             .map(|e| e.unwrap().path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sign-symmetric"))
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("sign-symmetric")
+            })
             .unwrap();
         assert_eq!(std::fs::read(point).ok(), before.ok(), "not recomputed");
         // The rule's own options are checked, located in the file.
