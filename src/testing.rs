@@ -574,8 +574,9 @@ pub fn check_no_privileged_reads(learner: &dyn Learner) -> Result<(), TestCaseEr
 /// Every array of `learner`'s chip in `before` is still there with its role, shape, place
 /// (analog or digital) and tiles, none was added, and clocks and counters did not go back; with
 /// a `device`, the chip is on it and every trained (forward) layer is analog, each of its tiles
-/// made of that device. `before` is a [`ChipSnapshot`] taken before the steps. Pass `None` for
-/// a rule that is digital by design (`bp-digital`).
+/// made of that device. `before` is a [`ChipSnapshot`] taken before the steps (after the first
+/// step for a rule that allocates its arrays there). Pass `None` for a rule that is digital by
+/// design (`bp-digital`).
 pub fn check_layers_stay_on_device(
     learner: &dyn Learner,
     device: Option<&Device>,
