@@ -160,11 +160,16 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(16))]
-        /// On any physical device and any small network, a step is sane.
+        /// On any device (pulsed, noisy periphery, split over tiles, one-sided pairs,
+        /// piecewise, ideal) and any small network, a step is sane, the layers stay on the
+        /// device and no true weight is read.
         #[test]
-        fn a_step_is_sane((spec, x, y) in testing::net_and_batch(), dev in testing::device()) {
+        fn a_step_is_sane((spec, x, y) in testing::net_and_batch(), dev in testing::any_device()) {
             let mut rule = SignSymmetric::new(&spec, &dev, 1, 100);
-            testing::check_learner_step(&mut rule, &x, &y, 0.05);
+            let before = testing::ChipSnapshot::of(rule.chip());
+            testing::check_learner_step(&mut rule, &x, &y, 0.05)?;
+            testing::check_layers_stay_on_device(&rule, Some(&dev), &before)?;
+            testing::check_no_privileged_reads(&rule)?;
         }
     }
 

@@ -27,7 +27,7 @@ pub mod pulse;
 pub mod tile;
 
 pub use cost::{Counters, Energy};
-pub use tile::{CellState, Status, Tile};
+pub use tile::{CellState, Status, Tile, TileView};
 
 use crate::device::Device;
 use crate::random::{derive, purpose};

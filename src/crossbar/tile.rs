@@ -1095,3 +1095,102 @@ impl Tile {
         }
     }
 }
+
+/// A read-only view of one physical tile of a layer (`Layer::tiles`): the facts a
+/// hardware researcher's test may look at — shape, devices, failures, clock, device and
+/// operation counts — and nothing that would reveal a weight. It offers no cell state, no
+/// weight and no operation, and its `Debug` prints only those facts, so no true weight leaks
+/// through it.
+///
+/// Counts are per tile ([`TileView::counters`]). A layer's counters are the sum over its tiles
+/// plus what is counted above them, field by field:
+///
+/// - `reads`, `bm_rereads`, `saturated_reads`, `cells_read`, `dac_conversions`,
+///   `adc_conversions`: this tile's vector reads. A layer split over a grid of tiles reads
+///   every tile for each input vector, so a layer's `reads` is the number of vectors times its
+///   tiles; `cells_read` counts the tile's physical lines (spares included) × its columns.
+/// - `update_rows`, `pulse_slots`, `coincidences`: this tile's pulse updates.
+/// - `programming_pulses`, `refreshes`: this tile's write-and-verify (one-sided pair refreshes
+///   included).
+/// - `worn_out`, `hazard_failures`: this tile's devices.
+/// - `oracle_reads`: one per privileged read of this tile (a layer on four tiles counts four per
+///   privileged read of the layer).
+/// - `digital_ops`: only the tile's own arithmetic — the periphery's scaling of each read and,
+///   on `pulse_type = "none"` devices, the float rank-1 update. The sums of split tiles'
+///   outputs and the layer's own digital work (backward products, a rule's bookkeeping) are
+///   counted on the layer, not on any tile.
+/// - `spare_remaps`: never on a tile (0): remapping is the layer's line map.
+///
+/// So the tiles' counters sum to the layer's, except `digital_ops` (the tiles' share is at most
+/// the layer's) and `spare_remaps`.
+#[derive(Clone, Copy)]
+pub struct TileView<'a> {
+    tile: &'a Tile,
+}
+
+impl<'a> TileView<'a> {
+    /// A view of `tile`.
+    pub(crate) fn new(tile: &'a Tile) -> TileView<'a> {
+        TileView { tile }
+    }
+
+    /// Physical output lines, spare lines included.
+    pub fn rows(&self) -> usize {
+        self.tile.rows
+    }
+
+    /// Input lines.
+    pub fn cols(&self) -> usize {
+        self.tile.cols
+    }
+
+    /// Devices per weight: 1, or 2 for one-sided pairs.
+    pub fn devices_per_cell(&self) -> usize {
+        self.tile.sides
+    }
+
+    /// All devices of the tile (rows × cols × devices per cell).
+    pub fn devices(&self) -> usize {
+        self.tile.state.len()
+    }
+
+    /// Devices that have failed (stuck, worn out or hazard).
+    pub fn failed_devices(&self) -> usize {
+        self.tile.failed_devices()
+    }
+
+    /// Output lines in service (sensed); free spares and retired lines are not.
+    pub fn sensed_lines(&self) -> usize {
+        self.tile.sensed_lines()
+    }
+
+    /// This tile's operation counts (see the type's documentation for what each counts here).
+    pub fn counters(&self) -> Counters {
+        self.tile.counters
+    }
+
+    /// The tile's simulated time, seconds.
+    pub fn now_s(&self) -> f64 {
+        self.tile.now_s
+    }
+
+    /// The device the tile is made of.
+    pub fn device(&self) -> &'a Device {
+        &self.tile.dev
+    }
+}
+
+impl std::fmt::Debug for TileView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only the facts: a derived Debug would print the cells' states.
+        f.debug_struct("TileView")
+            .field("rows", &self.rows())
+            .field("cols", &self.cols())
+            .field("devices_per_cell", &self.devices_per_cell())
+            .field("failed_devices", &self.failed_devices())
+            .field("now_s", &self.now_s())
+            .field("device", &self.tile.dev.spec.name)
+            .field("counters", &self.counters())
+            .finish()
+    }
+}

@@ -9,7 +9,7 @@
 
 use super::momentum::{Momentum, Velocity};
 use super::Activation;
-use crate::crossbar::{Counters, Crossbar, OracleKey};
+use crate::crossbar::{Counters, Crossbar, OracleKey, TileView};
 use crate::device::Device;
 use crate::random::stream;
 use nalgebra::{DMatrix, DVector};
@@ -715,6 +715,15 @@ impl Layer {
         match &self.weights {
             Weights::Analog(xbar) => xbar.now_s(),
             Weights::Digital(_) => 0.0,
+        }
+    }
+
+    /// Read-only views of the layer's physical tiles, row-block major (empty for a digital
+    /// layer): shapes, failures, clocks and per-tile counts, never weights (see [`TileView`]).
+    pub fn tiles(&self) -> Vec<TileView<'_>> {
+        match &self.weights {
+            Weights::Analog(xbar) => xbar.tiles().iter().map(TileView::new).collect(),
+            Weights::Digital(_) => Vec::new(),
         }
     }
 
