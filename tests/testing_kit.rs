@@ -276,7 +276,7 @@ fn multi_tile_devices_split_every_layer_and_show_their_tiles_read_only() {
                 failed
             );
             // Row blocks × column blocks, each tile with the spare lines of its row block.
-            let p = &dev.spec.periphery;
+            let p = &dev.spec().periphery;
             let row_blocks = layer.rows().div_ceil(p.max_tile_rows);
             let col_blocks = layer.cols().div_ceil(p.max_tile_cols);
             assert_eq!(tiles.len(), row_blocks * col_blocks);
@@ -347,29 +347,29 @@ fn tile_counts_add_up_to_the_layers_but_its_digital_work() {
 fn every_strategy_makes_the_devices_it_promises() {
     let n = 24;
     for d in samples(testing::pcm_pair_device(), n) {
-        assert!(d.spec.response.one_sided && d.spec.response.w_min == 0.0);
+        assert!(d.spec().response.one_sided && d.spec().response.w_min == 0.0);
     }
     for d in samples(testing::piecewise_device(), n) {
-        assert_eq!(d.spec.response.model, ResponseModel::Piecewise);
+        assert_eq!(d.spec().response.model, ResponseModel::Piecewise);
     }
     for d in samples(testing::multi_tile_device(), n) {
-        let p = &d.spec.periphery;
+        let p = &d.spec().periphery;
         assert!(p.max_tile_rows <= 3 && p.max_tile_cols <= 3);
     }
     let noisy = samples(testing::noisy_periphery_device(), n);
-    assert!(noisy.iter().any(|d| d.spec.periphery.out_noise > 0.0));
+    assert!(noisy.iter().any(|d| d.spec().periphery.out_noise > 0.0));
     assert!(noisy
         .iter()
-        .any(|d| d.spec.read_noise.model != mortalsim::device::ReadNoiseModel::None));
+        .any(|d| d.spec().read_noise.model != mortalsim::device::ReadNoiseModel::None));
     assert!(noisy
         .iter()
-        .any(|d| d.spec.periphery.bound_management == mortalsim::device::BoundManagement::None));
+        .any(|d| d.spec().periphery.bound_management == mortalsim::device::BoundManagement::None));
     // The mix holds every kind.
     let mix = samples(testing::any_device(), 96);
-    assert!(mix.iter().any(|d| d.spec.response.one_sided));
+    assert!(mix.iter().any(|d| d.spec().response.one_sided));
     assert!(mix
         .iter()
-        .any(|d| d.spec.response.model == ResponseModel::Piecewise));
+        .any(|d| d.spec().response.model == ResponseModel::Piecewise));
     assert!(mix.iter().any(|d| *d == Device::ideal()));
-    assert!(mix.iter().any(|d| d.spec.periphery.max_tile_rows <= 3));
+    assert!(mix.iter().any(|d| d.spec().periphery.max_tile_rows <= 3));
 }
