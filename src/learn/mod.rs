@@ -292,7 +292,7 @@ pub fn backprop_deltas(
         let w = weights_of(&mut net.layers[l + 1]);
         // The backward product is digital work (a transposed read the chip cannot do).
         net.layers[l + 1].count_digital_ops((2 * w.len() * delta.ncols()) as u64);
-        crate::net::layer::par_tr_matmul(&w, delta)
+        crate::net::kernel::par_tr_matmul(&w, delta)
     })
 }
 

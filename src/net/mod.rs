@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod chip;
+pub mod kernel;
 pub mod layer;
 pub mod metrics;
 pub mod momentum;

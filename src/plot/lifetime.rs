@@ -332,7 +332,7 @@ fn accuracy_figure(
             None => "learners and seeds".into(),
         };
         notes.push(format!(
-            "Grey, right axis: fraction of the network's cells failed, mean over the panel's {over}."
+            "Grey, right axis: fraction of the chip's cells failed (every role), mean over the panel's {over}."
         ));
     }
     let (cols, mut panel_size) = layout(panels.len());

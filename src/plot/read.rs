@@ -72,7 +72,7 @@ pub struct Point {
     pub energy_per_sample_j: f64,
     /// Energy per inference, joules (NaN when absent).
     pub energy_per_inference_j: f64,
-    /// Fraction of the network's cells failed at the end (NaN when absent).
+    /// Fraction of the chip's cells (every role) failed at the end (NaN when absent).
     pub failed_fraction: f64,
     /// Stream points: accuracy on the first task at the end (NaN when absent).
     pub first_task_accuracy: f64,
