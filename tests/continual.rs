@@ -3,7 +3,9 @@
 //! of the reference notes §9 items 16–21, plus the layer operations they are built on.
 
 use mortalsim::device::Device;
-use mortalsim::learn::continual::{Continual, ContinualConfig, ShrinkPerturb, UtilityKind};
+use mortalsim::learn::continual::{
+    Continual, ContinualConfig, ShrinkPerturb, UnitProbe, UtilityKind,
+};
 use mortalsim::learn::utility::{self, UtilityPropagationConfig};
 use mortalsim::learn::{self, Learner, Options};
 use mortalsim::net::{Activation, Chip, NetSpec, Role};
@@ -618,7 +620,7 @@ fn utility_propagation_reports_the_backbone_and_can_protect_it() {
     let backbone = utility::backbone(&units[0], 1.0);
     assert!(!backbone[7]);
     // Protection with factor 0 freezes the backbone's incoming weights and biases.
-    let scale = c.network().layer(0).unit_lr_scale().unwrap().clone();
+    let scale = c.lr_scale(0).unwrap().clone();
     for (i, &b) in backbone.iter().enumerate() {
         assert_eq!(scale[i], if b { 0.0 } else { 1.0 });
     }
@@ -801,8 +803,8 @@ fn activity_recording_is_off_by_default_and_exact_when_on() {
     let x = DMatrix::from_fn(3, 4, |i, j| (i as f32 - j as f32) * 0.3);
     let ((mut c_off, id), (mut c_on, _)) = (mk(), mk());
     let (off, on) = (c_off.tile(id), c_on.tile(id));
-    assert!(off.take_activity().is_none());
-    on.record_activity(true);
+    assert!(off.probe().is_none(), "no probe by default");
+    UnitProbe::on(on).record(2, true);
     let fa = off.forward(&x);
     let fb = on.forward(&x);
     assert_eq!(bits(&fa.h), bits(&fb.h));
@@ -810,9 +812,9 @@ fn activity_recording_is_off_by_default_and_exact_when_on() {
         on.counters().digital_ops > off.counters().digital_ops,
         "recording is counted"
     );
-    on.set_activity_center(Some(DVector::from_vec(vec![0.5, -0.5])));
+    UnitProbe::on(on).center = Some(DVector::from_vec(vec![0.5, -0.5]));
     on.forward(&x);
-    let act = on.take_activity().unwrap();
+    let act = UnitProbe::on(on).take().unwrap();
     assert_eq!(act.samples, 8);
     for i in 0..2 {
         let row: Vec<f32> = fa.h.row(i).iter().copied().collect();
@@ -821,10 +823,10 @@ fn activity_recording_is_off_by_default_and_exact_when_on() {
         assert!((act.mean_h[i] - mean).abs() < 1e-6);
         assert!((act.mean_abs_h[i] - mean_abs).abs() < 1e-6);
     }
-    let after = on.take_activity().unwrap();
+    let after = UnitProbe::on(on).take().unwrap();
     assert_eq!(after.samples, 0, "taking restarts the sums");
-    on.record_activity(false);
-    assert!(on.take_activity().is_none());
+    UnitProbe::on(on).record(2, false);
+    assert!(UnitProbe::on(on).take().is_none());
 }
 
 #[test]
@@ -858,7 +860,7 @@ fn unit_operations_on_a_layer() {
         // A step-size scale of 0 freezes unit 0, 2 doubles unit 2's step.
         let before = l.readout();
         let b_before = l.bias().clone();
-        l.set_unit_lr_scale(Some(DVector::from_vec(vec![0.0, 1.0, 2.0])));
+        UnitProbe::on(l).lr_scale = Some(DVector::from_vec(vec![0.0, 1.0, 2.0]));
         let x = DMatrix::from_element(4, 1, 1.0);
         let d = DMatrix::from_element(3, 1, 1.0);
         l.update(&x, &d, 0.1);

@@ -60,7 +60,7 @@
 //! unit j, decay η; the network's inputs use |w| alone), the backbone fraction of every hidden
 //! layer is reported by [`Learner::continual_stats`], and backbone units' step size is scaled
 //! by [`UtilityPropagationConfig::protect_backbone_lr_factor`] through
-//! [`Layer::set_unit_lr_scale`].
+//! [`UnitProbe`] on the layer.
 
 use super::utility::{self, UtilityPropagationConfig};
 use super::Learner;
@@ -277,7 +277,156 @@ pub struct Continual {
     state: State,
 }
 
+/// A layer's mean activity over the forward passes since recording started or was last taken
+/// ([`UnitProbe::record`], [`UnitProbe::take`]): per unit i, over the `samples` columns h_{·b}
+/// that went through the layer's forward pass, mean_h_i = Σ_b h_ib / samples,
+/// mean_abs_h_i = Σ_b |h_ib| / samples and mean_abs_dev_i = Σ_b |h_ib − c_i| / samples (c the
+/// probe's centre, 0 without one, so then mean_abs_dev = mean_abs_h). These are the per-unit
+/// statistics continual backprop's utilities use (Dohare et al., Nature 632:768, 2024, eq. 1 and
+/// the adaptable contribution of arXiv 2306.13812).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    /// Mean activation per unit.
+    pub mean_h: DVector<f32>,
+    /// Mean absolute activation per unit.
+    pub mean_abs_h: DVector<f32>,
+    /// Mean absolute deviation from the centre per unit.
+    pub mean_abs_dev: DVector<f32>,
+    /// Samples (batch columns) accumulated.
+    pub samples: usize,
+}
+
+/// Running sums behind [`Activity`].
+#[derive(Debug, Clone)]
+struct ActivitySums {
+    sum_h: Vec<f64>,
+    sum_abs_h: Vec<f64>,
+    sum_abs_dev: Vec<f64>,
+    samples: usize,
+}
+
+impl ActivitySums {
+    fn new(rows: usize) -> ActivitySums {
+        ActivitySums {
+            sum_h: vec![0.0; rows],
+            sum_abs_h: vec![0.0; rows],
+            sum_abs_dev: vec![0.0; rows],
+            samples: 0,
+        }
+    }
+}
+
+/// The continual mechanisms' probe on a hidden layer ([`Layer::attach_probe`]): the activity
+/// sums behind the units' utilities while recording, and utility propagation's per-unit
+/// step-size scale s, which every update of the layer applies as δ_i ← s_i·δ_i (unit i's
+/// incoming weights and bias move by s_i times the rule's step; Sutton's protected backbone).
+/// Recording costs 3 digital operations per activation (3 more with a centre), the scale one
+/// per element of δ, all counted on the layer.
+#[derive(Debug, Clone, Default)]
+pub struct UnitProbe {
+    sums: Option<ActivitySums>,
+    /// Reference c of the recorded mean |h − c| (the adaptable contribution's f̂); None = 0.
+    pub center: Option<DVector<f32>>,
+    /// The per-unit step-size scale; None = 1 for every unit.
+    pub lr_scale: Option<DVector<f32>>,
+}
+
+impl UnitProbe {
+    /// The layer's probe, attached (empty) if it had none.
+    ///
+    /// # Panics
+    /// If the layer carries a probe of another type.
+    pub fn on(layer: &mut Layer) -> &mut UnitProbe {
+        let ours = layer
+            .probe()
+            .is_some_and(|p| (p as &dyn std::any::Any).is::<UnitProbe>());
+        if !ours {
+            layer.attach_probe(Some(Box::new(UnitProbe::default())));
+        }
+        let probe = layer.probe_mut().expect("attached");
+        (probe as &mut dyn std::any::Any)
+            .downcast_mut::<UnitProbe>()
+            .expect("a UnitProbe")
+    }
+
+    /// Switches recording on (from empty sums for `rows` units) or off (discarding them).
+    pub fn record(&mut self, rows: usize, on: bool) {
+        self.sums = on.then(|| ActivitySums::new(rows));
+    }
+
+    /// The mean activity since recording started or was last taken, restarting the sums; None
+    /// when recording is off. Taking costs 3 digital operations per unit, which the caller
+    /// counts on the layer.
+    pub fn take(&mut self) -> Option<Activity> {
+        let acc = self.sums.as_mut()?;
+        let n = acc.samples.max(1) as f64;
+        let mean = |v: &[f64]| DVector::from_iterator(v.len(), v.iter().map(|s| (s / n) as f32));
+        let mean_h = mean(&acc.sum_h);
+        let mean_abs_h = mean(&acc.sum_abs_h);
+        let mean_abs_dev = if self.center.is_some() {
+            mean(&acc.sum_abs_dev)
+        } else {
+            mean_abs_h.clone()
+        };
+        let out = Activity {
+            mean_h,
+            mean_abs_h,
+            mean_abs_dev,
+            samples: acc.samples,
+        };
+        *acc = ActivitySums::new(acc.sum_h.len());
+        Some(out)
+    }
+}
+
+impl crate::net::layer::Probe for UnitProbe {
+    fn observe(&mut self, h: &DMatrix<f32>) -> u64 {
+        let Some(acc) = &mut self.sums else {
+            return 0;
+        };
+        let rows = h.nrows();
+        for col in h.as_slice().chunks_exact(rows.max(1)) {
+            for (i, &v) in col.iter().enumerate() {
+                acc.sum_h[i] += v as f64;
+                acc.sum_abs_h[i] += v.abs() as f64;
+            }
+        }
+        // Σh and Σ|h|: two additions and an absolute value per element.
+        let mut ops = 3 * h.len() as u64;
+        if let Some(c) = &self.center {
+            for col in h.as_slice().chunks_exact(rows.max(1)) {
+                for (i, &v) in col.iter().enumerate() {
+                    acc.sum_abs_dev[i] += (v - c[i]).abs() as f64;
+                }
+            }
+            ops += 3 * h.len() as u64;
+        }
+        acc.samples += h.ncols();
+        ops
+    }
+
+    fn scale(&self, delta: &DMatrix<f32>) -> Option<(DMatrix<f32>, u64)> {
+        let s = self.lr_scale.as_ref()?;
+        let mut d = delta.clone();
+        for mut col in d.column_iter_mut() {
+            col.component_mul_assign(s);
+        }
+        let ops = d.len() as u64;
+        Some((d, ops))
+    }
+
+    fn clone_probe(&self) -> Box<dyn crate::net::layer::Probe> {
+        Box::new(self.clone())
+    }
+}
+
 impl Continual {
+    /// The per-unit step-size scale utility propagation gives hidden layer `l` (None until it
+    /// protects the backbone).
+    pub fn lr_scale(&self, l: usize) -> Option<&DVector<f32>> {
+        self.state.lr_scales.as_ref().map(|s| &s[l])
+    }
+
     /// Wraps `inner` with `config` (validated); randomness (re-initialised units,
     /// shrink-and-perturb noise) derives from `seed` with purpose `CONTINUAL`.
     pub fn new(
@@ -408,7 +557,8 @@ impl State {
         }
         for l in 0..self.units.len() {
             let layer = &mut net.layers[l];
-            layer.record_activity(true);
+            let rows = layer.rows();
+            UnitProbe::on(layer).record(rows, true);
             if self.adaptable() {
                 let u = &self.units[l];
                 let c = DVector::from_iterator(
@@ -419,7 +569,7 @@ impl State {
                         .map(|(&v, &a)| self.corrected(v, a) as f32),
                 );
                 layer.count_digital_ops(2 * c.len() as u64);
-                layer.set_activity_center(Some(c));
+                UnitProbe::on(layer).center = Some(c);
             }
         }
     }
@@ -430,9 +580,12 @@ impl State {
             let acts: Vec<_> = (0..self.units.len())
                 .map(|l| {
                     let layer = &mut net.layers[l];
-                    let a = layer.take_activity();
-                    layer.record_activity(false);
-                    layer.set_activity_center(None);
+                    let probe = UnitProbe::on(layer);
+                    let a = probe.take();
+                    probe.record(0, false);
+                    probe.center = None;
+                    let ops = a.as_ref().map_or(0, |a| 3 * a.mean_h.len() as u64);
+                    layer.count_digital_ops(ops);
                     a
                 })
                 .collect();
@@ -517,7 +670,7 @@ impl State {
     }
 
     /// Ages, running means and utilities of hidden layer `l` after a step with activity `act`.
-    fn observe(&mut self, net: &mut Network, l: usize, act: Option<&crate::net::layer::Activity>) {
+    fn observe(&mut self, net: &mut Network, l: usize, act: Option<&Activity>) {
         let eta = self.eta();
         let adaptable = self.adaptable();
         let n = self.units[l].age.len();
@@ -625,7 +778,7 @@ impl State {
         if let Some(scales) = &mut self.lr_scales {
             if scales[l][i] != 1.0 {
                 scales[l][i] = 1.0;
-                net.layers[l].set_unit_lr_scale(Some(scales[l].clone()));
+                UnitProbe::on(&mut net.layers[l]).lr_scale = Some(scales[l].clone());
             }
         }
     }
@@ -673,7 +826,7 @@ impl State {
                         }
                     }),
                 );
-                net.layers[l].set_unit_lr_scale(Some(s.clone()));
+                UnitProbe::on(&mut net.layers[l]).lr_scale = Some(s.clone());
                 scales.push(s);
             }
         }

@@ -37,7 +37,7 @@ pub struct UtilityPropagationConfig {
     /// (default 1.0: above its fair share).
     pub backbone_threshold: f64,
     /// Step-size factor of backbone units, applied through the layer's per-unit step-size scale
-    /// (`Layer::set_unit_lr_scale`; default 1.0 = no protection).
+    /// (`continual::UnitProbe::lr_scale` on the layer; default 1.0 = no protection).
     pub protect_backbone_lr_factor: f32,
     /// Steps between two propagations (default 100). The weights are those of the latest
     /// readout (`ContinualConfig::readout_every`).

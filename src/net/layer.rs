@@ -47,12 +47,9 @@ pub struct Layer {
     drift_reference: Option<f64>,
     /// Digital factor applied to the reads to undo drift (1 when compensation is off).
     drift_scale: f32,
-    /// Activity sums while recording is on ([`Layer::record_activity`]); None = off.
-    activity: Option<ActivitySums>,
-    /// Reference c of the recorded mean |h − c| ([`Layer::set_activity_center`]).
-    activity_center: Option<DVector<f32>>,
-    /// Per-unit step-size scale applied to δ's rows in [`Layer::update`]; None = 1.
-    unit_lr_scale: Option<DVector<f32>>,
+    /// A rule's probe: it sees the forward passes and may scale the updates
+    /// ([`Layer::attach_probe`]); None = none.
+    probe: Option<Box<dyn Probe>>,
     /// Momentum buffers of the weights and the bias ([`Layer::set_momentum`]); None = plain SGD.
     velocity: Option<LayerVelocity>,
 }
@@ -64,43 +61,22 @@ struct LayerVelocity {
     bias: Velocity,
 }
 
-/// A layer's mean activity over the forward passes since recording started or was last taken
-/// ([`Layer::record_activity`], [`Layer::take_activity`]): per unit i, over the `samples`
-/// columns h_{·b} that went through [`Layer::forward`],
-/// mean_h_i = Σ_b h_ib / samples, mean_abs_h_i = Σ_b |h_ib| / samples and
-/// mean_abs_dev_i = Σ_b |h_ib − c_i| / samples (c the centre of
-/// [`Layer::set_activity_center`], 0 without one, so then mean_abs_dev = mean_abs_h). These are
-/// the per-unit statistics continual backprop's utilities use (Dohare et al., Nature 632:768,
-/// 2024, eq. 1 and the adaptable contribution of arXiv 2306.13812).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Activity {
-    /// Mean activation per unit.
-    pub mean_h: DVector<f32>,
-    /// Mean absolute activation per unit.
-    pub mean_abs_h: DVector<f32>,
-    /// Mean absolute deviation from the centre per unit.
-    pub mean_abs_dev: DVector<f32>,
-    /// Samples (batch columns) accumulated.
-    pub samples: usize,
+/// What a rule attaches to a layer to watch its forward passes and shape its updates
+/// ([`Layer::attach_probe`]), so that a mechanism's per-unit state stays with the mechanism.
+pub trait Probe: std::fmt::Debug + Send + Sync + std::any::Any {
+    /// Sees the activations h (units × batch) of a forward pass; returns the digital operations
+    /// it spent (counted on the layer).
+    fn observe(&mut self, h: &DMatrix<f32>) -> u64;
+    /// The teaching signal δ (units × batch) to apply instead of `delta`, with the digital
+    /// operations spent; None leaves δ as it is.
+    fn scale(&self, delta: &DMatrix<f32>) -> Option<(DMatrix<f32>, u64)>;
+    /// A boxed copy (layers are cloned with their probe).
+    fn clone_probe(&self) -> Box<dyn Probe>;
 }
 
-/// Running sums behind [`Activity`].
-#[derive(Debug, Clone)]
-struct ActivitySums {
-    sum_h: Vec<f64>,
-    sum_abs_h: Vec<f64>,
-    sum_abs_dev: Vec<f64>,
-    samples: usize,
-}
-
-impl ActivitySums {
-    fn new(rows: usize) -> ActivitySums {
-        ActivitySums {
-            sum_h: vec![0.0; rows],
-            sum_abs_h: vec![0.0; rows],
-            sum_abs_dev: vec![0.0; rows],
-            samples: 0,
-        }
+impl Clone for Box<dyn Probe> {
+    fn clone(&self) -> Box<dyn Probe> {
+        self.clone_probe()
     }
 }
 
@@ -149,9 +125,7 @@ impl Layer {
             gain: 1.0,
             drift_reference: None,
             drift_scale: 1.0,
-            activity: None,
-            activity_center: None,
-            unit_lr_scale: None,
+            probe: None,
             velocity: None,
         }
     }
@@ -245,25 +219,8 @@ impl Layer {
         let act = self.activation;
         let h = a.map(|v| act.apply(v));
         self.digital_ops += a.len() as u64;
-        if let Some(acc) = &mut self.activity {
-            let rows = h.nrows();
-            for col in h.as_slice().chunks_exact(rows.max(1)) {
-                for (i, &v) in col.iter().enumerate() {
-                    acc.sum_h[i] += v as f64;
-                    acc.sum_abs_h[i] += v.abs() as f64;
-                }
-            }
-            // Σh and Σ|h|: two additions and an absolute value per element.
-            self.digital_ops += 3 * h.len() as u64;
-            if let Some(c) = &self.activity_center {
-                for col in h.as_slice().chunks_exact(rows.max(1)) {
-                    for (i, &v) in col.iter().enumerate() {
-                        acc.sum_abs_dev[i] += (v - c[i]).abs() as f64;
-                    }
-                }
-                self.digital_ops += 3 * h.len() as u64;
-            }
-            acc.samples += h.ncols();
+        if let Some(p) = &mut self.probe {
+            self.digital_ops += p.observe(&h);
         }
         Forward { a, h }
     }
@@ -287,8 +244,8 @@ impl Layer {
     /// The rank-1 update W ← W − lr·Σ_b δ_b x_bᵀ, b ← b − lr·Σ_b δ_b: a pulse update on the chip,
     /// a float update in digital; the bias is digital either way.
     ///
-    /// With a per-unit step-size scale s ([`Layer::set_unit_lr_scale`]) δ's rows are scaled
-    /// first, δ_i ← s_i·δ_i: unit i's incoming weights and bias move by s_i times the step.
+    /// With a probe that scales the teaching signal ([`Probe::scale`]; e.g. a per-unit step size
+    /// δ_i ← s_i·δ_i) the scaled signal is applied.
     ///
     /// With momentum ([`Layer::set_momentum`]) the gradient G = Σ_b δ_b x_bᵀ is formed in digital
     /// and folded into the velocity v, and the step is W ← W − lr·v: on the chip a full-matrix
@@ -296,13 +253,9 @@ impl Layer {
     /// cycle per sample.
     pub fn update(&mut self, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
         let scaled;
-        let delta = match &self.unit_lr_scale {
-            Some(s) => {
-                let mut d = delta.clone();
-                for mut col in d.column_iter_mut() {
-                    col.component_mul_assign(s);
-                }
-                self.digital_ops += d.len() as u64;
+        let delta = match self.probe.as_ref().and_then(|p| p.scale(delta)) {
+            Some((d, ops)) => {
+                self.digital_ops += ops;
                 scaled = d;
                 &scaled
             }
@@ -407,65 +360,23 @@ impl Layer {
         });
     }
 
-    /// Switches activity recording on or off (off by default). While on, every
-    /// [`Layer::forward`] adds each unit's h_ib, |h_ib| (and |h_ib − c_i| with a centre) to
-    /// running sums, counted as digital work (3 operations per element, 3 more with a centre);
-    /// [`Layer::take_activity`] returns the means. Switching on starts from empty sums;
-    /// switching off discards them. Off, forward passes and counters are exactly as without
-    /// this feature.
-    pub fn record_activity(&mut self, on: bool) {
-        self.activity = on.then(|| ActivitySums::new(self.bias.len()));
+    /// Attaches `probe` to the layer (None detaches it): it sees every forward pass's
+    /// activations and may scale the teaching signal of every update, and counts its digital
+    /// work on the layer. The state of a continual-learning mechanism lives in its probe, not in
+    /// the layer (see `learn::continual::UnitProbe`). Without a probe, forward passes, updates
+    /// and counters are exactly as if the feature did not exist.
+    pub fn attach_probe(&mut self, probe: Option<Box<dyn Probe>>) {
+        self.probe = probe;
     }
 
-    /// Sets the centre c of the recorded mean |h − c| (continual backprop's adaptable
-    /// contribution uses c = the unit's running mean activation f̂); None = no centre, and then
-    /// [`Activity::mean_abs_dev`] equals [`Activity::mean_abs_h`]. Set it before the forward
-    /// passes it should apply to.
-    pub fn set_activity_center(&mut self, center: Option<DVector<f32>>) {
-        if let Some(c) = &center {
-            assert_eq!(c.len(), self.bias.len(), "one centre per unit");
-        }
-        self.activity_center = center;
+    /// The attached probe, if any (downcast it with `as &mut dyn Any`).
+    pub fn probe_mut(&mut self) -> Option<&mut (dyn Probe + 'static)> {
+        self.probe.as_deref_mut()
     }
 
-    /// The mean activity since recording started or was last taken (see [`Activity`]), and
-    /// restarts the sums; None when recording is off. Recording stays on.
-    pub fn take_activity(&mut self) -> Option<Activity> {
-        let acc = self.activity.as_mut()?;
-        let n = acc.samples.max(1) as f64;
-        let mean = |v: &[f64]| DVector::from_iterator(v.len(), v.iter().map(|s| (s / n) as f32));
-        let mean_h = mean(&acc.sum_h);
-        let mean_abs_h = mean(&acc.sum_abs_h);
-        let mean_abs_dev = if self.activity_center.is_some() {
-            mean(&acc.sum_abs_dev)
-        } else {
-            mean_abs_h.clone()
-        };
-        let out = Activity {
-            mean_h,
-            mean_abs_h,
-            mean_abs_dev,
-            samples: acc.samples,
-        };
-        self.digital_ops += 3 * self.bias.len() as u64;
-        *acc = ActivitySums::new(self.bias.len());
-        Some(out)
-    }
-
-    /// Sets the per-unit step-size scale s (one factor per output unit; None = 1 for all): every
-    /// later [`Layer::update`] applies δ_i ← s_i·δ_i, so unit i's incoming weights and bias move
-    /// by s_i times the rule's step (used to protect the backbone, Sutton's "dynamic deep
-    /// learning"; see `learn::utility`).
-    pub fn set_unit_lr_scale(&mut self, scale: Option<DVector<f32>>) {
-        if let Some(s) = &scale {
-            assert_eq!(s.len(), self.bias.len(), "one scale per unit");
-        }
-        self.unit_lr_scale = scale;
-    }
-
-    /// The per-unit step-size scale, if set.
-    pub fn unit_lr_scale(&self) -> Option<&DVector<f32>> {
-        self.unit_lr_scale.as_ref()
+    /// The attached probe, read-only.
+    pub fn probe(&self) -> Option<&(dyn Probe + 'static)> {
+        self.probe.as_deref()
     }
 
     /// Writes unit `i`'s incoming weights W[i, :] = `weights` (write-and-verify of row i's cells
