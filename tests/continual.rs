@@ -8,7 +8,7 @@ use mortalsim::learn::continual::{
 };
 use mortalsim::learn::utility::{self, UtilityPropagationConfig};
 use mortalsim::learn::{self, Learner, Options};
-use mortalsim::net::{Activation, Chip, NetSpec, Role};
+use mortalsim::net::{Activation, Chip, NetSpec};
 use mortalsim::testing::{random_batch, readout_params};
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
@@ -794,12 +794,8 @@ fn continual_settings_parse_from_toml_with_defaults() {
 #[test]
 fn activity_recording_is_off_by_default_and_exact_when_on() {
     let w = DMatrix::from_row_slice(2, 3, &[1.0, -1.0, 0.5, -0.5, 0.25, 1.0]);
-    let mk = || {
-        let mut chip = Chip::bare(Some(&Device::ideal()));
-        let b = DVector::from_vec(vec![0.1, -0.2]);
-        let id = chip.allocate(Role::Module, &w, b, Activation::Tanh, 1, false);
-        (chip, id)
-    };
+    let b = DVector::from_vec(vec![0.1, -0.2]);
+    let mk = || Chip::with_array(Some(&Device::ideal()), &w, b.clone(), Activation::Tanh, 1);
     let x = DMatrix::from_fn(3, 4, |i, j| (i as f32 - j as f32) * 0.3);
     let ((mut c_off, id), (mut c_on, _)) = (mk(), mk());
     let (off, on) = (c_off.tile(id), c_on.tile(id));
@@ -833,15 +829,8 @@ fn activity_recording_is_off_by_default_and_exact_when_on() {
 fn unit_operations_on_a_layer() {
     for dev in [Some(Device::ideal()), None] {
         let w = DMatrix::from_fn(3, 4, |i, j| 0.1 * (i as f32 + 1.0) - 0.05 * j as f32);
-        let mut chip = Chip::bare(dev.as_ref());
-        let id = chip.allocate(
-            Role::Module,
-            &w,
-            DVector::zeros(3),
-            Activation::Relu,
-            2,
-            false,
-        );
+        let (mut chip, id) =
+            Chip::with_array(dev.as_ref(), &w, DVector::zeros(3), Activation::Relu, 2);
         let l = chip.tile(id);
         for j in 0..4 {
             assert_eq!(l.input_column(j), w.column(j).into_owned());

@@ -492,7 +492,7 @@ drift_times_s = [31536000, 1, 3600]
 #[test]
 fn global_drift_compensation_undoes_a_uniform_drift() {
     use mortalsim::device::Device;
-    use mortalsim::net::{Activation, Chip, Role};
+    use mortalsim::net::{Activation, Chip};
     use nalgebra::{DMatrix, DVector};
     // Every cell drifts by the same factor ((t + t0)/t0)^-0.05 and reads are exact: the
     // one-hot reference read restores the outputs of any input.
@@ -506,15 +506,8 @@ fn global_drift_compensation_undoes_a_uniform_drift() {
     let w = DMatrix::from_fn(5, 7, |i, j| {
         0.05 * (i as f32 - 2.0) + 0.03 * (j as f32 - 3.0)
     });
-    let mut chip = Chip::bare(Some(&dev));
-    let id = chip.allocate(
-        Role::Module,
-        &w,
-        DVector::zeros(5),
-        Activation::Identity,
-        3,
-        false,
-    );
+    let (mut chip, id) =
+        Chip::with_array(Some(&dev), &w, DVector::zeros(5), Activation::Identity, 3);
     let layer = chip.tile(id);
     let x = DMatrix::from_fn(7, 4, |i, j| ((i * 4 + j) as f32 * 0.37).sin());
     let before = layer.preactivation(&x);

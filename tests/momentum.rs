@@ -7,7 +7,7 @@ use mortalsim::crossbar::Crossbar;
 use mortalsim::device::Device;
 use mortalsim::learn::sg::{Sg, Signal};
 use mortalsim::learn::{self, Learner, Options};
-use mortalsim::net::{Activation, Chip, Momentum, NetSpec, Role};
+use mortalsim::net::{Activation, Chip, Momentum, NetSpec};
 use mortalsim::testing::{assert_params_close, random_batch, readout_params};
 use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
@@ -37,15 +37,7 @@ fn a_digital_layer_follows_torch_sgd_momentum() {
     let (mu, tau, lr) = (0.9f32, 0.25f32, 0.1f32);
     let w0 = random_matrix(4, 6, 1);
     let b0 = DVector::from_fn(4, |i, _| 0.1 * i as f32);
-    let mut chip = Chip::bare(None);
-    let id = chip.allocate(
-        Role::Module,
-        &w0,
-        b0.clone(),
-        Activation::Identity,
-        1,
-        false,
-    );
+    let (mut chip, id) = Chip::with_array(None, &w0, b0.clone(), Activation::Identity, 1);
     let layer = chip.tile(id);
     layer.set_momentum(Momentum {
         momentum: mu,
@@ -184,16 +176,8 @@ fn momentum_on_tiles_is_counted_as_full_matrix_writes() {
 
 #[test]
 fn a_reprogrammed_unit_or_input_restarts_at_rest() {
-    let mut chip = Chip::bare(None);
     let w = random_matrix(3, 4, 3);
-    let id = chip.allocate(
-        Role::Module,
-        &w,
-        DVector::zeros(3),
-        Activation::Identity,
-        3,
-        false,
-    );
+    let (mut chip, id) = Chip::with_array(None, &w, DVector::zeros(3), Activation::Identity, 3);
     let layer = chip.tile(id);
     layer.set_momentum(Momentum {
         momentum: 0.9,

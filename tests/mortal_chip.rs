@@ -7,7 +7,7 @@
 
 use mortalsim::crossbar::{Crossbar, Status};
 use mortalsim::device::{Device, DeviceError};
-use mortalsim::net::{Activation, Chip, NetSpec, Role};
+use mortalsim::net::{Activation, Chip, NetSpec};
 use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
 
@@ -462,18 +462,7 @@ fn refresh_undoes_a_uniform_drift_and_restarts_the_drift_clocks() {
         &format!("[drift]\nmodel = \"power-law\"\nt0_s = {t0}\nnu_mean = {nu}\nnu_std = 0.0"),
     );
     let w = rand_matrix(5, 7, -0.5, 0.5, 3);
-    let make = || {
-        let mut chip = Chip::bare(Some(&d));
-        let id = chip.allocate(
-            Role::Module,
-            &w,
-            DVector::zeros(5),
-            Activation::Identity,
-            9,
-            false,
-        );
-        (chip, id)
-    };
+    let make = || Chip::with_array(Some(&d), &w, DVector::zeros(5), Activation::Identity, 9);
     let (mut chip, id) = make();
     let layer = chip.tile(id);
     layer.calibrate_drift_reference();

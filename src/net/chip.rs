@@ -178,6 +178,20 @@ impl Chip {
         }
     }
 
+    /// A chip holding one trainable array (role [`Role::Module`]) programmed to `w`, with its
+    /// bias and activation: the set-up of a study of a single layer.
+    pub fn with_array(
+        device: Option<&Device>,
+        w: &DMatrix<f32>,
+        bias: DVector<f32>,
+        activation: Activation,
+        seed: u64,
+    ) -> (Chip, TileId) {
+        let mut chip = Chip::bare(device);
+        let id = chip.allocate(Role::Module, w, bias, activation, seed, false);
+        (chip, id)
+    }
+
     /// The chip's device (None for a digital chip).
     pub fn device(&self) -> Option<&Device> {
         self.device.as_ref()
