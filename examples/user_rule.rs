@@ -21,7 +21,7 @@
 //! `cargo test --release`), and one of them runs the experiment end to end on tiny data.
 
 use mortalsim::learn::registry::{BuildArgs, Entry, Recommended};
-use mortalsim::learn::{apply_updates, chain_deltas, softmax_cross_entropy, Learner};
+use mortalsim::learn::{apply_updates, chain_deltas, output_error, Learner};
 use mortalsim::net::{Chip, NetSpec};
 use mortalsim::toml;
 use nalgebra::DMatrix;
@@ -124,7 +124,7 @@ impl Learner for SignSymmetric {
         let net = self.chip.network_mut();
         let fwd = net.forward(x);
         let n = net.depth();
-        let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
+        let (loss, e) = output_error(net, &fwd[n - 1].h, labels);
         let signs = &self.signs;
         let deltas = chain_deltas(net, &fwd, e, |net, l, delta| {
             // The product with the stored signs is digital work, counted on the layer.

@@ -98,6 +98,21 @@ pub struct LifetimeConfig {
     pub countermeasures: Countermeasures,
 }
 
+impl Default for LifetimeConfig {
+    /// The default stream ([`StreamSection::default`]), batch 32, lr 0.05, seed 1, no idle
+    /// time, no countermeasures.
+    fn default() -> Self {
+        LifetimeConfig {
+            stream: StreamSection::default(),
+            batch: 32,
+            lr: 0.05,
+            seed: 1,
+            idle_s_per_sample: 0.0,
+            countermeasures: Countermeasures::default(),
+        }
+    }
+}
+
 /// What the chip and the network were after one task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskReport {

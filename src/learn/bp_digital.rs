@@ -1,7 +1,7 @@
 //! `bp-digital`: exact backprop in float32 on a digital network, no device at all — the ceiling
 //! every analog learner is measured against.
 
-use super::{apply_updates, backprop_deltas, softmax_cross_entropy, Learner};
+use super::{apply_updates, backprop_deltas, output_error, Learner};
 use crate::net::{Chip, NetSpec};
 use nalgebra::DMatrix;
 
@@ -24,7 +24,7 @@ impl Learner for BpDigital {
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
         let net = &mut self.chip.net;
         let fwd = net.forward(x);
-        let (loss, e) = softmax_cross_entropy(&fwd[fwd.len() - 1].h, labels);
+        let (loss, e) = output_error(net, &fwd[fwd.len() - 1].h, labels);
         let deltas = backprop_deltas(net, &fwd, e, |layer| {
             layer
                 .digital_weights()

@@ -24,7 +24,7 @@
 //! of an address map (write row j of Wᵀ from column j of W), which the chip's controller can do:
 //! it reaches no weight the chip could not read forward.
 
-use super::{softmax_cross_entropy, Learner, Options};
+use super::{output_error, Learner, Options};
 use crate::device::Device;
 use crate::net::{torch_default_init, Activation, Chip, NetSpec, Role, TileId};
 use crate::random::{derive, purpose};
@@ -251,7 +251,7 @@ impl Learner for BpMirror {
         let chip = &mut self.chip;
         let fwd = chip.net.forward(x);
         let n = chip.net.layers.len();
-        let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
+        let (loss, e) = output_error(&mut chip.net, &fwd[n - 1].h, labels);
         let (mirrors, tiles) = (&self.mirrors, &mut chip.tiles);
         let deltas = super::chain_deltas(&mut chip.net, &fwd, e, |_, l, delta| {
             tiles[mirrors.mirrors[l].tile.index()].layer.read(delta)

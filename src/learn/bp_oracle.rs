@@ -3,7 +3,7 @@
 //! apparent weights, which this hardware cannot read: every use is counted as an oracle read.
 //! It is the reference for what backprop could do if a transpose were free.
 
-use super::{apply_updates, backprop_deltas, softmax_cross_entropy, Learner};
+use super::{apply_updates, backprop_deltas, output_error, Learner};
 use crate::crossbar::OracleKey;
 use crate::device::Device;
 use crate::net::{Chip, NetSpec};
@@ -31,7 +31,7 @@ impl Learner for BpOracle {
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
         let (net, key) = (&mut self.chip.net, &self.key);
         let fwd = net.forward(x);
-        let (loss, e) = softmax_cross_entropy(&fwd[fwd.len() - 1].h, labels);
+        let (loss, e) = output_error(net, &fwd[fwd.len() - 1].h, labels);
         let deltas = backprop_deltas(net, &fwd, e, |layer| layer.privileged_true_weights(key));
         apply_updates(net, x, &fwd, &deltas, lr);
         loss

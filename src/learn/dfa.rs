@@ -5,9 +5,7 @@
 //! ([`Options::activity_l2`]). The output layer receives the exact gradient;
 //! no transposed read and no sequential backward pass are needed.
 
-use super::{
-    add_activity_penalty, apply_updates, feedback_layers, softmax_cross_entropy, Learner, Options,
-};
+use super::{add_activity_penalty, apply_updates, feedback_layers, output_error, Learner, Options};
 use crate::device::Device;
 use crate::net::{Chip, NetSpec, TileId};
 use nalgebra::DMatrix;
@@ -45,7 +43,7 @@ impl Learner for Dfa {
         let chip = &mut self.chip;
         let fwd = chip.net.forward(x);
         let n = chip.net.layers.len();
-        let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
+        let (loss, e) = output_error(&mut chip.net, &fwd[n - 1].h, labels);
         let mut deltas = vec![DMatrix::zeros(0, 0); n];
         for l in 0..n - 1 {
             let mut g = chip.tile(self.feedback[l]).preactivation(&e);

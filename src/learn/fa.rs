@@ -7,8 +7,8 @@
 //! penalty ([`Options::activity_l2`]) joins each hidden layer's signal.
 
 use super::{
-    add_activity_penalty, apply_updates, chain_deltas, feedback_layers, softmax_cross_entropy,
-    Learner, Options,
+    add_activity_penalty, apply_updates, chain_deltas, feedback_layers, output_error, Learner,
+    Options,
 };
 use crate::device::Device;
 use crate::net::{Chip, NetSpec, TileId};
@@ -46,7 +46,7 @@ impl Learner for Fa {
         let chip = &mut self.chip;
         let fwd = chip.net.forward(x);
         let n = chip.net.layers.len();
-        let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
+        let (loss, e) = output_error(&mut chip.net, &fwd[n - 1].h, labels);
         let (feedback, tiles) = (&self.feedback, &mut chip.tiles);
         let lambda = self.activity_l2;
         let deltas = chain_deltas(&mut chip.net, &fwd, e, |net, l, delta| {

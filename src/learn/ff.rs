@@ -49,7 +49,7 @@
 //! Digital work done on the layers' behalf (normalisation, goodness reductions, label embedding)
 //! is counted on the layer concerned.
 
-use super::{softmax_cross_entropy, Learner, Options};
+use super::{output_error, Learner, Options};
 use crate::device::Device;
 use crate::net::{Activation, Chip, NetSpec};
 use nalgebra::{DMatrix, DVector};
@@ -571,7 +571,7 @@ impl Learner for Ff {
         let h = self.hidden_layers();
         let (head_in, z) = self.neutral_pass(x);
         let neg = self.negative_labels(labels, &z);
-        let (_, e) = softmax_cross_entropy(&z, labels);
+        let (_, e) = output_error(&mut self.chip.net, &z, labels);
         self.chip.net.layers[h].update(&head_in, &e, lr * self.config.head_lr_factor);
 
         let mut both = DMatrix::zeros(x.nrows(), 2 * b);

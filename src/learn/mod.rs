@@ -235,6 +235,17 @@ pub fn build_located(
     }
 }
 
+/// [`softmax_cross_entropy`] of the network's output scores `z`, its digital work counted on
+/// the output layer: per score the maximum, an exponential, a sum, a log-probability and the
+/// error, 5 operations. Every rule forms its output error with it.
+pub fn output_error(net: &mut Network, z: &DMatrix<f32>, labels: &[usize]) -> (f32, DMatrix<f32>) {
+    let out = softmax_cross_entropy(z, labels);
+    if let Some(last) = net.layers.last_mut() {
+        last.count_digital_ops(5 * z.len() as u64);
+    }
+    out
+}
+
 /// Mean softmax cross-entropy of scores `z` (classes × batch) against `labels`, and its
 /// gradient e = (softmax(z) − onehot)/batch.
 pub fn softmax_cross_entropy(z: &DMatrix<f32>, labels: &[usize]) -> (f32, DMatrix<f32>) {

@@ -30,7 +30,7 @@
 //! exact device (property 12 of the reference notes); the modules still learn.
 
 use super::bp_mirror::Mirrors;
-use super::{add_activity_penalty, softmax_cross_entropy, Learner, Options};
+use super::{add_activity_penalty, output_error, Learner, Options};
 use crate::device::Device;
 use crate::net::{Activation, Chip, NetSpec, Role, TileId};
 use crate::random::derive;
@@ -163,7 +163,7 @@ impl Learner for Sg {
         let fwd = self.chip.net.forward(x);
         let n = self.chip.net.layers.len();
         let batch = x.ncols() as f32;
-        let (loss, e) = softmax_cross_entropy(&fwd[n - 1].h, labels);
+        let (loss, e) = output_error(&mut self.chip.net, &fwd[n - 1].h, labels);
         // Synthetic gradients of every hidden layer, on the mean-loss scale.
         let inputs: Vec<DMatrix<f32>> = (0..n - 1)
             .map(|l| self.module_input(&fwd[l].h, labels))

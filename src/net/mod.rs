@@ -27,6 +27,16 @@ pub struct NetSpec {
     pub activation: Activation,
 }
 
+impl Default for NetSpec {
+    /// 784-500-500-10 with ReLU, the `train` command's default network.
+    fn default() -> Self {
+        NetSpec {
+            widths: vec![784, 500, 500, 10],
+            activation: Activation::Relu,
+        }
+    }
+}
+
 impl NetSpec {
     /// Parses widths written as `784,500,500,10`.
     pub fn parse_widths(s: &str) -> Result<Vec<usize>, String> {
