@@ -57,6 +57,7 @@ fn run_in(exp: &Experiment, dir: &Path, shard: Shard, force: bool) -> RunOutcome
             shard,
             force,
             command_line: "test".into(),
+            wait: false,
         },
         &|_| {},
     )
@@ -267,6 +268,7 @@ fn a_missing_data_directory_says_where_the_data_should_be() {
             shard: Shard::ALL,
             force: false,
             command_line: "test".into(),
+            wait: false,
         },
         &|_| {},
     )

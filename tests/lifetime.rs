@@ -75,6 +75,7 @@ fn run_in(exp: &Experiment, dir: &Path) {
             shard: Shard::ALL,
             force: true,
             command_line: "test".into(),
+            wait: false,
         },
         &|_| {},
     )

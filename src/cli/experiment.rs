@@ -21,9 +21,13 @@ pub struct RunArgs {
     /// SLURM_ARRAY_TASK_COUNT when set, else all].
     #[arg(long)]
     shard: Option<String>,
-    /// Recompute points that are already finished.
+    /// Recompute points that are already finished, also into a directory that holds another
+    /// experiment's run.
     #[arg(long)]
     force: bool,
+    /// When another run holds the directory, wait for it to finish instead of refusing.
+    #[arg(long)]
+    wait: bool,
     /// Worker threads [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
@@ -133,6 +137,7 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
         shard,
         force: args.force,
         command_line: command_line(),
+        wait: args.wait,
     };
     let outcome = run(&exp, &settings, &|p| match p {
         Progress::Plan {
@@ -172,6 +177,7 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
                 100.0 * report.failed_fraction
             ));
         }
+        Progress::Warning { message } => say(format!("warning: {message}")),
         Progress::Finished { point, record } => {
             let n = points_done.fetch_add(1, Relaxed) + 1;
             // A point that stopped early (diverged) leaves its remaining stages undone.

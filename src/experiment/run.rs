@@ -4,7 +4,7 @@
 use super::file::{EvaluateSection, Experiment, Point};
 use super::lifetime::{train_lifetime, LifetimeConfig, TaskReport};
 use super::rundir::{
-    self, read_point, utc_now, write_atomic, write_json, write_tables, DriftRecord, Host, Manifest,
+    self, utc_now, write_atomic, write_json, write_tables, DriftRecord, Host, Manifest,
     PointRecord, RunDirError, SCHEMA_VERSION,
 };
 use super::train::{evaluate, train, EpochReport, TrainConfig};
@@ -92,6 +92,8 @@ pub struct RunSettings {
     pub force: bool,
     /// The command line, for the manifest.
     pub command_line: String,
+    /// When another run holds the directory's lock: wait for it (true) or refuse (false).
+    pub wait: bool,
 }
 
 /// What the run is doing, for a progress display.
@@ -119,6 +121,12 @@ pub enum Progress<'a> {
         point: &'a Point,
         /// Its report.
         report: &'a EpochReport,
+    },
+    /// Something the user should know that does not stop the run (a corrupted point file
+    /// that will be recomputed, …).
+    Warning {
+        /// What.
+        message: String,
     },
     /// A point is finished and written.
     Finished {
@@ -169,6 +177,11 @@ pub fn run(
         path: dir.clone(),
         message: e.to_string(),
     })?;
+    // Held until this function returns; the OS releases it if the process dies.
+    let _lock = rundir::lock(dir, settings.wait)?;
+    if !settings.force {
+        rundir::check_owner(dir, &exp.name, &exp.config_hash)?;
+    }
     let (git_revision, git_dirty) = rundir::git_revision();
     let mut manifest = Manifest {
         schema_version: SCHEMA_VERSION,
@@ -194,24 +207,42 @@ pub fn run(
         status: "running".into(),
         error: None,
     };
-    write_json(&dir.join("manifest.json"), &manifest)?;
-    write_atomic(
-        &dir.join("config.resolved.toml"),
-        resolved_toml(exp).as_bytes(),
-    )?;
-
-    // Records already there, in experiment order; `None` where a point must (or may) run.
+    // Records already there, in experiment order; `None` where a point must (or may) run. A
+    // file that does not parse into the schema is never reused.
     let records: Vec<Option<PointRecord>> = exp
         .points
         .iter()
         .map(|p| {
-            read_point(dir, &p.id).filter(|r| {
+            let record = match rundir::read_point_checked(dir, &p.id) {
+                Ok(r) => r,
+                Err(why) => {
+                    progress(Progress::Warning {
+                        message: format!("{why}: the point is computed again"),
+                    });
+                    None
+                }
+            };
+            record.filter(|r| {
                 r.config_hash == p.config_hash
                     && r.status != "failed"
                     && !(settings.force && settings.shard.owns(p.index))
             })
         })
         .collect();
+    let missing_now = |records: &[Option<PointRecord>]| -> Vec<String> {
+        exp.points
+            .iter()
+            .filter(|p| records[p.index].is_none())
+            .map(|p| p.id.clone())
+            .collect()
+    };
+    // The manifest is right at every moment: what is missing now, updated after every point.
+    manifest.points_missing = missing_now(&records);
+    write_json(&dir.join("manifest.json"), &manifest)?;
+    write_atomic(
+        &dir.join("config.resolved.toml"),
+        resolved_toml(exp).as_bytes(),
+    )?;
     let todo: Vec<&Point> = exp
         .points
         .iter()
@@ -259,6 +290,9 @@ pub fn run(
             let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
             let (records, refreshed) = &mut *guard;
             records[point.index] = Some(record);
+            let mut now = manifest.clone();
+            now.points_missing = missing_now(records);
+            write_json(&dir.join("manifest.json"), &now)?;
             if refreshed.elapsed() >= TABLE_REFRESH {
                 write_tables(dir, axes, records.iter().flatten())?;
                 *refreshed = Instant::now();
@@ -287,12 +321,7 @@ pub fn run(
         }
     }
     let first_error = results.into_iter().find_map(Result::err);
-    outcome.missing = exp
-        .points
-        .iter()
-        .filter(|p| records[p.index].is_none())
-        .map(|p| p.id.clone())
-        .collect();
+    outcome.missing = missing_now(&records);
     manifest.points_missing = outcome.missing.clone();
     manifest.ended_utc = Some(utc_now());
     manifest.status = match (&first_error, outcome.failed.is_empty()) {
@@ -475,21 +504,23 @@ fn resolved_toml(exp: &Experiment) -> String {
     )
 }
 
-/// Appends a plain line to `log.txt` (what a progress bar hides under a batch system).
+/// Appends a plain line to `log.txt` (what a progress bar hides under a batch system): the
+/// whole line in one write to a file opened for appending, so lines of points that finish at
+/// once never interleave.
 fn append_log(dir: &std::path::Path, r: &PointRecord) {
     use std::io::Write;
     let acc = r
         .final_accuracy()
         .map_or("-".into(), |a| format!("{:.2} %", 100.0 * a));
+    let line = format!(
+        "{} {} {} test accuracy {} ({:.1} s)\n",
+        r.finished_utc, r.id, r.status, acc, r.wall_seconds
+    );
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("log.txt"))
     {
-        let _ = writeln!(
-            f,
-            "{} {} {} test accuracy {} ({:.1} s)",
-            r.finished_utc, r.id, r.status, acc, r.wall_seconds
-        );
+        let _ = f.write_all(line.as_bytes());
     }
 }

@@ -273,9 +273,109 @@ pub fn point_path(dir: &Path, id: &str) -> PathBuf {
 
 /// The finished record of point `id` in `dir`, if there is one that parses.
 pub fn read_point(dir: &Path, id: &str) -> Option<PointRecord> {
-    read_json::<PointRecord>(&point_path(dir, id))
-        .ok()
-        .filter(|r| r.schema_version == SCHEMA_VERSION && r.id == id)
+    read_point_checked(dir, id).ok().flatten()
+}
+
+/// The point record `id` of `dir`: `Ok(None)` when there is none, `Ok(Some)` when it parses
+/// into the schema (this schema version, this id, a known status), and an error naming the file
+/// and what is wrong otherwise (a corrupted or foreign file, never to be reused).
+pub fn read_point_checked(dir: &Path, id: &str) -> Result<Option<PointRecord>, String> {
+    let path = point_path(dir, id);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let r = read_json::<PointRecord>(&path).map_err(|e| e.to_string())?;
+    let bad = |why: String| Err(format!("{}: {why}", path.display()));
+    if r.schema_version != SCHEMA_VERSION {
+        return bad(format!(
+            "schema version {} (this mortalsim writes {SCHEMA_VERSION})",
+            r.schema_version
+        ));
+    }
+    if r.id != id {
+        return bad(format!("holds point `{}`", r.id));
+    }
+    if !POINT_STATUSES.contains(&r.status.as_str()) {
+        return bad(format!(
+            "unknown status `{}` (expected {})",
+            r.status,
+            POINT_STATUSES.join(", ")
+        ));
+    }
+    Ok(Some(r))
+}
+
+/// The statuses a point record can have.
+pub const POINT_STATUSES: [&str; 3] = ["done", "diverged", "failed"];
+
+/// The lock of a run directory (`DIR/.lock`): an OS advisory lock, so that a run that crashes
+/// leaves nothing stuck. Holds the holder's pid and host for the message of a refused run.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+/// Takes the exclusive lock of run directory `dir`: waits for the holder when `wait`, else
+/// refuses with the holder's pid and host.
+pub fn lock(dir: &Path, wait: bool) -> Result<DirLock, RunDirError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(".lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) if wait => {
+            file.lock().map_err(|e| io_error(&path, e))?;
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(RunDirError::Mismatch(format!(
+                "{} is in use by another run ({}); wait for it with --wait, or choose another \
+                 --out",
+                dir.display(),
+                match holder.trim() {
+                    "" => "holder unknown".to_string(),
+                    h => h.to_string(),
+                }
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_error(&path, e)),
+    }
+    let me = format!("pid {} on {}", std::process::id(), Host::current().hostname);
+    file.set_len(0).map_err(|e| io_error(&path, e))?;
+    file.rewind().map_err(|e| io_error(&path, e))?;
+    file.write_all(me.as_bytes())
+        .map_err(|e| io_error(&path, e))?;
+    Ok(DirLock { _file: file })
+}
+
+/// Refuses a run of experiment `name` into a directory that holds another experiment's run
+/// (its manifest names another experiment), naming both; `--force` overrides.
+pub fn check_owner(dir: &Path, name: &str, config_hash: &str) -> Result<(), RunDirError> {
+    let path = dir.join("manifest.json");
+    if !path.exists() {
+        return Ok(());
+    }
+    let Ok(m) = read_json::<Manifest>(&path) else {
+        return Ok(());
+    };
+    if m.experiment != name {
+        return Err(RunDirError::Mismatch(format!(
+            "{} holds the run of experiment `{}` (config hash {}), not of `{name}` (config hash \
+             {config_hash}): its points would be replaced; choose another --out, or --force to \
+             replace them",
+            dir.display(),
+            m.experiment,
+            m.config_hash
+        )));
+    }
+    Ok(())
 }
 
 /// A number as a CSV cell: shortest text that reads back to the same f64, in scientific
