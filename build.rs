@@ -16,11 +16,22 @@ fn main() {
             println!("cargo:rustc-env=MORTALSIM_GIT_DIRTY={}", !status.is_empty());
         }
     }
+    // HEAD and the branch it points to (a commit moves the ref), not the index: `git status`
+    // touches the index, and depending on it cost a full rebuild after every status. Edits of
+    // the sources rerun this script through `src`, which keeps the dirty flag right for them.
     if let Some(head) = git(&["rev-parse", "--git-path", "HEAD"]) {
         println!("cargo:rerun-if-changed={head}");
     }
-    if let Some(index) = git(&["rev-parse", "--git-path", "index"]) {
-        println!("cargo:rerun-if-changed={index}");
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        if let Some(path) = git(&["rev-parse", "--git-path", &branch]) {
+            println!("cargo:rerun-if-changed={path}");
+        }
+        // A path that does not exist would rerun this script at every build.
+        if let Some(packed) = git(&["rev-parse", "--git-path", "packed-refs"])
+            .filter(|p| std::path::Path::new(p).exists())
+        {
+            println!("cargo:rerun-if-changed={packed}");
+        }
     }
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=build.rs");
