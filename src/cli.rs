@@ -85,7 +85,7 @@ struct TrainArgs {
     #[arg(long)]
     batch: Option<usize>,
     /// Learning rate [default: the learner's recommended rate].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f32>,
     /// Learning-rate schedule: constant, cosine (annealed to 0 over the run), or cooldown
     /// (constant for the first half, then linear to 0).
@@ -411,6 +411,14 @@ pub(crate) fn set_threads(threads: Option<usize>) -> Result<()> {
         if t == 0 {
             return Err(input("--threads must be at least 1".into()));
         }
+        // More threads than cores only adds switching; thousands exhaust the process's limits.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let most = 4 * cores;
+        if t > most {
+            return Err(input(format!(
+                "--threads {t}: this machine has {cores} cores; use at most {most}"
+            )));
+        }
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build_global()
@@ -452,6 +460,11 @@ fn train(args: TrainArgs) -> Result<i32> {
         .clone()
         .unwrap_or_else(|| default_mnist_dir().to_path_buf());
     let (train_set, test_set) = Split::load_dir(&dir).map_err(|e| input(e.to_string()))?;
+    if args.train_limit == Some(0) || args.test_limit == Some(0) {
+        return Err(input(
+            "--train-limit and --test-limit must be at least 1 sample".into(),
+        ));
+    }
     let train_set = match args.train_limit {
         Some(n) => train_set.subset(n),
         None => train_set,
@@ -598,6 +611,15 @@ fn show(d: &Device) -> Result<String> {
 
 /// Runs the response experiment and formats it as CSV.
 fn response_csv(d: &Device, pulses: usize, cells: usize, seed: u64) -> Result<String> {
+    // The cells, and the CSV held in memory until written (about 48 bytes a row).
+    let bytes = (cells as u64)
+        .saturating_mul(crate::memory::BYTES_PER_WEIGHT)
+        .saturating_add((pulses as u64).saturating_mul(2 * 48));
+    crate::memory::check(
+        &format!("the response of {cells} cells to {pulses} pulses each way"),
+        bytes,
+    )
+    .map_err(input)?;
     let mut tile = Tile::new(d, 1, cells, seed);
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["pulse", "direction", "mean", "std"])?;

@@ -13,8 +13,8 @@
 //! - [`experiment`]: running learners on data (the training loop of a run);
 //! - [`plot`]: figures and summary tables of a run directory, from its files alone;
 //!
-//! with [`config_file`] (TOML loading with located errors) and [`random`] (seeding, Gaussian
-//! sampling) beside them, [`cli`] (the thin command-line layer, which a user's crate reuses
+//! with [`config_file`] (TOML loading with located errors), [`random`] (seeding, Gaussian
+//! sampling) and [`memory`] (estimates checked before large allocations) beside them, [`cli`] (the thin command-line layer, which a user's crate reuses
 //! with its own rules), and `testing` (feature `proptest`): strategies and invariant checks
 //! for users' own rules.
 //!
@@ -37,6 +37,7 @@ pub mod data;
 pub mod device;
 pub mod experiment;
 pub mod learn;
+pub mod memory;
 pub mod net;
 pub mod plot;
 pub mod random;

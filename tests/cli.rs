@@ -605,3 +605,88 @@ fn a_closed_stdout_ends_the_command_quietly() {
     assert!(o.status.success(), "status {:?}", o.status);
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
+
+/// Sizes that would not fit in memory are errors stating the estimate, before anything is
+/// allocated (they used to abort the process after minutes); nonsense flags are located.
+#[test]
+fn oversized_runs_and_bad_flags_are_errors_not_aborts() {
+    let o = run(&["train", "--learner", "fa", "--layers", "784,100000000,10"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("needs about") && stderr(&o).contains("TiB"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["devices", "response", "ecram", "--pulses", "10000000000"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("needs about"), "{}", stderr(&o));
+    let dir = std::env::temp_dir().join(format!("mortalsim-cli-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("big.toml");
+    std::fs::write(
+        &file,
+        "learners = [\"fa\"]\ndevices = [\"ideal\"]\n[network]\nhidden = [100000000]\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        dir.join("r").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("big.toml:4:") && stderr(&o).contains("network.hidden"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    for (args, says) in [
+        (
+            &["--lr", "-1"][..],
+            "--lr must be a positive number, got -1",
+        ),
+        (&["--threads", "100000"][..], "use at most"),
+        (&["--train-limit", "0"][..], "at least 1 sample"),
+    ] {
+        let mut a = vec!["train", "--learner", "fa", "--epochs", "1"];
+        a.extend_from_slice(args);
+        let o = run(&a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+}
+
+/// `train` without flags uses the rule's recommended settings and says when a run diverged.
+#[test]
+fn train_uses_the_recommended_settings_and_reports_divergence() {
+    let o = run(&["learners"]);
+    assert!(o.status.success());
+    let ff = stdout(&o)
+        .lines()
+        .find(|l| l.starts_with("ff "))
+        .unwrap()
+        .to_string();
+    assert!(ff.contains("lr 0.002") && ff.contains("batch 50"), "{ff}");
+    let o = run(&[
+        "train",
+        "--learner",
+        "ff",
+        "--layers",
+        "784,32,10",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "200",
+        "--lr",
+        "0.05",
+        "--batch",
+        "64",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(last_json_line(&o)["diverged"], true, "{}", stdout(&o));
+    assert!(stderr(&o).contains("recommended settings are lr 0.002 and batch 50"));
+}

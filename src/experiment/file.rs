@@ -746,6 +746,15 @@ fn check_settings(s: &PointSettings) -> Result<(), (String, String)> {
     if s.network.hidden.contains(&0) {
         return bad("network.hidden", "a hidden width of 0");
     }
+    let mut widths = vec![784];
+    widths.extend(&s.network.hidden);
+    widths.push(10);
+    if let Err(m) = crate::memory::check(
+        &format!("a network with hidden widths {:?}", s.network.hidden),
+        crate::memory::network_bytes(&widths, 3),
+    ) {
+        return Err(("network.hidden".to_string(), m));
+    }
     match Activation::parse(&s.network.activation) {
         Some(a) if a != Activation::Identity => {}
         _ => return bad("network.activation", "expected relu, tanh or sigmoid"),

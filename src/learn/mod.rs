@@ -213,6 +213,12 @@ pub fn build_located(
 ) -> Result<Box<dyn Learner>, (String, String)> {
     let entry = registry::lookup(name).map_err(|m| (String::new(), m))?;
     options.validate()?;
+    // Every rule's extra arrays together stay within 2× the network (mirrors plus modules).
+    crate::memory::check(
+        &format!("the network {:?} with its rule's arrays", spec.widths),
+        crate::memory::network_bytes(&spec.widths, 3),
+    )
+    .map_err(|m| (String::new(), m))?;
     (entry.check)(&options.rule).map_err(|(f, m)| (format!("rule.{f}"), m))?;
     let args = registry::BuildArgs {
         spec,
