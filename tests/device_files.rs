@@ -409,3 +409,23 @@ fn garbage_never_panics() {
         }
     }
 }
+
+/// Physically meaningless values are errors naming their field (they used to be accepted).
+#[test]
+fn physically_meaningless_values_are_errors() {
+    for (body, field, line) in [
+        ("name = \"x\"\n[response]\nmodel = \"constant-step\"\ndw_min = 1e300\n", "response.dw_min", 4),
+        ("name = \"x\"\n[response]\nmodel = \"constant-step\"\ndw_min_dtod = 1e6\n", "response.dw_min_dtod", 4),
+        ("name = \"\"\n[response]\nmodel = \"constant-step\"\n", "name", 1),
+        ("name = \"x\"\n[failure]\nhazard_rate_per_s = 1e300\n", "failure.hazard_rate_per_s", 3),
+        ("name = \"x\"\n[periphery]\nout_noise = 1e30\n", "periphery.out_noise", 3),
+        (
+            "name = \"x\"\n[response]\nmodel = \"constant-step\"\none_sided = true\nw_min = 0.0\nw_max = 1.0\nreset = 2.0\n",
+            "response.reset",
+            7,
+        ),
+    ] {
+        let e = single_error(body, field, line);
+        assert!(!e.to_string().contains("0000000000"), "short numbers: {e}");
+    }
+}

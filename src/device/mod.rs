@@ -192,6 +192,25 @@ impl Device {
     }
 }
 
+/// Largest relative device-to-device or cycle-to-cycle spread of a step that still means
+/// something (1000 %; measured devices are below 100 %).
+pub const MAX_RELATIVE_SPREAD: f64 = 10.0;
+/// Largest random failure rate, per cell per second (accelerated ageing in the shipped
+/// experiments uses 3e-7).
+pub const MAX_HAZARD_RATE_PER_S: f64 = 1.0;
+/// Largest output noise, in units of a full-scale output (aihwkit's default is 0.06).
+pub const MAX_OUT_NOISE: f64 = 100.0;
+
+/// A number for a message: scientific notation when very large or small (`1e300`, not 300
+/// digits).
+fn short(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-3..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
 /// Collects range errors with their field paths.
 struct Checker<'a> {
     src: &'a str,
@@ -311,7 +330,53 @@ impl DeviceFile {
                 ),
             );
         }
-        c.finite("response.reset", r.reset);
+        // Physically meaningless values (as opposed to unusual ones) are errors.
+        if self.name.trim().is_empty() {
+            c.fail("name", "a device needs a name".to_string());
+        }
+        for (p, v) in [
+            ("response.dw_min_dtod", r.dw_min_dtod),
+            ("response.dw_min_std", r.dw_min_std),
+            ("response.up_down_dtod", r.up_down_dtod),
+        ] {
+            if v.is_finite() && v > MAX_RELATIVE_SPREAD {
+                c.fail(
+                    p,
+                    format!(
+                        "a relative spread of {} (more than {MAX_RELATIVE_SPREAD}× the step) \
+                         leaves nothing of the step",
+                        short(v)
+                    ),
+                );
+            }
+        }
+        if !matches!(shape, Shape::Ideal)
+            && r.dw_min.is_finite()
+            && r.dw_min > r.w_max - r.w_min
+            && r.w_max > r.w_min
+        {
+            c.fail(
+                "response.dw_min",
+                format!(
+                    "a step of {} is larger than the whole range [{}, {}]: not one state",
+                    short(r.dw_min),
+                    r.w_min,
+                    r.w_max
+                ),
+            );
+        }
+        if c.finite("response.reset", r.reset)
+            && r.one_sided
+            && (r.reset < r.w_min || r.reset > r.w_max)
+        {
+            c.fail(
+                "response.reset",
+                format!(
+                    "a one-sided cell resets within its range [{}, {}], got {}",
+                    r.w_min, r.w_max, r.reset
+                ),
+            );
+        }
         if c.finite("response.w_min", r.w_min)
             && c.finite("response.w_max", r.w_max)
             && r.w_min >= r.w_max
@@ -424,6 +489,16 @@ impl DeviceFile {
         }
         c.non_negative("failure.endurance_log_std", fl.endurance_log_std);
         c.non_negative("failure.hazard_rate_per_s", fl.hazard_rate_per_s);
+        if fl.hazard_rate_per_s > MAX_HAZARD_RATE_PER_S {
+            c.fail(
+                "failure.hazard_rate_per_s",
+                format!(
+                    "{} failures per cell per second: every cell would be dead within {} s",
+                    short(fl.hazard_rate_per_s),
+                    1.0 / MAX_HAZARD_RATE_PER_S
+                ),
+            );
+        }
 
         let pe = &self.periphery;
         c.bits("periphery.dac_bits", pe.dac_bits);
@@ -431,6 +506,16 @@ impl DeviceFile {
         c.positive_or_inf("periphery.inp_bound", pe.inp_bound);
         c.positive_or_inf("periphery.out_bound", pe.out_bound);
         c.non_negative("periphery.out_noise", pe.out_noise);
+        if pe.out_noise > MAX_OUT_NOISE {
+            c.fail(
+                "periphery.out_noise",
+                format!(
+                    "an output noise of {} (more than {MAX_OUT_NOISE}× a full-scale output) \
+                     drowns every read",
+                    short(pe.out_noise)
+                ),
+            );
+        }
         c.positive("periphery.nm_thres", pe.nm_thres);
         if c.finite("periphery.max_bm_factor", pe.max_bm_factor) && pe.max_bm_factor < 1.0 {
             c.fail(
