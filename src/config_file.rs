@@ -75,6 +75,22 @@ impl ConfigError {
     }
 }
 
+/// Reads a text file, saying what is wrong in words a user can act on: a UTF-16 file (as some
+/// Windows editors save) is named as such, any other non-UTF-8 file as not UTF-8.
+pub fn read_text(path: &std::path::Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let utf16 = bytes.starts_with(&[0xFF, 0xFE])
+        || bytes.starts_with(&[0xFE, 0xFF])
+        || (bytes.len() >= 4 && (bytes[1] == 0 && bytes[3] == 0 || bytes[0] == 0 && bytes[2] == 0));
+    String::from_utf8(bytes).map_err(|e| {
+        if utf16 {
+            "the file is UTF-16 text; save it as UTF-8".to_string()
+        } else {
+            format!("not UTF-8 text ({e})")
+        }
+    })
+}
+
 /// Parses `src` (the contents of `file`) into `T`, turning serde/TOML errors into [`ConfigError`]s
 /// with line, column and the path of the field whose value is at fault.
 pub fn parse_toml<T: DeserializeOwned>(src: &str, file: &str) -> Result<T, ConfigError> {

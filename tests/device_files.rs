@@ -429,3 +429,37 @@ fn physically_meaningless_values_are_errors() {
         assert!(!e.to_string().contains("0000000000"), "short numbers: {e}");
     }
 }
+
+/// A converter's bits are a whole number or `ideal`, and the message says so; a UTF-16 file is
+/// named as such.
+#[test]
+fn unclear_inputs_get_clear_messages() {
+    for v in ["8.5", "\"idael\"", "-3"] {
+        let e = single_error(
+            &format!("name = \"x\"\n[periphery]\nadc_bits = {v}\n"),
+            "periphery.adc_bits",
+            3,
+        );
+        assert!(
+            e.to_string()
+                .contains("a whole number of bits (2 to 16) or \"ideal\""),
+            "{e}"
+        );
+    }
+    let dir = temp_dir("utf16");
+    let path = dir.join("wide.toml");
+    let mut bytes = vec![0xFF, 0xFE];
+    for u in "name = \"x\"\n".encode_utf16() {
+        bytes.extend(u.to_le_bytes());
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let e = Device::load(path.to_str().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("UTF-16") && e.contains("save it as UTF-8"),
+        "{e}"
+    );
+    let e = mortalsim::experiment::Experiment::load(&path).unwrap_err()[0].to_string();
+    assert!(e.contains("UTF-16"), "{e}");
+}

@@ -152,9 +152,9 @@ impl Device {
                 presets: presets::names().iter().map(|s| s.to_string()).collect(),
             });
         }
-        let src = std::fs::read_to_string(path).map_err(|e| DeviceError::Io {
+        let src = crate::config_file::read_text(path).map_err(|message| DeviceError::Io {
             path: name_or_path.to_string(),
-            message: e.to_string(),
+            message,
         })?;
         Ok((src, name_or_path.to_string()))
     }

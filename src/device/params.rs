@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Number of quantisation levels of a converter, or `"ideal"` for an unquantised one.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Bits {
     /// Finite resolution, 2 to 16 bits: the converter's step is `2·bound / (2^bits − 2)`, i.e.
@@ -17,6 +17,41 @@ pub enum Bits {
     Finite(u32),
     /// No quantisation (the word `"ideal"` in the file).
     Ideal(IdealWord),
+}
+
+impl<'de> Deserialize<'de> for Bits {
+    /// A whole number of bits or the word `ideal`; anything else is an error saying so (an
+    /// untagged enum would only say that no variant matched).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Bits, D::Error> {
+        struct V;
+        const EXPECTED: &str = "a whole number of bits (2 to 16) or \"ideal\"";
+        impl serde::de::Visitor<'_> for V {
+            type Value = Bits;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Bits, E> {
+                u32::try_from(v)
+                    .map(Bits::Finite)
+                    .map_err(|_| E::custom(format!("expected {EXPECTED}, got {v}")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Bits, E> {
+                u32::try_from(v)
+                    .map(Bits::Finite)
+                    .map_err(|_| E::custom(format!("expected {EXPECTED}, got {v}")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Bits, E> {
+                Err(E::custom(format!("expected {EXPECTED}, got {v}")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Bits, E> {
+                match v {
+                    "ideal" => Ok(Bits::Ideal(IdealWord::Ideal)),
+                    _ => Err(E::custom(format!("expected {EXPECTED}, got \"{v}\""))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The literal word `ideal`.

@@ -344,7 +344,7 @@ impl Experiment {
     /// Reads and checks the experiment file at `path`.
     pub fn load(path: &Path) -> Result<Experiment, Vec<ConfigError>> {
         let file = path.display().to_string();
-        let src = std::fs::read_to_string(path)
+        let src = crate::config_file::read_text(path)
             .map_err(|e| vec![ConfigError::file(&file, format!("cannot read: {e}"))])?;
         let stem = path
             .file_stem()
