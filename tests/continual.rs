@@ -860,3 +860,69 @@ fn unit_operations_on_a_layer() {
         assert_eq!(l.failed_devices_per_unit(), vec![0; 3]);
     }
 }
+
+// ---- a second, independent check of the outgoing-weight zeroing ------------------------------
+
+#[test]
+fn units_replaced_by_the_accumulator_start_with_zero_outgoing_weights() {
+    // Replacements chosen by the step itself (not a direct replace_unit call), under a learner
+    // whose output layer keeps learning: right after the step that replaced unit i of layer l,
+    // column i of layer l + 1 holds exactly 0 on the ideal device, although it was not 0 before.
+    let s = spec(&[10, 12, 8, 4]);
+    for name in ["fa", "bp-oracle"] {
+        let mut c = wrap(
+            name,
+            &s,
+            &Device::ideal(),
+            5,
+            ContinualConfig {
+                replacement_rate: 1.0 / 16.0,
+                maturity: 3,
+                readout_every: 1,
+                ..ContinualConfig::default()
+            },
+        );
+        let (mut seen, mut had) = (0, 0);
+        for step in 0..60 {
+            let before: Vec<Vec<u64>> = (0..2).map(|l| c.ages(l).to_vec()).collect();
+            let next_before: Vec<DMatrix<f32>> =
+                (1..3).map(|l| c.network().layer(l).readout()).collect();
+            let (x, y) = random_batch(10, 4, 4, 500 + step);
+            c.step(&x, &y, 0.1);
+            // Units replaced in this step (their age went back to 0).
+            let fresh: Vec<Vec<bool>> = (0..2)
+                .map(|l| {
+                    c.ages(l)
+                        .iter()
+                        .zip(&before[l])
+                        .map(|(&a, &b)| a == 0 && b > 0)
+                        .collect()
+                })
+                .collect();
+            for l in 0..2 {
+                let next = c.network().layer(l + 1).readout();
+                for i in (0..fresh[l].len()).filter(|&i| fresh[l][i]) {
+                    seen += 1;
+                    // A unit of layer l + 1 replaced in the same step has fresh incoming
+                    // weights, from unit i too: its row is not an outgoing weight kept.
+                    let kept: Vec<f32> = (0..next.nrows())
+                        .filter(|&r| l + 1 > 1 || !fresh[1][r])
+                        .map(|r| next[(r, i)])
+                        .collect();
+                    assert!(
+                        kept.iter().all(|&v| v == 0.0),
+                        "{name} step {step}: replaced unit {i} of layer {l} kept outgoing weights {kept:?}"
+                    );
+                    // Most had outgoing weights to lose (a unit replaced shortly before may
+                    // not have grown any yet).
+                    had += usize::from(next_before[l].column(i).iter().any(|&v| v != 0.0));
+                }
+            }
+        }
+        assert!(seen >= 5, "{name}: only {seen} replacements seen");
+        assert!(
+            2 * had >= seen,
+            "{name}: {had} of {seen} had outgoing weights"
+        );
+    }
+}

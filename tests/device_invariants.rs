@@ -1,6 +1,7 @@
 //! Invariants every device model must obey, checked over every preset and every response model:
 //! conductances stay within each cell's own bounds after any sequence of operations (proptest),
-//! up pulses raise and down pulses lower the mean weight, and failed cells never change.
+//! up pulses raise and down pulses lower the mean weight, failed cells never change, and a
+//! read of the zero vector returns nothing but the periphery's noise.
 
 use mortalsim::crossbar::Tile;
 use mortalsim::device::{presets, Device};
@@ -67,7 +68,39 @@ fn apply(t: &mut Tile, op: &Op) {
                 y.iter().all(|v| v.is_finite()),
                 "read gave a non-finite output"
             );
+            check_zero_read(t);
         }
+    }
+}
+
+/// A read of the zero vector returns the periphery's noise and nothing else: exactly 0 with a
+/// perfect periphery (read noise scales with the input) or with abs-max noise management (α = 0:
+/// nothing is read), otherwise within α·(6·out_noise + ADC step/2) (α = 1 without noise
+/// management, nm_thres with a constant one) — whatever the cells hold.
+fn check_zero_read(t: &mut Tile) {
+    use mortalsim::device::params::{Bits, NoiseManagement};
+    let p = t.device().spec().periphery.clone();
+    let y = t.read(&DMatrix::zeros(t.cols(), 3));
+    let alpha = match p.noise_management {
+        NoiseManagement::AbsMax => 0.0,
+        NoiseManagement::Constant => p.nm_thres,
+        NoiseManagement::None => 1.0,
+    };
+    let step = match p.adc_bits {
+        Bits::Finite(b) => 2.0 * p.out_bound / ((1u64 << b) - 2) as f64,
+        Bits::Ideal(_) => 0.0,
+    };
+    let noise = 6.0 * p.out_noise + step / 2.0;
+    if !p.perfect && noise >= p.out_bound {
+        return; // noise alone may saturate and trigger bound management: no simple bound
+    }
+    let bound = if p.perfect { 0.0 } else { alpha * noise };
+    for v in y.iter() {
+        assert!(
+            (*v as f64).abs() <= bound + 1e-6 * alpha,
+            "{}: a read of the zero vector gave {v}, beyond {bound}",
+            t.device().spec().name
+        );
     }
 }
 
