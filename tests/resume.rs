@@ -54,6 +54,7 @@ fn run_in(exp: &Experiment, dir: &Path) -> RunOutcome {
             shard: Shard::ALL,
             force: false,
             command_line: "test".into(),
+            wait: false,
         },
         &|_| {},
     )
