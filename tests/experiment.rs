@@ -597,3 +597,20 @@ fn the_cosine_schedule_anneals_from_lr_to_zero_and_files_can_choose_it() {
     let e = error_of("learners = [\"fa\"]\ndevices = [\"ideal\"]\n[train]\nschedule = \"step\"\n");
     assert!(e.starts_with("exp.toml:4:") && e.contains("cosine"), "{e}");
 }
+
+/// A relative `data.dir` is relative to the experiment file, not to the working directory.
+#[test]
+fn a_relative_data_dir_is_relative_to_the_experiment_file() {
+    let dir = tempdir("reldata");
+    let sub = dir.join("experiments");
+    std::fs::create_dir_all(&sub).unwrap();
+    let file = sub.join("x.toml");
+    std::fs::write(
+        &file,
+        "learners = [\"fa\"]\ndevices = [\"ideal\"]\n[data]\ndir = \"../mydata\"\n",
+    )
+    .unwrap();
+    let exp = Experiment::load(&file).unwrap();
+    assert_eq!(exp.data_dir, sub.join("../mydata"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

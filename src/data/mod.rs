@@ -53,12 +53,14 @@ const PIXEL_VALUES: [f32; 256] = {
     t
 };
 
-/// The directory of the MNIST files committed with the repository (`data/mnist/`).
-///
-/// The path is fixed when the crate is compiled, so it is only meaningful while the source tree
-/// is where it was built.
-pub fn default_mnist_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))
+/// The directory MNIST is read from when none is given: `MORTALSIM_DATA` when set (a copied
+/// binary on a cluster node points it at its copy of the files), else the MNIST committed with
+/// the repository (`data/mnist/`), whose path is fixed when the crate is compiled.
+pub fn default_mnist_dir() -> PathBuf {
+    match std::env::var_os("MORTALSIM_DATA") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")),
+    }
 }
 
 /// An image classification dataset: `len` images of `rows × cols` bytes and their labels in

@@ -350,7 +350,14 @@ impl Experiment {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "experiment".into());
-        Experiment::from_toml(&src, &file, &stem)
+        let mut exp = Experiment::from_toml(&src, &file, &stem)?;
+        // A relative `data.dir` is relative to the file, as cargo reads paths in Cargo.toml.
+        if exp.data_dir.is_relative() {
+            if let Some(parent) = path.parent() {
+                exp.data_dir = parent.join(&exp.data_dir);
+            }
+        }
+        Ok(exp)
     }
 
     /// Parses and checks an experiment file's contents; `file` names it in errors, `stem` is
@@ -501,7 +508,7 @@ fn check(
         .data
         .dir
         .clone()
-        .unwrap_or_else(|| crate::data::default_mnist_dir().to_path_buf());
+        .unwrap_or_else(crate::data::default_mnist_dir);
     if !p.list.is_empty() {
         return Err(p.list);
     }
