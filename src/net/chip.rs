@@ -225,7 +225,9 @@ impl Chip {
     }
 
     /// Allocates a fixed matrix `w` (no bias, linear) of role `role`, mapped onto the device's
-    /// range with a digital gain as [`Layer::fixed`] explains; digital as for
+    /// range with a digital gain (its largest entry at half the device's nominal range, the
+    /// reads scaled back by [`Layer::gain`]: a small fixed matrix would otherwise sit below the
+    /// periphery's output noise and ADC step); digital as for
     /// [`Chip::allocate`].
     pub fn allocate_fixed(
         &mut self,

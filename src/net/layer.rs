@@ -154,7 +154,8 @@ impl Layer {
         layer
     }
 
-    /// The digital gain applied to reads (1 unless the layer was made by [`Layer::fixed`]).
+    /// The digital gain applied to reads (1 unless the array is a fixed matrix mapped onto the
+    /// device's range, [`super::Chip::allocate_fixed`]).
     pub fn gain(&self) -> f32 {
         self.gain
     }
