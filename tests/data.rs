@@ -396,3 +396,24 @@ fn shuffled_order_is_a_permutation_fixed_by_seed_and_epoch() {
     });
     assert!(from_threads.iter().all(|o| *o == a));
 }
+
+/// An IDX file with zero images is valid IDX, but no training or test set: an error naming it.
+#[test]
+fn an_empty_split_is_an_error_naming_the_file() {
+    let dir = temp_dir("empty");
+    let files = [
+        ("train-images-idx3-ubyte", idx_images(0, 3, 2, &[])),
+        ("train-labels-idx1-ubyte", idx_labels(&[])),
+        ("t10k-images-idx3-ubyte", idx_images(2, 3, 2, &[9; 12])),
+        ("t10k-labels-idx1-ubyte", idx_labels(&[1, 1])),
+    ];
+    for (name, bytes) in &files {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let e = Split::load_dir(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("train-images-idx3-ubyte") && e.contains("0 images"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

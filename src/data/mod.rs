@@ -332,7 +332,16 @@ impl Split {
         let dir = dir.as_ref();
         check_dir(dir)?;
         let [images, labels] = self.file_names().map(|name| find(dir, &name));
-        Dataset::load_idx(images?, labels?)
+        let images = images?;
+        let data = Dataset::load_idx(&images, labels?)?;
+        if data.is_empty() {
+            // An empty file is a valid IDX file, but no training or test set.
+            return Err(DataError::UnsupportedDimensions {
+                path: images,
+                message: "0 images: a training or test set needs at least one".into(),
+            });
+        }
+        Ok(data)
     }
 
     /// Loads the training and the test set from an MNIST-style directory, as (train, test).
