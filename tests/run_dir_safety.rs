@@ -155,3 +155,17 @@ fn the_manifest_says_what_is_missing_at_every_moment_and_log_lines_are_whole() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A shard names itself as it is written on the command line (the manifest and the progress
+/// lines show it; cargo-mutants found nothing checking it).
+#[test]
+fn a_shard_is_written_as_it_is_given() {
+    assert_eq!(Shard::parse("2/3").unwrap().to_string(), "2/3");
+    let dir = tempdir("shardname");
+    let mut s = settings(&dir, false);
+    s.shard = Shard::parse("1/2").unwrap();
+    run(&experiment("shardname", 0.05), &s, &|_| {}).unwrap();
+    let m: Manifest = rundir::read_json(&dir.join("manifest.json")).unwrap();
+    assert_eq!(m.shard, "1/2");
+    let _ = std::fs::remove_dir_all(&dir);
+}
