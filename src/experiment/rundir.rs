@@ -36,6 +36,9 @@ pub enum RunDirError {
     /// Directories that do not belong to the same experiment.
     #[error("{0}")]
     Mismatch(String),
+    /// Another run holds the directory's lock.
+    #[error("{0}")]
+    Busy(String),
 }
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> RunDirError {
@@ -335,7 +338,7 @@ pub fn lock(dir: &Path, wait: bool) -> Result<DirLock, RunDirError> {
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
-            return Err(RunDirError::Mismatch(format!(
+            return Err(RunDirError::Busy(format!(
                 "{} is in use by another run ({}); wait for it with --wait, or choose another \
                  --out",
                 dir.display(),

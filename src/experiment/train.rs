@@ -121,9 +121,11 @@ impl Caretaker {
     pub(crate) fn after_step(&mut self, learner: &mut dyn Learner, samples: usize) {
         self.steps += 1;
         let chip = learner.chip_mut();
-        chip.sync_clock();
         if self.idle_s_per_sample > 0.0 {
+            // Brings every tile to the chip's time first.
             chip.advance(self.idle_s_per_sample * samples as f64);
+        } else {
+            chip.sync_clock();
         }
         if chip.now_s() - self.last_refresh_s >= self.cm.refresh_every_s {
             chip.refresh();

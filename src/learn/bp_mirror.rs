@@ -75,18 +75,18 @@ impl Mirror {
         chip.tile(self.tile).read(delta)
     }
 
-    /// Follows the forward layer's update ΔW = −lr·Σ δ xᵀ with the same pulses transposed:
-    /// Wᵀ ← Wᵀ − lr·Σ x δᵀ (`x`: the forward layer's input, `delta`: its teaching signal).
-    pub fn follow(&self, chip: &mut Chip, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
-        chip.tile(self.tile).pulse_weights(delta, x, lr);
-    }
-
-    /// Follows a momentum step W ← W − lr·v of the forward layer (`v`: its velocity, rows × cols,
-    /// already in the periphery's digital memory): Wᵀ ← Wᵀ − lr·vᵀ, written column by column
-    /// ([`crate::crossbar::Crossbar::pulse_write`]). Reading v transposed is an address map, as
+    /// Follows the forward layer's step. Plain SGD, ΔW = −lr·Σ δ xᵀ: the same pulses
+    /// transposed, Wᵀ ← Wᵀ − lr·Σ x δᵀ (`x`: the forward layer's input, `delta`: its teaching
+    /// signal). Under momentum, W ← W − lr·v with the layer's velocity v (already in the
+    /// periphery's digital memory): Wᵀ ← Wᵀ − lr·vᵀ, written column by column
+    /// ([`crate::crossbar::Crossbar::pulse_write`]); reading v transposed is an address map, as
     /// for a refresh.
-    pub fn follow_velocity(&self, chip: &mut Chip, v: &DMatrix<f32>, lr: f32) {
-        chip.tile(self.tile).write_weights(&v.transpose(), lr);
+    pub fn follow(&self, chip: &mut Chip, x: &DMatrix<f32>, delta: &DMatrix<f32>, lr: f32) {
+        let (net, mirror) = chip.network_and_tile(self.tile);
+        match net.layers[self.layer].velocity() {
+            Some(v) => mirror.write_weights(&v.transpose(), lr),
+            None => mirror.pulse_weights(delta, x, lr),
+        }
     }
 
     /// Re-programs the mirror from a readout of its forward layer (one-hot reads of the forward
@@ -178,11 +178,7 @@ impl Mirrors {
         lr: f32,
     ) {
         for (k, m) in self.mirrors.iter().enumerate() {
-            let (net, mirror) = chip.network_and_tile(m.tile);
-            match net.layers[k + 1].velocity() {
-                Some(v) => mirror.write_weights(&v.transpose(), lr),
-                None => mirror.pulse_weights(&deltas[k + 1], hs[k], lr),
-            }
+            m.follow(chip, hs[k], &deltas[k + 1], lr);
         }
         self.steps += 1;
         if self.every > 0 && self.steps.is_multiple_of(self.every as u64) {

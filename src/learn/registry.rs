@@ -70,11 +70,9 @@ pub fn no_options(rule: &toml::Table) -> Result<(), (String, String)> {
     }
 }
 
-fn shared(
-    f: impl FnOnce(&BuildArgs) -> Result<Box<dyn Learner>, String>,
-    a: &BuildArgs,
-) -> Result<Box<dyn Learner>, (String, String)> {
-    f(a).map_err(|m| (String::new(), m))
+/// A built-in constructor's message, which is about no option of the rule's own.
+fn general(message: String) -> (String, String) {
+    (String::new(), message)
 }
 
 /// The rules built into mortalsim.
@@ -105,10 +103,8 @@ pub fn builtin() -> Vec<Entry> {
             recommended: COMMON,
             check: no_options,
             build: |a| {
-                shared(
-                    |a| Ok(Box::new(fa::Fa::new(a.spec, a.device, a.seed, a.options)?)),
-                    a,
-                )
+                let rule = fa::Fa::new(a.spec, a.device, a.seed, a.options);
+                Ok(Box::new(rule.map_err(general)?))
             },
         },
         Entry {
@@ -117,14 +113,8 @@ pub fn builtin() -> Vec<Entry> {
             recommended: COMMON,
             check: no_options,
             build: |a| {
-                shared(
-                    |a| {
-                        Ok(Box::new(dfa::Dfa::new(
-                            a.spec, a.device, a.seed, a.options,
-                        )?))
-                    },
-                    a,
-                )
+                let rule = dfa::Dfa::new(a.spec, a.device, a.seed, a.options);
+                Ok(Box::new(rule.map_err(general)?))
             },
         },
         Entry {
@@ -138,10 +128,8 @@ pub fn builtin() -> Vec<Entry> {
             },
             check: no_options,
             build: |a| {
-                shared(
-                    |a| Ok(Box::new(ff::Ff::new(a.spec, a.device, a.seed, a.options)?)),
-                    a,
-                )
+                let rule = ff::Ff::new(a.spec, a.device, a.seed, a.options);
+                Ok(Box::new(rule.map_err(general)?))
             },
         },
         Entry {
@@ -166,10 +154,8 @@ pub fn builtin() -> Vec<Entry> {
             },
             check: no_options,
             build: |a| {
-                shared(
-                    |a| Ok(Box::new(sg::Sg::new(a.spec, a.device, a.seed, a.options)?)),
-                    a,
-                )
+                let rule = sg::Sg::new(a.spec, a.device, a.seed, a.options);
+                Ok(Box::new(rule.map_err(general)?))
             },
         },
     ]

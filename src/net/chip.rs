@@ -161,9 +161,7 @@ impl Chip {
     pub fn new(spec: &NetSpec, device: Option<&Device>, seed: u64) -> Chip {
         Chip {
             net: Network::new(spec, device, seed),
-            tiles: Vec::new(),
-            device: device.cloned(),
-            pricing: device.cloned().unwrap_or_else(Device::ideal),
+            ..Chip::bare(device)
         }
     }
 
