@@ -23,6 +23,7 @@ macro_rules! out {
     }};
 }
 
+mod bench;
 mod experiment;
 
 /// mortalsim: a simulator of analog in-memory hardware that learns while it ages.
@@ -49,6 +50,9 @@ enum Command {
     Plot(PlotArgs),
     /// The registered learning rules with their recommended learning rate and batch.
     Learners,
+    /// Training speed and memory per size, learner and device, with the ratio to a bare float
+    /// baseline measured in the same run (the numbers to quote).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -312,6 +316,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Run(args) => experiment::run_command(args),
         Command::Merge(args) => experiment::merge_command(args),
         Command::Plot(args) => plot(args),
+        Command::Bench(args) => bench::bench_command(args),
         Command::Learners => {
             for e in crate::learn::registry::entries() {
                 out!(

@@ -14,7 +14,8 @@
 //! - [`plot`]: figures and summary tables of a run directory, from its files alone;
 //!
 //! with [`config_file`] (TOML loading with located errors), [`random`] (seeding, Gaussian
-//! sampling) and [`memory`] (estimates checked before large allocations) beside them, [`cli`] (the thin command-line layer, which a user's crate reuses
+//! sampling), [`kernel`] (the dense matrix products, the same bits on any thread count and any
+//! x86-64 CPU where stated) and [`memory`] (estimates checked before large allocations) beside them, [`cli`] (the thin command-line layer, which a user's crate reuses
 //! with its own rules), and `testing` (feature `proptest`): strategies and invariant checks
 //! for users' own rules.
 //!
@@ -36,6 +37,7 @@ pub mod crossbar;
 pub mod data;
 pub mod device;
 pub mod experiment;
+pub mod kernel;
 pub mod learn;
 pub mod memory;
 pub mod net;

@@ -21,6 +21,7 @@
 //! are about to be overwritten), so a line already over the threshold at fabrication is replaced
 //! at the first programming. With S = 0 none of this exists and every result is as before.
 
+mod cells;
 pub mod cost;
 pub mod periphery;
 pub mod pulse;
@@ -218,7 +219,7 @@ impl Crossbar {
     /// Failed devices and all devices over the tiles (a one-sided pair is two devices).
     pub fn failed_devices(&self) -> (usize, usize) {
         self.tiles.iter().fold((0, 0), |(f, n), t| {
-            (f + t.failed_devices(), n + t.device_states().len())
+            (f + t.failed_devices(), n + t.devices())
         })
     }
 
@@ -520,6 +521,50 @@ impl Crossbar {
         self.logical(&parts)
     }
 
+    /// `(scale·W)ᵀ·δ` (cols × batch) for the true apparent weights W, without assembling W: the
+    /// `bp-oracle` reference's backward product (it holds the [`OracleKey`]), counted as an
+    /// oracle read on every tile like [`Crossbar::privileged_true_weights`], and bit-identical
+    /// to `(privileged_true_weights · scale)ᵀ·δ` computed with nalgebra's `tr_mul`.
+    pub fn privileged_transposed_product(
+        &mut self,
+        key: &OracleKey,
+        delta: &DMatrix<f32>,
+        scale: f32,
+    ) -> DMatrix<f32> {
+        assert_eq!(
+            delta.nrows(),
+            self.rows,
+            "privileged_transposed_product: δ has {} rows, the crossbar {}",
+            delta.nrows(),
+            self.rows
+        );
+        for t in &mut self.tiles {
+            t.count_oracle_read(key);
+        }
+        let batch = delta.ncols();
+        let mut out = DMatrix::zeros(self.cols, batch);
+        let nc = self.col_blocks.len();
+        for (cb, &(c0, cl)) in self.col_blocks.iter().enumerate() {
+            // The logical rows of this column block, each a line of one tile.
+            let mut rows: Vec<&[f32]> = Vec::with_capacity(self.rows);
+            for (rb, &(_, rl)) in self.row_blocks.iter().enumerate() {
+                let tile = &self.tiles[rb * nc + cb];
+                for i in 0..rl {
+                    let line = match &self.spares {
+                        None => i,
+                        Some(sp) => sp.line[rb][i],
+                    };
+                    rows.push(tile.line_weights(line));
+                }
+            }
+            let part =
+                crate::kernel::lane_dot(&rows, cl, scale, delta.as_slice(), self.rows, batch);
+            out.view_mut((c0, 0), (cl, batch))
+                .copy_from(&DMatrix::from_column_slice(cl, batch, &part));
+        }
+        out
+    }
+
     /// The true apparent weights (rows × cols) without counting anything: simulator
     /// introspection for metrics, not an operation of the chip (learners use `readout`).
     pub fn inspect_weights(&self) -> DMatrix<f32> {
@@ -658,7 +703,73 @@ impl Crossbar {
 
 #[cfg(test)]
 mod tests {
-    use super::blocks;
+    use super::{blocks, Crossbar, OracleKey};
+    use crate::device::Device;
+    use nalgebra::DMatrix;
+    use proptest::prelude::*;
+
+    /// A crossbar of `rows` × `cols` on `dev` programmed with weights in [−0.5, 0.5], and a δ.
+    fn programmed(
+        dev: &Device,
+        rows: usize,
+        cols: usize,
+        batch: usize,
+        seed: u64,
+    ) -> (Crossbar, DMatrix<f32>) {
+        let mut xbar = Crossbar::new(dev, rows, cols, seed);
+        let w = DMatrix::from_fn(rows, cols, |i, j| {
+            (((i * 31 + j * 17) % 23) as f32 / 23.0) - 0.5
+        });
+        xbar.program_all(&w);
+        let d = DMatrix::from_fn(rows, batch, |i, b| {
+            ((i * 7 + b * 13) % 11) as f32 * 0.01 - 0.05
+        });
+        (xbar, d)
+    }
+
+    /// The transposed product on the tiles' layout equals, bit for bit, nalgebra's `tr_mul` of
+    /// the assembled true weights, and counts the same oracle reads.
+    fn check_transposed_product(mut xbar: Crossbar, d: &DMatrix<f32>, scale: f32) {
+        let key = OracleKey::new();
+        let mut twin = xbar.clone();
+        let expected = (twin.privileged_true_weights(&key) * scale).tr_mul(d);
+        let got = xbar.privileged_transposed_product(&key, d, scale);
+        assert_eq!(got.shape(), expected.shape());
+        for (a, b) in got.iter().zip(expected.iter()) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{a} vs {b}");
+        }
+        assert_eq!(xbar.counters().oracle_reads, twin.counters().oracle_reads);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn transposed_product_is_tr_mul_on_any_tiling(
+            dev in crate::testing::multi_tile_device(),
+            rows in 1usize..40,
+            cols in 1usize..40,
+            batch in 1usize..20,
+            scale in prop_oneof![Just(1.0f32), 0.1f32..3.0],
+        ) {
+            let (xbar, d) = programmed(&dev, rows, cols, batch, 5);
+            check_transposed_product(xbar, &d, scale);
+        }
+    }
+
+    #[test]
+    fn transposed_product_follows_remapped_spare_lines() {
+        let dev = Device::from_toml(
+            "name = \"spares\"\n[response]\nmodel = \"ideal\"\n\
+             [failure]\nstuck_at_max_fraction = 0.08\n\
+             [periphery]\nmax_tile_rows = 8\nmax_tile_cols = 16\nspare_lines_per_tile = 4\n\
+             spare_remap_failed_fraction = 0.1\n",
+            "spares.toml",
+        )
+        .unwrap();
+        let (xbar, d) = programmed(&dev, 21, 37, 19, 3);
+        assert!(xbar.spare_lines().0 > 0, "no line was remapped");
+        check_transposed_product(xbar, &d, 0.7);
+    }
 
     #[test]
     fn blocks_cover_and_balance() {

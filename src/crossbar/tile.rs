@@ -11,6 +11,7 @@
 //! time elapsed since the last settlement, which happens at every update, programming and
 //! `advance`: reads between two updates see the chip as it was at the last of them.
 
+use super::cells::{Cells, Devices, Physics};
 use super::cost::Counters;
 use super::periphery;
 use super::pulse::{train, TrainPlan};
@@ -28,6 +29,7 @@ use std::sync::Arc;
 
 /// Condition of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Status {
     /// Working.
     Alive,
@@ -39,16 +41,17 @@ pub enum Status {
     Hazard,
 }
 
-/// One device: its changing state and its fabrication-time parameters, packed in one cache line
-/// because an update touches them together.
+/// One device as a record: its changing state and its fabrication-time parameters. The tile
+/// stores its devices field by field (`crossbar::cells`); a record is assembled on request
+/// ([`Tile::device_states`]) for introspection.
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[repr(C, align(64))]
 pub struct CellState {
     /// Weight (or one-sided conductance) as programmed, before drift since `t_prog_s`.
     pub w: f32,
     /// Write noise on the apparent weight, drawn when the device was last written.
     pub wn: f32,
-    /// Simulated time of the last programming or pulse, seconds (the drift clock).
+    /// Simulated time of the last programming or pulse, seconds (the drift clock). Tracked only
+    /// for devices whose physics reads it (drift, PCM read noise); 0 for the others.
     pub t_prog_s: f64,
     /// Pulses received (update coincidences and programming pulses), saturating at u32::MAX.
     pub pulses: u32,
@@ -68,7 +71,7 @@ pub struct Tile {
     rows: usize,
     cols: usize,
     sides: usize,
-    state: Vec<CellState>,
+    cells: Cells,
     nu: Vec<f32>,
     tau_s: Vec<f32>,
     offset: Vec<f32>,
@@ -92,89 +95,6 @@ pub struct Tile {
     /// sensed (free spares, retired lines) read as 0 in the array product, so their cells
     /// neither add to a unit's output nor trigger bound management, and their ADCs are idle.
     sensed: Vec<bool>,
-}
-
-/// Physics shared by a row of devices while they are updated in parallel.
-struct Physics<'a> {
-    dev: &'a Device,
-    response: &'a Response,
-    now_s: f64,
-    drift_t0: f64,
-}
-
-impl Physics<'_> {
-    /// Value of device `st` now (drift applied unless frozen).
-    #[inline]
-    fn value(&self, st: &CellState, nu: f32) -> f32 {
-        if st.status == Status::Alive && nu != 0.0 {
-            st.w * drift::factor(self.now_s - st.t_prog_s, self.drift_t0, nu)
-        } else {
-            st.w
-        }
-    }
-
-    /// Apparent weight of cell `j` of `devs` (a row or the whole array) now: its device(s)' values
-    /// with drift and write noise, minus the cell's reference offset `off`. `nu` holds the drift
-    /// exponents indexed like `devs` (empty when the device does not drift).
-    #[inline]
-    fn apparent(&self, devs: &[CellState], nu: &[f32], j: usize, sides: usize, off: f32) -> f32 {
-        let v = |k: usize| self.value(&devs[k], nu.get(k).copied().unwrap_or(0.0)) + devs[k].wn;
-        if sides == 1 {
-            v(j) - off
-        } else {
-            v(2 * j) - v(2 * j + 1) - off
-        }
-    }
-
-    /// Applies `n` pulses in direction `up`; returns true when the device wore out.
-    #[inline]
-    fn pulse<R: Rng + ?Sized>(
-        &self,
-        st: &mut CellState,
-        nu: f32,
-        n: u32,
-        up: bool,
-        rng: &mut R,
-    ) -> bool {
-        if st.status != Status::Alive {
-            return false;
-        }
-        let mut w = self.value(st, nu);
-        let mut worn = false;
-        let p = st.params;
-        for _ in 0..n {
-            if st.pulses >= st.endurance {
-                w = wear_out(self.dev, st, w, rng);
-                worn = true;
-                break;
-            }
-            st.pulses = st.pulses.saturating_add(1);
-            w = self.response.update_once(w, up, &p, rng);
-        }
-        st.w = w;
-        if !worn {
-            st.t_prog_s = self.now_s;
-            st.wn = self.response.draw_write_noise(rng);
-        }
-        worn
-    }
-}
-
-/// The device `st`, holding `w`, has used up its endurance: it takes its worn-out state for good.
-/// Returns the value it is frozen at.
-fn wear_out<R: Rng + ?Sized>(dev: &Device, st: &mut CellState, w: f32, rng: &mut R) -> f32 {
-    let f = &dev.spec.failure;
-    let p = &st.params;
-    let v = failure::failed_value(
-        f.worn_out_state,
-        w,
-        p.b_min,
-        p.b_max,
-        f.stuck_random_range,
-        rng,
-    );
-    st.status = Status::WornOut;
-    v
 }
 
 /// The pulse trains of one vector pair: its plan and, per slot, the columns (with the sign of
@@ -252,6 +172,8 @@ impl Tile {
             state.push(st);
         }
         let mut offset = Vec::new();
+        let write_noise = response.write_noise_std() > 0.0;
+        let timed = drift_on || dev.spec.read_noise.model == crate::device::ReadNoiseModel::Pcm;
         if let Shape::SoftBounds { .. } = dev.shape {
             let r = &dev.spec.response;
             let (mean, std) = (
@@ -275,13 +197,15 @@ impl Tile {
                     .collect();
             }
         }
+        let cells = Cells::from_states(&state, write_noise, timed);
+        drop(state);
         let mut tile = Tile {
             dev,
             response,
             rows,
             cols,
             sides,
-            state,
+            cells,
             nu,
             tau_s,
             offset,
@@ -334,37 +258,55 @@ impl Tile {
         self.sides
     }
 
-    /// Simulator introspection (tests, wear maps, checkpoints): the state of every device,
-    /// indexed `(row·cols + col)·devices_per_cell + side`. Not a physical operation.
-    pub fn device_states(&self) -> &[CellState] {
-        &self.state
+    /// Simulator introspection (tests, wear maps, checkpoints): the state of every device as
+    /// a record, indexed `(row·cols + col)·devices_per_cell + side`. Not a physical operation;
+    /// assembled on request from the tile's field-by-field storage.
+    pub fn device_states(&self) -> Vec<CellState> {
+        (0..self.cells.len()).map(|k| self.cells.state(k)).collect()
     }
 
     /// Simulator introspection: every device's fabrication parameters, indexed as
     /// [`Tile::device_states`].
-    pub fn device_params(&self) -> impl Iterator<Item = &CellParams> + '_ {
-        self.state.iter().map(|s| &s.params)
+    pub fn device_params(&self) -> impl Iterator<Item = CellParams> + '_ {
+        (0..self.cells.len()).map(|k| self.cells.fabric.cell(k))
+    }
+
+    /// Number of devices (rows × cols × devices per cell).
+    pub fn devices(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Heap memory held by the tile's cells and caches, bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.cells.bytes()
+            + 4 * (self.nu.capacity()
+                + self.tau_s.capacity()
+                + self.offset.capacity()
+                + self.weights.capacity()
+                + self.read_var.capacity())
+            + self.sensed.capacity()
     }
 
     /// Fraction of devices that have failed (stuck, worn out or hazard).
     pub fn failed_fraction(&self) -> f64 {
-        self.failed_devices() as f64 / self.state.len().max(1) as f64
+        self.failed_devices() as f64 / self.cells.len().max(1) as f64
     }
 
     /// Number of devices that have failed.
     pub fn failed_devices(&self) -> usize {
-        self.state
+        self.cells
+            .status
             .iter()
-            .filter(|s| s.status != Status::Alive)
+            .filter(|s| **s != Status::Alive)
             .count()
     }
 
     /// Number of failed devices on output line `row` (its `cols × devices_per_cell` devices).
     pub fn failed_devices_in_line(&self, row: usize) -> usize {
         let n = self.cols * self.sides;
-        self.state[row * n..(row + 1) * n]
+        self.cells.status[row * n..(row + 1) * n]
             .iter()
-            .filter(|s| s.status != Status::Alive)
+            .filter(|s| **s != Status::Alive)
             .count()
     }
 
@@ -416,6 +358,17 @@ impl Tile {
         DMatrix::from_row_slice(self.rows, self.cols, &self.weights)
     }
 
+    /// Counts one oracle read (see [`Tile::privileged_true_weights`]) for a product computed
+    /// on [`Tile::line_weights`] by the crossbar.
+    pub(super) fn count_oracle_read(&mut self, _key: &super::OracleKey) {
+        self.counters.oracle_reads += 1;
+    }
+
+    /// The cached apparent weights of physical line `line` (cols values).
+    pub(super) fn line_weights(&self, line: usize) -> &[f32] {
+        &self.weights[line * self.cols..(line + 1) * self.cols]
+    }
+
     /// The apparent weights as the simulator knows them, row-major, without counting anything:
     /// introspection for metrics (mean |w|, wear maps), not an operation of the chip.
     pub fn inspect_weights(&self) -> DMatrix<f32> {
@@ -447,7 +400,7 @@ impl Tile {
     /// Apparent weight of cell `c` now.
     fn cell_weight(&self, ph: &Physics<'_>, c: usize) -> f32 {
         let off = self.offset.get(c).copied().unwrap_or(0.0);
-        ph.apparent(&self.state, &self.nu, c, self.sides, off)
+        ph.apparent(&self.cells, &self.nu, c, self.sides, off)
     }
 
     fn physics(&self) -> Physics<'_> {
@@ -498,7 +451,8 @@ impl Tile {
             .with_min_len(4096)
             .map(|c| {
                 let k = c * self.sides;
-                let s = noise::read_std(dev, self.weights[c], now - self.state[k].t_prog_s);
+                let since = now - self.cells.t_prog_s(k);
+                let s = noise::read_std(dev, self.weights[c], since);
                 s * s
             })
             .collect();
@@ -514,10 +468,11 @@ impl Tile {
         self.settled_s = self.now_s;
         let mut changed = self.drift_due();
         if !self.tau_s.is_empty() {
-            for (st, tau) in self.state.iter_mut().zip(&self.tau_s) {
-                if st.status == Status::Alive && *tau > 0.0 {
-                    let r = st.params.reset;
-                    st.w = r + (st.w - r) * (-(dt / *tau as f64)).exp() as f32;
+            let cells = &mut self.cells;
+            for (k, tau) in self.tau_s.iter().enumerate() {
+                if cells.status[k] == Status::Alive && *tau > 0.0 {
+                    let r = cells.fabric.reset(k);
+                    cells.w[k] = r + (cells.w[k] - r) * (-(dt / *tau as f64)).exp() as f32;
                 }
             }
             changed = true;
@@ -528,7 +483,7 @@ impl Tile {
         if p > 0.0 {
             self.hazard_draws += 1;
             let mut rng = stream(self.seed, &[purpose::HAZARD, self.hazard_draws]);
-            let n = self.state.len();
+            let n = self.cells.len();
             let ln_q = (-p).ln_1p();
             let mut k = 0usize;
             loop {
@@ -544,10 +499,10 @@ impl Tile {
                 if k >= n {
                     break;
                 }
-                if self.state[k].status == Status::Alive {
+                if self.cells.status[k] == Status::Alive {
                     let ph = self.physics();
-                    let cur = ph.value(&self.state[k], self.nu.get(k).copied().unwrap_or(0.0));
-                    let pr = self.state[k].params;
+                    let cur = ph.value(&self.cells, k, self.nu.get(k).copied().unwrap_or(0.0));
+                    let pr = self.cells.fabric.cell(k);
                     let v = failure::failed_value(
                         f.hazard_state,
                         cur,
@@ -556,9 +511,8 @@ impl Tile {
                         f.stuck_random_range,
                         &mut rng,
                     );
-                    let st = &mut self.state[k];
-                    st.w = v;
-                    st.status = Status::Hazard;
+                    self.cells.w[k] = v;
+                    self.cells.status[k] = Status::Hazard;
                     self.counters.hazard_failures += 1;
                     changed = true;
                 }
@@ -747,13 +701,14 @@ impl Tile {
         let nu = &self.nu;
         let offset = &self.offset;
         let plans = &plans;
+        let rows_of_cells = self.cells.rows_mut(cols * sides);
         let totals = self
             .weights
             .par_chunks_mut(cols)
-            .zip(self.state.par_chunks_mut(cols * sides))
+            .zip(rows_of_cells)
             .enumerate()
             .with_min_len(8)
-            .map(|(i, (wrow, srow))| {
+            .map(|(i, (wrow, mut srow))| {
                 // One stream per row, consumed in sample order: the same bits on any thread count.
                 let mut rng = stream(seed, &[purpose::UPDATE_ROWS, op, i as u64]);
                 let mut local = Counters::default();
@@ -793,17 +748,17 @@ impl Tile {
                             // ΔW = −lr·d·x: the weight goes up where d and x have opposite signs.
                             let up = neg_d != neg_x;
                             local.coincidences += 1;
-                            if simple {
-                                // Bidirectional cell, no drift clock, no reference: the common case.
-                                let st = &mut srow[j];
-                                if st.status == Status::Alive && st.pulses < st.endurance {
-                                    st.pulses += 1;
-                                    st.w = ph.response.update_once(st.w, up, &st.params, &mut rng);
-                                    st.t_prog_s = ph.now_s;
-                                    st.wn = ph.response.draw_write_noise(&mut rng);
-                                    wrow[j] = st.w + st.wn;
-                                    continue;
-                                }
+                            if simple
+                                && srow.status[j] == Status::Alive
+                                && srow.pulses[j] < srow.endurance(j)
+                            {
+                                // Bidirectional cell, no drift, no reference: the common case.
+                                srow.pulses[j] += 1;
+                                let p = srow.params(j);
+                                srow.w[j] = ph.response.update_once(srow.w[j], up, &p, &mut rng);
+                                srow.written(j, ph.now_s, ph.response, &mut rng);
+                                wrow[j] = srow.w[j] + srow.wn(j);
+                                continue;
                             }
                             let k = if sides == 1 {
                                 j
@@ -811,11 +766,11 @@ impl Tile {
                                 2 * j + usize::from(!up)
                             };
                             let nu_k = row_nu.get(k).copied().unwrap_or(0.0);
-                            if ph.pulse(&mut srow[k], nu_k, 1, up || sides == 2, &mut rng) {
+                            if ph.pulse(&mut srow, k, nu_k, 1, up || sides == 2, &mut rng) {
                                 local.worn_out += 1;
                             }
                             let off = row_off.get(j).copied().unwrap_or(0.0);
-                            wrow[j] = ph.apparent(srow, row_nu, j, sides, off);
+                            wrow[j] = ph.apparent(&srow, row_nu, j, sides, off);
                         }
                     }
                 }
@@ -842,6 +797,7 @@ impl Tile {
             drift_t0: self.dev.spec.drift.t0_s,
         };
         let mut worn = 0;
+        let mut all = self.cells.all_mut();
         for c in 0..self.rows * self.cols {
             let k = if self.sides == 1 {
                 c
@@ -850,7 +806,7 @@ impl Tile {
             };
             let nu = self.nu.get(k).copied().unwrap_or(0.0);
             let dir = up || self.sides == 2;
-            if ph.pulse(&mut self.state[k], nu, 1, dir, &mut rng) {
+            if ph.pulse(&mut all, k, nu, 1, dir, &mut rng) {
                 worn += 1;
             }
         }
@@ -898,14 +854,15 @@ impl Tile {
         let (seed, update) = (self.seed, self.updates);
         // One pass per row, rows in parallel: no randomness (except a row's own stream for the
         // state of a cell that wears out), so any thread count gives the same bits.
+        let rows_of_cells = self.cells.rows_mut(cols * sides);
         let (changed, worn): (u64, u64) = self
             .weights
             .par_chunks_mut(cols)
-            .zip(self.state.par_chunks_mut(cols * sides))
+            .zip(rows_of_cells)
             .zip(delta.par_chunks(cols))
             .enumerate()
             .with_min_len(8)
-            .map(|(i, ((wrow, srow), drow))| {
+            .map(|(i, ((wrow, mut srow), drow))| {
                 let base = i * cols * sides;
                 let row_nu = if nu.is_empty() {
                     &[][..]
@@ -924,30 +881,29 @@ impl Tile {
                     } else {
                         2 * j + usize::from(dl < 0.0)
                     };
-                    let st = &mut srow[k];
-                    if st.status != Status::Alive {
+                    if srow.status[k] != Status::Alive {
                         continue;
                     }
                     let nu_k = row_nu.get(k).copied().unwrap_or(0.0);
                     let off = offset.get(i * cols + j).copied().unwrap_or(0.0);
                     // An update is one pulse: past its endurance the cell wears out instead.
-                    if st.pulses >= st.endurance {
+                    if srow.pulses[k] >= srow.endurance(k) {
                         let rng = rng.get_or_insert_with(|| {
                             stream(seed, &[purpose::ENDURANCE, update, i as u64])
                         });
-                        let cur = ph.value(st, nu_k);
-                        st.w = wear_out(ph.dev, st, cur, rng);
+                        let cur = ph.value(&srow, k, nu_k);
+                        srow.w[k] = srow.wear_out(ph.dev, k, cur, rng);
                         worn += 1;
-                        wrow[j] = ph.apparent(srow, row_nu, j, sides, off);
+                        wrow[j] = ph.apparent(&srow, row_nu, j, sides, off);
                         continue;
                     }
                     let step = if sides == 1 { dl } else { dl.abs() };
-                    let p = &st.params;
-                    st.w = (ph.value(st, nu_k) + step).clamp(p.b_min, p.b_max);
-                    st.t_prog_s = ph.now_s;
-                    st.pulses = st.pulses.saturating_add(1);
+                    let p = srow.params(k);
+                    srow.w[k] = (ph.value(&srow, k, nu_k) + step).clamp(p.b_min, p.b_max);
+                    srow.clock_restart(k, ph.now_s);
+                    srow.pulses[k] = srow.pulses[k].saturating_add(1);
                     changed += 1;
-                    wrow[j] = ph.apparent(srow, row_nu, j, sides, off);
+                    wrow[j] = ph.apparent(&srow, row_nu, j, sides, off);
                 }
                 (changed, worn)
             })
@@ -982,9 +938,9 @@ impl Tile {
                 // A pair: the idle side is reset, the other carries the weight above it.
                 let (kp, km) = (2 * c, 2 * c + 1);
                 let (carry, idle) = if t >= 0.0 { (kp, km) } else { (km, kp) };
-                let r = self.state[idle].params.reset;
+                let r = self.cells.fabric.reset(idle);
                 self.program_device(idle, r, &mut rng);
-                let base = self.state[idle].w + self.state[idle].wn;
+                let base = self.cells.w[idle] + self.cells.wn(idle);
                 self.program_device(carry, t.abs() + base, &mut rng);
             }
         }
@@ -1019,23 +975,25 @@ impl Tile {
     fn program_device<R: Rng + ?Sized>(&mut self, k: usize, target: f32, rng: &mut R) {
         let pr = &self.dev.spec.programming;
         let max_it = pr.max_iterations as u64;
-        if self.state[k].status != Status::Alive {
+        if self.cells.status[k] != Status::Alive {
             self.counters.programming_pulses += max_it;
             return;
         }
-        let p = self.state[k].params;
+        let p = self.cells.fabric.cell(k);
         let target = target.clamp(p.b_min, p.b_max);
         let sigma = noise::program_std(&self.dev, target);
         let tol = pr.verify_tolerance as f32;
-        let mut w = self.state[k].w;
+        let mut w = self.cells.w[k];
+        let dev = Arc::clone(&self.dev);
+        let mut all = self.cells.all_mut();
+        let endurance = all.endurance(k);
         for _ in 0..max_it {
-            if self.state[k].pulses >= self.state[k].endurance {
-                let dev = Arc::clone(&self.dev);
-                self.state[k].w = wear_out(&dev, &mut self.state[k], w, rng);
+            if all.pulses[k] >= endurance {
+                all.w[k] = all.wear_out(&dev, k, w, rng);
                 self.counters.worn_out += 1;
                 return;
             }
-            self.state[k].pulses = self.state[k].pulses.saturating_add(1);
+            all.pulses[k] = all.pulses[k].saturating_add(1);
             self.counters.programming_pulses += 1;
             w = if sigma > 0.0 {
                 (target + sigma * gauss(rng)).clamp(p.b_min, p.b_max)
@@ -1047,10 +1005,8 @@ impl Tile {
             }
         }
         let wn = self.response.draw_write_noise(rng);
-        let st = &mut self.state[k];
-        st.w = w;
-        st.wn = wn;
-        st.t_prog_s = self.now_s;
+        all.w[k] = w;
+        all.set_written(k, wn, self.now_s);
         if self.dev.spec.drift.model == crate::device::DriftModel::Pcm {
             let g = self.dev.conductance_us(target as f64) / self.dev.spec.conductance.g_max_us;
             if let Some(nu) = drift::draw_nu(&self.dev, Some(g), rng) {
@@ -1074,16 +1030,18 @@ impl Tile {
         let mut targets = Vec::new();
         for c in 0..self.rows * self.cols {
             let (kp, km) = (2 * c, 2 * c + 1);
-            let (sp, sm) = (&self.state[kp], &self.state[km]);
+            let devs = &self.cells;
             // Lines out of service (free spares, retired lines) are never written.
             if !self.is_sensed(c / self.cols) {
                 continue;
             }
-            if sp.status != Status::Alive || sm.status != Status::Alive {
+            if devs.status[kp] != Status::Alive || devs.status[km] != Status::Alive {
                 continue;
             }
-            let gp = ph.value(sp, self.nu.get(kp).copied().unwrap_or(0.0)) / sp.params.b_max;
-            let gm = ph.value(sm, self.nu.get(km).copied().unwrap_or(0.0)) / sm.params.b_max;
+            let gp =
+                ph.value(devs, kp, self.nu.get(kp).copied().unwrap_or(0.0)) / devs.fabric.b_max(kp);
+            let gm =
+                ph.value(devs, km, self.nu.get(km).copied().unwrap_or(0.0)) / devs.fabric.b_max(km);
             if gp.max(gm) > upper && gp.min(gm) > lower {
                 cells.push(c);
                 targets.push(self.weights[c] + self.offset.get(c).copied().unwrap_or(0.0));
@@ -1151,7 +1109,7 @@ impl<'a> TileView<'a> {
 
     /// All devices of the tile (rows × cols × devices per cell).
     pub fn devices(&self) -> usize {
-        self.tile.state.len()
+        self.tile.cells.len()
     }
 
     /// Devices that have failed (stuck, worn out or hazard).

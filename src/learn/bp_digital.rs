@@ -25,11 +25,11 @@ impl Learner for BpDigital {
         let net = &mut self.chip.net;
         let fwd = net.forward(x);
         let (loss, e) = output_error(net, &fwd[fwd.len() - 1].h, labels);
-        let deltas = backprop_deltas(net, &fwd, e, |layer| {
-            layer
+        let deltas = backprop_deltas(net, &fwd, e, |layer, delta| {
+            let w = layer
                 .digital_weights()
-                .expect("bp-digital layers are digital")
-                .clone()
+                .expect("bp-digital layers are digital");
+            crate::kernel::par_tr_matmul(w, delta)
         });
         apply_updates(net, x, &fwd, &deltas, lr);
         loss

@@ -32,7 +32,9 @@ impl Learner for BpOracle {
         let (net, key) = (&mut self.chip.net, &self.key);
         let fwd = net.forward(x);
         let (loss, e) = output_error(net, &fwd[fwd.len() - 1].h, labels);
-        let deltas = backprop_deltas(net, &fwd, e, |layer| layer.privileged_true_weights(key));
+        let deltas = backprop_deltas(net, &fwd, e, |layer, delta| {
+            layer.privileged_transposed_product(key, delta)
+        });
         apply_updates(net, x, &fwd, &deltas, lr);
         loss
     }

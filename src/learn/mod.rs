@@ -297,19 +297,19 @@ pub fn chain_deltas(
     deltas
 }
 
-/// Backpropagates the output error `e` through `net`: g_l = W_{l+1}ᵀ δ_{l+1}, where `weights_of`
-/// supplies each layer's W (the learner decides how it may know them).
+/// Backpropagates the output error `e` through `net`: g_l = W_{l+1}ᵀ δ_{l+1}, where
+/// `transposed_product`(layer, δ) supplies Wᵀδ of a layer (the learner decides how it may know
+/// W). The product is digital work (a transposed read the chip cannot do) and is counted here.
 pub fn backprop_deltas(
     net: &mut Network,
     fwd: &[Forward],
     e: DMatrix<f32>,
-    mut weights_of: impl FnMut(&mut Layer) -> DMatrix<f32>,
+    mut transposed_product: impl FnMut(&mut Layer, &DMatrix<f32>) -> DMatrix<f32>,
 ) -> Vec<DMatrix<f32>> {
     chain_deltas(net, fwd, e, |net, l, delta| {
-        let w = weights_of(&mut net.layers[l + 1]);
-        // The backward product is digital work (a transposed read the chip cannot do).
-        net.layers[l + 1].count_digital_ops((2 * w.len() * delta.ncols()) as u64);
-        crate::net::kernel::par_tr_matmul(&w, delta)
+        let layer = &mut net.layers[l + 1];
+        layer.count_digital_ops((2 * layer.rows() * layer.cols() * delta.ncols()) as u64);
+        transposed_product(layer, delta)
     })
 }
 

@@ -49,7 +49,8 @@
 //! # use mortalsim::net::{Activation, Chip, NetSpec};
 //! # let spec = NetSpec { widths: vec![4, 3, 2], activation: Activation::Relu };
 //! let mut chip = Chip::new(&spec, Some(&Device::ideal()), 1);
-//! let w = chip.network_mut().layer(0).privileged_true_weights(); // crate-private
+//! # let delta = nalgebra::DMatrix::zeros(3, 1);
+//! let g = chip.network_mut().layer(0).privileged_transposed_product(&delta); // crate-private
 //! ```
 //!
 //! swapping a layer of the chip (say, for a digital one):

@@ -4,14 +4,14 @@
 //! What a learner may do with an analog layer is what the chip can do: read forward
 //! ([`Layer::forward`]), apply a rank-1 pulse update ([`Layer::update`]), program, read out, and
 //! let time pass. There is no transposed read. The true weights are reachable only through
-//! `Layer::privileged_true_weights`, which is crate-private and reserved for the `bp-oracle`
-//! reference (counted as impossible on this hardware).
+//! `Layer::privileged_transposed_product` (Wᵀ·δ), which is crate-private and reserved for the
+//! `bp-oracle` reference (counted as impossible on this hardware).
 
-use super::kernel::{par_gemm, par_matmul};
 use super::momentum::{Momentum, Velocity};
 use super::Activation;
 use crate::crossbar::{Counters, Crossbar, OracleKey, TileView};
 use crate::device::Device;
+use crate::kernel::{par_gemm, par_matmul};
 use crate::random::stream;
 use nalgebra::{DMatrix, DVector};
 use rand::RngExt;
@@ -523,12 +523,17 @@ impl Layer {
         }
     }
 
-    /// The true weights of an analog layer, for the `bp-oracle` reference only: counted as
-    /// transpose-capable reads that this hardware cannot do.
-    pub(crate) fn privileged_true_weights(&mut self, key: &OracleKey) -> DMatrix<f32> {
+    /// `Wᵀ·δ` (inputs × batch) for the true weights W of this layer, for the `bp-oracle`
+    /// reference only: on an analog layer counted as transpose-capable reads this hardware
+    /// cannot do, and bit-identical to the true weights' `tr_mul(δ)`.
+    pub(crate) fn privileged_transposed_product(
+        &mut self,
+        key: &OracleKey,
+        delta: &DMatrix<f32>,
+    ) -> DMatrix<f32> {
         match &mut self.weights {
-            Weights::Analog(xbar) => xbar.privileged_true_weights(key) * self.gain,
-            Weights::Digital(w) => w.clone(),
+            Weights::Analog(xbar) => xbar.privileged_transposed_product(key, delta, self.gain),
+            Weights::Digital(w) => crate::kernel::par_tr_matmul(w, delta),
         }
     }
 

@@ -3,7 +3,6 @@
 
 pub mod activation;
 pub mod chip;
-pub mod kernel;
 pub mod layer;
 pub mod metrics;
 pub mod momentum;

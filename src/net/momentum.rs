@@ -10,7 +10,7 @@
 //! one update cycle per input line, the way Tiki-Taka transfers a matrix. That traffic is the
 //! honest price of momentum on a chip and it is counted.
 
-use super::kernel::{par_gemm, par_matmul};
+use crate::kernel::{par_gemm, par_matmul};
 use nalgebra::DMatrix;
 
 /// Momentum μ and dampening τ (both 0 = plain SGD).
