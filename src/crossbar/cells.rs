@@ -327,6 +327,59 @@ impl<'a> Row<'a> {
         self
     }
 
+    /// Whether these devices keep nothing but a weight, a pulse count and a condition (no write
+    /// noise, no drift clock, unlimited endurance): the float update's fast path.
+    pub(super) fn plain(&self) -> bool {
+        self.wn.is_empty() && self.t_prog_s.is_empty() && self.endurance.is_empty()
+    }
+
+    /// The float update of plain devices ([`Row::plain`]): w ← clamp(w + Δ, b_min, b_max) for
+    /// every alive device whose Δ ≠ 0, each such change one pulse, and the apparent weight
+    /// (w + 0 − 0: no write noise, no reference) written to `apparent`. Returns the number of
+    /// devices changed. Branch-free over the row, so that it vectorises.
+    pub(super) fn float_update_plain(&mut self, delta: &[f32], apparent: &mut [f32]) -> u64 {
+        let n = self.w.len();
+        let (lo, hi) = (&self.fabric.b_min, &self.fabric.b_max);
+        match (lo, hi) {
+            (Column::Same(lo), Column::Same(hi)) => {
+                let (lo, hi) = (*lo, *hi);
+                self.plain_update(delta, apparent, |_| lo, |_| hi)
+            }
+            _ => {
+                let base = self.base;
+                let lo: Vec<f32> = (0..n).map(|k| lo.get(base + k)).collect();
+                let hi: Vec<f32> = (0..n).map(|k| hi.get(base + k)).collect();
+                self.plain_update(delta, apparent, |k| lo[k], |k| hi[k])
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn plain_update(
+        &mut self,
+        delta: &[f32],
+        apparent: &mut [f32],
+        lo: impl Fn(usize) -> f32,
+        hi: impl Fn(usize) -> f32,
+    ) -> u64 {
+        let n = self.w.len();
+        let (w, pulses, status) = (&mut self.w[..n], &mut self.pulses[..n], &self.status[..n]);
+        let (delta, apparent) = (&delta[..n], &mut apparent[..n]);
+        let mut changed = 0u64;
+        for k in 0..n {
+            let dl = delta[k];
+            let on = dl != 0.0 && status[k] == Status::Alive;
+            let next = (w[k] + dl).clamp(lo(k), hi(k));
+            if on {
+                w[k] = next;
+                apparent[k] = next + 0.0 - 0.0;
+            }
+            pulses[k] = pulses[k].saturating_add(u32::from(on));
+            changed += u64::from(on);
+        }
+        changed
+    }
+
     /// Pulses device k survives.
     #[inline(always)]
     pub(super) fn endurance(&self, k: usize) -> u32 {

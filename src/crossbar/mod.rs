@@ -504,6 +504,12 @@ impl Crossbar {
         w
     }
 
+    /// Heap memory held by the tiles' cells and caches, bytes (simulator memory, not a chip
+    /// quantity).
+    pub fn heap_bytes(&self) -> usize {
+        self.tiles.iter().map(Tile::heap_bytes).sum()
+    }
+
     /// Lets `dt_s` seconds pass: drift, leak and random failures act on every tile.
     pub fn advance(&mut self, dt_s: f64) {
         self.tiles.par_iter_mut().for_each(|t| t.advance(dt_s));

@@ -55,6 +55,9 @@ pub struct ReadStats {
 }
 
 /// `out = w · x` for row-major `w` (rows × cols) and column-major `x` (cols × n), out rows × n.
+/// A large product is split into two fixed halves of x's columns computed in parallel: each
+/// output column is computed exactly as without the split, so the bits do not depend on the
+/// thread count.
 pub fn matmul(w: &[f32], rows: usize, cols: usize, x: &[f32], n: usize, out: &mut [f32]) {
     assert_eq!(w.len(), rows * cols);
     assert_eq!(x.len(), cols * n);
@@ -66,7 +69,21 @@ pub fn matmul(w: &[f32], rows: usize, cols: usize, x: &[f32], n: usize, out: &mu
         out.fill(0.0);
         return;
     }
-    // SAFETY: the slices hold exactly the strided extents given (checked above).
+    if n >= 16 && rows * cols * n >= 1 << 20 {
+        let half = n / 2;
+        let (x1, x2) = x.split_at(cols * half);
+        let (o1, o2) = out.split_at_mut(rows * half);
+        rayon::join(
+            || sgemm_rows(w, rows, cols, x1, half, o1),
+            || sgemm_rows(w, rows, cols, x2, n - half, o2),
+        );
+    } else {
+        sgemm_rows(w, rows, cols, x, n, out);
+    }
+}
+
+fn sgemm_rows(w: &[f32], rows: usize, cols: usize, x: &[f32], n: usize, out: &mut [f32]) {
+    // SAFETY: the slices hold exactly the strided extents given (checked by the caller).
     unsafe {
         matrixmultiply::sgemm(
             rows,

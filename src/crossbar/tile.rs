@@ -97,6 +97,11 @@ pub struct Tile {
     sensed: Vec<bool>,
 }
 
+std::thread_local! {
+    /// The float update's ΔW buffer of this thread.
+    static DELTA: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// The pulse trains of one vector pair: its plan and, per slot, the columns (with the sign of
 /// their input) that fire in it.
 struct SlotPlan {
@@ -823,8 +828,11 @@ impl Tile {
     /// instead of changing.
     fn float_update(&mut self, x: &DMatrix<f32>, d: &DMatrix<f32>, lr: f32) {
         let (rows, cols, batch) = (self.rows, self.cols, x.ncols());
-        let mut delta = vec![0f32; rows * cols];
-        // delta (row-major rows × cols) = −lr · D·Xᵀ.
+        // A buffer reused across updates on this thread (a fresh one per update costs its page
+        // faults); taken out, so that a nested update on the same thread gets its own.
+        let mut delta = DELTA.with(|d| d.take());
+        delta.resize(rows * cols, 0.0);
+        // delta (row-major rows × cols) = −lr · D·Xᵀ (every element written: β = 0).
         unsafe {
             matrixmultiply::sgemm(
                 rows,
@@ -870,6 +878,12 @@ impl Tile {
                     &nu[base..base + cols * sides]
                 };
                 let (mut changed, mut worn) = (0u64, 0u64);
+                if sides == 1 && row_nu.is_empty() && offset.is_empty() && srow.plain() {
+                    // Float cells with nothing but a weight: the same arithmetic as below,
+                    // without the per-device bookkeeping that does not exist here.
+                    changed = srow.float_update_plain(drow, wrow);
+                    return (changed, worn);
+                }
                 let mut rng = None;
                 for (j, &dl) in drow.iter().enumerate() {
                     if dl == 0.0 {
@@ -908,6 +922,7 @@ impl Tile {
                 (changed, worn)
             })
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        DELTA.with(|d| d.replace(delta));
         self.counters.coincidences += changed;
         self.counters.worn_out += worn;
         self.counters.digital_ops += (2 * rows * cols * batch) as u64;

@@ -1,8 +1,8 @@
 //! Speed and memory as a user quotes them in a paper (`mortalsim bench`): for each network size,
 //! device and learner, training samples per second, nanoseconds per weight per sample, resident
 //! bytes per weight, and the ratio of the time per sample to a bare float baseline measured in
-//! the same run — the three single-precision products of a digital training step on every layer
-//! (forward W·x, backward Wᵀ·δ, update W ← W − lr·δ·xᵀ), on the same threads. Ratios against
+//! the same run — the single-precision products of a digital training step (forward W·x,
+//! backward Wᵀ·δ on every layer but the first, update W ← W − lr·δ·xᵀ), on the same threads. Ratios against
 //! that baseline are what compare across machines; absolute rates do not.
 
 use crate::data::Dataset;
@@ -34,9 +34,11 @@ pub struct BenchRow {
     pub chip_weights: usize,
     /// Wall time per forward weight per sample, nanoseconds.
     pub ns_per_weight_sample: f64,
-    /// Resident memory added by building the learner, per chip weight, bytes (None where the
-    /// operating system does not say).
-    pub bytes_per_weight: Option<f64>,
+    /// Heap memory of the chip's arrays (cells, caches, float matrices) per chip weight, bytes.
+    pub bytes_per_weight: f64,
+    /// Peak resident memory of the process so far, bytes (None where the operating system does
+    /// not say).
+    pub peak_resident_bytes: Option<u64>,
     /// Samples per second of the float baseline at this size and batch.
     pub baseline_samples_per_s: f64,
     /// Time per sample relative to the baseline's (1 = as fast as three bare sgemm per layer).
@@ -64,15 +66,18 @@ pub struct BenchPlan {
     pub seed: u64,
 }
 
-/// Resident set size of this process, bytes (Linux `/proc/self/statm`; None elsewhere).
-pub fn resident_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+/// Peak resident set size of this process, bytes (Linux `/proc/self/status` VmHWM; None
+/// elsewhere).
+pub fn peak_resident_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
-/// Samples per second of the float baseline: per layer and batch, W·x, Wᵀ·δ and
-/// W ← W − lr·δ·xᵀ with the simulator's own kernels, repeated for at least `seconds`.
+/// Samples per second of the float baseline: per layer and batch, W·x, Wᵀ·δ (not on the first
+/// layer) and W ← W − lr·δ·xᵀ with the simulator's own kernels, repeated for at least
+/// `seconds`.
 pub fn baseline_samples_per_s(widths: &[usize], batch: usize, seconds: f64) -> f64 {
     let mut ws: Vec<DMatrix<f32>> = widths
         .windows(2)
@@ -85,8 +90,11 @@ pub fn baseline_samples_per_s(widths: &[usize], batch: usize, seconds: f64) -> f
     let step = |ws: &mut [DMatrix<f32>]| {
         for (l, w) in ws.iter_mut().enumerate() {
             let y = par_matmul(w, &xs[l]);
-            let g = par_tr_matmul(w, &xs[l + 1]);
-            std::hint::black_box((&y, &g));
+            std::hint::black_box(&y);
+            // The first layer's input needs no teaching signal: no backward product there.
+            if l > 0 {
+                std::hint::black_box(par_tr_matmul(w, &xs[l + 1]));
+            }
             par_gemm(w, -1e-6, &xs[l + 1], &xs[l].transpose(), 1.0);
         }
     };
@@ -167,23 +175,14 @@ pub fn run(
                 };
                 let mut rates = Vec::new();
                 let mut samples = 0;
-                let mut bytes = None;
+                let mut bytes = 0;
                 let mut chip_weights = 0;
-                for r in 0..plan.repeats.max(1) {
-                    let before = resident_bytes();
+                for _ in 0..plan.repeats.max(1) {
                     let mut learner =
                         learn::build(learner_name, &spec, device, plan.seed, &Options::default())?;
-                    let after = resident_bytes();
-                    chip_weights = learner
-                        .chip()
-                        .arrays()
-                        .map(|(_, l)| l.rows() * l.cols())
-                        .sum();
-                    if r == 0 {
-                        bytes = before
-                            .zip(after)
-                            .map(|(b, a)| a.saturating_sub(b) as f64 / chip_weights.max(1) as f64);
-                    }
+                    let arrays = || learner.chip().arrays();
+                    chip_weights = arrays().map(|(_, l)| l.rows() * l.cols()).sum();
+                    bytes = arrays().map(|(_, l)| l.heap_bytes()).sum();
                     let (n, secs) = time_training(&mut *learner, data, batch, lr, plan.seconds);
                     samples = n;
                     rates.push(n as f64 / secs);
@@ -204,7 +203,8 @@ pub fn run(
                     weights,
                     chip_weights,
                     ns_per_weight_sample: 1e9 / (rate * weights as f64),
-                    bytes_per_weight: bytes,
+                    bytes_per_weight: bytes as f64 / chip_weights.max(1) as f64,
+                    peak_resident_bytes: peak_resident_bytes(),
                     baseline_samples_per_s: baseline,
                     time_vs_baseline: baseline / rate,
                 };
@@ -237,8 +237,7 @@ pub fn markdown(rows: &[BenchRow]) -> String {
             r.batch,
             r.samples_per_s,
             r.ns_per_weight_sample,
-            r.bytes_per_weight
-                .map_or("–".to_string(), |b| format!("{b:.1}")),
+            format!("{:.1}", r.bytes_per_weight),
             r.baseline_samples_per_s,
             r.time_vs_baseline
         );

@@ -537,6 +537,16 @@ impl Layer {
         }
     }
 
+    /// Heap memory held by the weights (tiles or float matrix) and the bias, bytes: simulator
+    /// memory, for `mortalsim bench` (momentum buffers are not counted).
+    pub fn heap_bytes(&self) -> usize {
+        let w = match &self.weights {
+            Weights::Analog(xbar) => xbar.heap_bytes(),
+            Weights::Digital(w) => w.len() * 4,
+        };
+        w + self.bias.len() * 4
+    }
+
     /// Counts `n` digital operations done on this layer's behalf (a backward product, a
     /// normalisation, a rule's own bookkeeping): they join the layer's counters, its energy and
     /// its role's share of the chip's. A rule counts every digital operation it does.
