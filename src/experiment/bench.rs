@@ -225,7 +225,7 @@ pub fn markdown(rows: &[BenchRow]) -> String {
     );
     for r in rows {
         s += &format!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.3} | {} | {:.0} | {:.2}× |\n",
+            "| {} | {} | {} | {} | {} | {:.0} | {:.3} | {:.1} | {:.0} | {:.2}× |\n",
             r.widths
                 .iter()
                 .map(usize::to_string)
@@ -237,7 +237,7 @@ pub fn markdown(rows: &[BenchRow]) -> String {
             r.batch,
             r.samples_per_s,
             r.ns_per_weight_sample,
-            format!("{:.1}", r.bytes_per_weight),
+            r.bytes_per_weight,
             r.baseline_samples_per_s,
             r.time_vs_baseline
         );
