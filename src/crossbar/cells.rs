@@ -10,7 +10,8 @@
 //! | write noise `wn` | 4 | the device has write noise |
 //! | time of the last write | 8 | drift or PCM read noise reads it |
 //! | endurance | 4 | some device's endurance is finite |
-//! | each of Δw⁺, Δw⁻, b_min, b_max, γ⁺, γ⁻, reset | 4 | it varies between devices |
+//! | Δw⁺, Δw⁻, b_min, b_max (one record) | 16 | one of them varies between devices |
+//! | each of γ⁺, γ⁻, reset | 4 | it varies between devices |
 //!
 //! A tile adds its cached apparent weight (4 bytes per weight) and, where the device has them,
 //! drift exponents, leak constants, reference offsets and read-noise variances.
@@ -56,40 +57,63 @@ impl Column {
 }
 
 /// The fabrication-time parameters of every device (device-to-device variation, drawn once).
+/// The four that every pulse reads (Δw⁺, Δw⁻, b_min, b_max) sit together in one record per
+/// device when any of them varies, so that a pulse loads one cache line for them.
 #[derive(Debug, Clone)]
 pub(super) struct Fabric {
-    step_up: Column,
-    step_down: Column,
-    b_min: Column,
-    b_max: Column,
+    /// (Δw⁺, Δw⁻, b_min, b_max) per device, or one record for all.
+    core: Core,
     shape_up: Column,
     shape_down: Column,
     reset: Column,
+}
+
+/// Δw⁺, Δw⁻, b_min, b_max of every device.
+#[derive(Debug, Clone)]
+enum Core {
+    Same([f32; 4]),
+    Each(Vec<[f32; 4]>),
 }
 
 impl Fabric {
     /// The parameters of `params`, column by column.
     pub(super) fn of(params: &[CellParams]) -> Fabric {
         let col = |f: fn(&CellParams) -> f32| Column::of(params.iter().map(f).collect());
+        let core: Vec<[f32; 4]> = params
+            .iter()
+            .map(|p| [p.step_up, p.step_down, p.b_min, p.b_max])
+            .collect();
+        let bits = |c: &[f32; 4]| c.map(f32::to_bits);
+        let core = match core.first() {
+            Some(c0) if core.iter().all(|c| bits(c) == bits(c0)) => Core::Same(*c0),
+            None => Core::Same([0.0; 4]),
+            _ => Core::Each(core),
+        };
         Fabric {
-            step_up: col(|p| p.step_up),
-            step_down: col(|p| p.step_down),
-            b_min: col(|p| p.b_min),
-            b_max: col(|p| p.b_max),
+            core,
             shape_up: col(|p| p.shape_up),
             shape_down: col(|p| p.shape_down),
             reset: col(|p| p.reset),
         }
     }
 
+    #[inline(always)]
+    fn core(&self, k: usize) -> [f32; 4] {
+        match &self.core {
+            Core::Same(c) => *c,
+            Core::Each(v) => v[k],
+        }
+    }
+
     /// Device k's parameters.
     #[inline(always)]
     pub(super) fn cell(&self, k: usize) -> CellParams {
+        let [step_up, step_down, b_min, b_max] = self.core(k);
         CellParams {
-            step_up: self.step_up.get(k),
-            step_down: self.step_down.get(k),
-            b_min: self.b_min.get(k),
-            b_max: self.b_max.get(k),
+            step_up,
+            step_down,
+            b_min,
+            b_max,
             shape_up: self.shape_up.get(k),
             shape_down: self.shape_down.get(k),
             reset: self.reset.get(k),
@@ -105,22 +129,30 @@ impl Fabric {
     /// Device k's upper bound.
     #[inline]
     pub(super) fn b_max(&self, k: usize) -> f32 {
-        self.b_max.get(k)
+        self.core(k)[3]
+    }
+
+    /// Device k's bounds (b_min, b_max).
+    #[inline(always)]
+    fn bounds(&self, k: usize) -> (f32, f32) {
+        let c = self.core(k);
+        (c[2], c[3])
+    }
+
+    /// The bounds when every device has the same.
+    fn same_bounds(&self) -> Option<(f32, f32)> {
+        match &self.core {
+            Core::Same(c) => Some((c[2], c[3])),
+            Core::Each(_) => None,
+        }
     }
 
     fn bytes(&self) -> usize {
-        [
-            &self.step_up,
-            &self.step_down,
-            &self.b_min,
-            &self.b_max,
-            &self.shape_up,
-            &self.shape_down,
-            &self.reset,
-        ]
-        .iter()
-        .map(|c| c.bytes())
-        .sum()
+        let core = match &self.core {
+            Core::Same(_) => 0,
+            Core::Each(v) => v.capacity() * 16,
+        };
+        core + self.shape_up.bytes() + self.shape_down.bytes() + self.reset.bytes()
     }
 }
 
@@ -339,17 +371,12 @@ impl<'a> Row<'a> {
     /// devices changed. Branch-free over the row, so that it vectorises.
     pub(super) fn float_update_plain(&mut self, delta: &[f32], apparent: &mut [f32]) -> u64 {
         let n = self.w.len();
-        let (lo, hi) = (&self.fabric.b_min, &self.fabric.b_max);
-        match (lo, hi) {
-            (Column::Same(lo), Column::Same(hi)) => {
-                let (lo, hi) = (*lo, *hi);
-                self.plain_update(delta, apparent, |_| lo, |_| hi)
-            }
-            _ => {
-                let base = self.base;
-                let lo: Vec<f32> = (0..n).map(|k| lo.get(base + k)).collect();
-                let hi: Vec<f32> = (0..n).map(|k| hi.get(base + k)).collect();
-                self.plain_update(delta, apparent, |k| lo[k], |k| hi[k])
+        match self.fabric.same_bounds() {
+            Some((lo, hi)) => self.plain_update(delta, apparent, |_| lo, |_| hi),
+            None => {
+                let (base, fabric) = (self.base, self.fabric);
+                let bounds: Vec<(f32, f32)> = (0..n).map(|k| fabric.bounds(base + k)).collect();
+                self.plain_update(delta, apparent, |k| bounds[k].0, |k| bounds[k].1)
             }
         }
     }
