@@ -252,6 +252,18 @@ impl std::fmt::Display for InputError {
 }
 impl std::error::Error for InputError {}
 
+/// The `--activation` of hidden layers: relu, tanh or sigmoid.
+fn hidden_activation(name: &str) -> Result<crate::net::Activation> {
+    use crate::net::Activation;
+    Activation::parse(name)
+        .filter(|a| *a != Activation::Identity)
+        .ok_or_else(|| {
+            input(format!(
+                "--activation `{name}`: expected relu, tanh or sigmoid"
+            ))
+        })
+}
+
 fn load(device: &str) -> Result<Device> {
     Device::load(device).map_err(|e: DeviceError| InputError(e.to_string()).into())
 }
@@ -436,7 +448,7 @@ fn train(args: TrainArgs) -> Result<i32> {
     use crate::data::{default_mnist_dir, Split};
     use crate::experiment::{train, TrainConfig};
     use crate::learn;
-    use crate::net::{Activation, NetSpec};
+    use crate::net::NetSpec;
 
     set_threads(args.threads)?;
     let recommended = learn::registry::lookup(&args.learner)
@@ -451,14 +463,7 @@ fn train(args: TrainArgs) -> Result<i32> {
         return Err(input(format!("--lr must be a positive number, got {lr}")));
     }
     let widths = NetSpec::parse_widths(&args.layers).map_err(input)?;
-    let activation = Activation::parse(&args.activation)
-        .filter(|a| *a != Activation::Identity)
-        .ok_or_else(|| {
-            input(format!(
-                "--activation `{}`: expected relu, tanh or sigmoid",
-                args.activation
-            ))
-        })?;
+    let activation = hidden_activation(&args.activation)?;
     let device = load(&args.device)?;
     let dir = args
         .data

@@ -128,37 +128,29 @@ mod lanes {
         segment_generic::<8, 1>(rows, p0, w, scale, b, ldb, nq, part);
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn segment_avx512(
-        rows: &[&[f32]],
-        p0: usize,
-        w: usize,
-        scale: f32,
-        b: &[f32],
-        ldb: usize,
-        nq: usize,
-        part: &mut [f32],
-    ) {
-        segment_generic::<16, 2>(rows, p0, w, scale, b, ldb, nq, part);
+    /// `segment_generic` compiled with a target feature (W outputs per vector, Q columns of b
+    /// per load).
+    macro_rules! segment_with {
+        ($name:ident, $feature:literal, $w:literal, $q:literal) => {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn $name(
+                rows: &[&[f32]],
+                p0: usize,
+                w: usize,
+                scale: f32,
+                b: &[f32],
+                ldb: usize,
+                nq: usize,
+                part: &mut [f32],
+            ) {
+                segment_generic::<$w, $q>(rows, p0, w, scale, b, ldb, nq, part);
+            }
+        };
     }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn segment_avx2(
-        rows: &[&[f32]],
-        p0: usize,
-        w: usize,
-        scale: f32,
-        b: &[f32],
-        ldb: usize,
-        nq: usize,
-        part: &mut [f32],
-    ) {
-        segment_generic::<8, 1>(rows, p0, w, scale, b, ldb, nq, part);
-    }
+    segment_with!(segment_avx512, "avx512f", 16, 2);
+    segment_with!(segment_avx2, "avx2", 8, 1);
 
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]

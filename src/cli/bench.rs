@@ -1,10 +1,10 @@
 //! `mortalsim bench`: argument handling and printing; the measuring is
 //! [`crate::experiment::bench`].
 
-use super::{input, load, set_threads};
+use super::{hidden_activation, input, load, set_threads};
 use crate::data::{default_mnist_dir, Split};
 use crate::experiment::bench::{self, BenchPlan};
-use crate::net::{Activation, NetSpec};
+use crate::net::NetSpec;
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -64,14 +64,7 @@ pub fn bench_command(args: BenchArgs) -> Result<i32> {
         .split(';')
         .map(|s| NetSpec::parse_widths(s.trim()).map_err(|e| input(format!("--sizes: {e}"))))
         .collect::<Result<Vec<_>>>()?;
-    let activation = Activation::parse(&args.activation)
-        .filter(|a| *a != Activation::Identity)
-        .ok_or_else(|| {
-            input(format!(
-                "--activation `{}`: expected relu, tanh or sigmoid",
-                args.activation
-            ))
-        })?;
+    let activation = hidden_activation(&args.activation)?;
     let devices = args
         .devices
         .iter()

@@ -302,24 +302,32 @@ pub(super) trait Devices {
     fn t_prog_s(&self, k: usize) -> f64;
 }
 
-impl Devices for Cells {
-    #[inline(always)]
-    fn w(&self, k: usize) -> f32 {
-        self.w[k]
-    }
-    #[inline(always)]
-    fn wn(&self, k: usize) -> f32 {
-        self.wn.get(k).copied().unwrap_or(0.0)
-    }
-    #[inline(always)]
-    fn status(&self, k: usize) -> Status {
-        self.status[k]
-    }
-    #[inline(always)]
-    fn t_prog_s(&self, k: usize) -> f64 {
-        self.t_prog_s.get(k).copied().unwrap_or(0.0)
-    }
+/// `Devices` for a type whose fields `w`, `wn`, `status`, `t_prog_s` index like its devices
+/// (an empty `wn` or `t_prog_s`: 0 for every device).
+macro_rules! devices_by_fields {
+    ($t:ty) => {
+        impl Devices for $t {
+            #[inline(always)]
+            fn w(&self, k: usize) -> f32 {
+                self.w[k]
+            }
+            #[inline(always)]
+            fn wn(&self, k: usize) -> f32 {
+                self.wn.get(k).copied().unwrap_or(0.0)
+            }
+            #[inline(always)]
+            fn status(&self, k: usize) -> Status {
+                self.status[k]
+            }
+            #[inline(always)]
+            fn t_prog_s(&self, k: usize) -> f64 {
+                self.t_prog_s.get(k).copied().unwrap_or(0.0)
+            }
+        }
+    };
 }
+
+devices_by_fields!(Cells);
 
 /// Mutable view of a run of devices (a row of a tile, or all of them).
 pub(super) struct Row<'a> {
@@ -334,24 +342,7 @@ pub(super) struct Row<'a> {
     base: usize,
 }
 
-impl Devices for Row<'_> {
-    #[inline(always)]
-    fn w(&self, k: usize) -> f32 {
-        self.w[k]
-    }
-    #[inline(always)]
-    fn wn(&self, k: usize) -> f32 {
-        self.wn.get(k).copied().unwrap_or(0.0)
-    }
-    #[inline(always)]
-    fn status(&self, k: usize) -> Status {
-        self.status[k]
-    }
-    #[inline(always)]
-    fn t_prog_s(&self, k: usize) -> f64 {
-        self.t_prog_s.get(k).copied().unwrap_or(0.0)
-    }
-}
+devices_by_fields!(Row<'_>);
 
 impl<'a> Row<'a> {
     fn checked(self, n: usize) -> Row<'a> {
