@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod lifetime;
+pub mod plausible;
 pub mod run;
 pub mod rundir;
 pub mod train;
