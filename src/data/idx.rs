@@ -172,7 +172,10 @@ fn decode(
                 message,
             })?;
         limit = bytes.saturating_add(1);
-        out.reserve(usize::try_from(bytes.min(1 << 30)).unwrap_or(0));
+        // Reserve no more than deflate can expand this input to (about 1032:1): a header that
+        // lies costs nothing.
+        let most = (raw.len() as u64).saturating_mul(1032);
+        out.reserve(usize::try_from(bytes.min(most)).unwrap_or(0));
     }
     match stream.take(limit).read_to_end(&mut out) {
         Ok(_) => Ok((out, true)),
