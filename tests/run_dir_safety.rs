@@ -169,3 +169,27 @@ fn a_shard_is_written_as_it_is_given() {
     assert_eq!(m.shard, "1/2");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A killed run leaves the temporary files of its atomic writes; the next run (holding the
+/// lock, so no live writer owns them) removes them, and the finished files are untouched.
+#[test]
+fn a_killed_runs_temporary_files_are_removed_by_the_next_run() {
+    let dir = tempdir("tmpfiles");
+    let exp = experiment("tmp", 0.05);
+    run_quiet(&exp, &dir, false).unwrap();
+    let stale = [
+        dir.join("points").join("dfa__ideal__s1.4242.tmp"),
+        dir.join("summary.4242.tmp"),
+    ];
+    for s in &stale {
+        std::fs::write(s, b"{\"half\": ").unwrap();
+    }
+    let before = std::fs::read(dir.join("summary.csv")).unwrap();
+    let again = run_quiet(&exp, &dir, false).unwrap();
+    assert_eq!(again.ran, 0);
+    for s in &stale {
+        assert!(!s.exists(), "{} left behind", s.display());
+    }
+    assert_eq!(std::fs::read(dir.join("summary.csv")).unwrap(), before);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -179,6 +179,8 @@ pub fn run(
     })?;
     // Held until this function returns; the OS releases it if the process dies.
     let _lock = rundir::lock(dir, settings.wait)?;
+    // A killed run's half-written files (its writes were atomic, so nothing else is lost).
+    rundir::remove_stale_temporaries(dir);
     if !settings.force {
         rundir::check_owner(dir, &exp.name, &exp.config_hash)?;
     }

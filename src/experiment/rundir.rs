@@ -256,6 +256,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunDirError> {
     std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
 }
 
+/// Removes the temporary files of [`write_atomic`] (`*.tmp`) that a killed run left in `dir`
+/// and `dir/points`. Call it only while holding the directory's [`lock`]: then no live writer
+/// owns them.
+pub fn remove_stale_temporaries(dir: &Path) {
+    for d in [dir.to_path_buf(), dir.join("points")] {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_some_and(|x| x == "tmp") && path.is_file() {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
 /// Reads and parses a JSON file.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunDirError> {
     let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
