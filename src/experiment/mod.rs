@@ -6,6 +6,7 @@ pub mod lifetime;
 pub mod plausible;
 pub mod run;
 pub mod rundir;
+pub mod schema;
 pub mod train;
 
 pub use file::{Experiment, Point};

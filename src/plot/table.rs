@@ -159,7 +159,7 @@ pub fn lifetime_tables(run: &Run) -> String {
                 .count();
             let other = points
                 .iter()
-                .filter(|p| matches!(p.status, Status::Other(_)))
+                .filter(|p| p.status == Status::Failed)
                 .count();
             let mut flags = Vec::new();
             if diverged > 0 {
