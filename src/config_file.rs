@@ -100,27 +100,27 @@ pub fn parse_toml<T: DeserializeOwned>(src: &str, file: &str) -> Result<T, Confi
         .map(drop)
         .and_then(|()| toml::from_str::<T>(src))
         .map_err(|e| {
-        let (line, column, field) = match e.span() {
-            Some(span) => {
-                let (l, c) = line_col(src, span.start);
-                (Some(l), Some(c), field_at(src, span.start))
-            }
-            None => (None, None, None),
-        };
-        ConfigError {
-            file: file.to_string(),
-            line,
-            column,
-            field,
-            message: match e.message().trim() {
-                m if m.contains("value was too large") => format!(
+            let (line, column, field) = match e.span() {
+                Some(span) => {
+                    let (l, c) = line_col(src, span.start);
+                    (Some(l), Some(c), field_at(src, span.start))
+                }
+                None => (None, None, None),
+            };
+            ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                field,
+                message: match e.message().trim() {
+                    m if m.contains("value was too large") => format!(
                     "{m}: TOML integers go up to {} (use a float, e.g. 1e20, where one is allowed)",
                     i64::MAX
                 ),
-                m => m.to_string(),
-            },
-        }
-    })
+                    m => m.to_string(),
+                },
+            }
+        })
 }
 
 /// 1-based (line, column) of a byte offset.

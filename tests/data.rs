@@ -454,12 +454,18 @@ fn a_stray_label_is_an_error_naming_the_file_and_the_label() {
     let e = Split::load_dir(&dir).unwrap_err().to_string();
     let file = dir.join("t10k-labels-idx1-ubyte").display().to_string();
     assert!(e.starts_with(&file), "{e}");
-    assert!(e.contains("label 200 (sample 1)") && e.contains("up to 3"), "{e}");
+    assert!(
+        e.contains("label 200 (sample 1)") && e.contains("up to 3"),
+        "{e}"
+    );
 
     // 1-based labels: class 0 has no sample, the others all do.
     write(&[1, 2, 3, 26, 4], &[26]);
     let e = Split::load_dir(&dir).unwrap_err().to_string();
-    assert!(e.contains("label 26") && e.contains("between 5 and 25"), "{e}");
+    assert!(
+        e.contains("label 26") && e.contains("between 5 and 25"),
+        "{e}"
+    );
     write(&(1..=26).collect::<Vec<u8>>(), &[26, 1]);
     let (train, test) = Split::load_dir(&dir).unwrap();
     assert_eq!((train.classes(), test.classes()), (27, 27));

@@ -51,8 +51,8 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             if new_size >= layout.size() {
-                let now = LIVE.fetch_add(new_size - layout.size(), Relaxed) + new_size
-                    - layout.size();
+                let now =
+                    LIVE.fetch_add(new_size - layout.size(), Relaxed) + new_size - layout.size();
                 PEAK.fetch_max(now, Relaxed);
             } else {
                 LIVE.fetch_sub(layout.size() - new_size, Relaxed);
@@ -90,19 +90,78 @@ fn config() -> ProptestConfig {
 
 /// Text that readers must survive when spliced in.
 const SNIPPETS: &[&str] = &[
-    "=", "[", "]", "{", "}", "\"", "'", ",", ".", "\n", "#", "[[sweep]]", "[response]",
-    "[failure]", "[data]", "[network]", "hidden = [100000000]", "nan", "inf", "-inf", "-0.0",
-    "1e300", "-1e300", "1e-320", "18446744073709551616", "-9223372036854775809", "4294967296",
-    "0", "-1", "true", "\"\"", "\u{feff}", "\u{0}", "é", "values = []", "path = \"train.lr\"",
-    "seeds = []", "epochs = 0", "batch = 0", "adc_bits = 8.5", "model = \"pcm\"", "null", "{}",
-    "[]", "\"status\": \"x\"", "\"schema_version\": 2", "\t", "\r\n", "\\", "\"\"\"",
+    "=",
+    "[",
+    "]",
+    "{",
+    "}",
+    "\"",
+    "'",
+    ",",
+    ".",
+    "\n",
+    "#",
+    "[[sweep]]",
+    "[response]",
+    "[failure]",
+    "[data]",
+    "[network]",
+    "hidden = [100000000]",
+    "nan",
+    "inf",
+    "-inf",
+    "-0.0",
+    "1e300",
+    "-1e300",
+    "1e-320",
+    "18446744073709551616",
+    "-9223372036854775809",
+    "4294967296",
+    "0",
+    "-1",
+    "true",
+    "\"\"",
+    "\u{feff}",
+    "\u{0}",
+    "é",
+    "values = []",
+    "path = \"train.lr\"",
+    "seeds = []",
+    "epochs = 0",
+    "batch = 0",
+    "adc_bits = 8.5",
+    "model = \"pcm\"",
+    "null",
+    "{}",
+    "[]",
+    "\"status\": \"x\"",
+    "\"schema_version\": 2",
+    "\t",
+    "\r\n",
+    "\\",
+    "\"\"\"",
 ];
 
 /// Numbers that readers must survive in place of any number.
 const NUMBERS: &[&str] = &[
-    "0", "-0", "-1", "1e300", "-1e300", "1e-320", "nan", "inf", "-inf", "4294967296",
-    "18446744073709551615", "18446744073709551616", "99999999999999999999999", "0.5", "2",
-    "1e6", "3e9", "-2147483649",
+    "0",
+    "-0",
+    "-1",
+    "1e300",
+    "-1e300",
+    "1e-320",
+    "nan",
+    "inf",
+    "-inf",
+    "4294967296",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999999",
+    "0.5",
+    "2",
+    "1e6",
+    "3e9",
+    "-2147483649",
 ];
 
 /// One mutation of a text or byte string.
@@ -164,8 +223,14 @@ fn mutate(mut b: Vec<u8>, muts: &[Mutation]) -> Vec<u8> {
             }
             Mutation::DuplicateLine(a) => {
                 let a = at(a).min(len);
-                let start = b[..a].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
-                let end = b[a..].iter().position(|&c| c == b'\n').map_or(len, |i| a + i + 1);
+                let start = b[..a]
+                    .iter()
+                    .rposition(|&c| c == b'\n')
+                    .map_or(0, |i| i + 1);
+                let end = b[a..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(len, |i| a + i + 1);
                 let line = b[start..end].to_vec();
                 b.splice(end..end, line);
             }
@@ -396,10 +461,7 @@ static CASE: AtomicUsize = AtomicUsize::new(0);
 fn read_run_with(which: usize, bytes: Vec<u8>) -> Result<(), TestCaseError> {
     let files = template_files();
     let n = CASE.fetch_add(1, Relaxed);
-    let dir = std::env::temp_dir().join(format!(
-        "mortalsim-fuzz-{}-case-{n}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("mortalsim-fuzz-{}-case-{n}", std::process::id()));
     std::fs::create_dir_all(dir.join("points")).unwrap();
     let target = which % files.len();
     for (i, (rel, b)) in files.iter().enumerate() {

@@ -20,5 +20,8 @@ fn an_integer_beyond_toml_range_is_a_located_error_not_a_panic() {
     assert!(e.contains("9223372036854775807"), "{e}");
     let src = "name = \"x\"\n[periphery]\nmax_tile_rows = 18446744073709551615\n";
     let e = Device::from_toml(src, "x.toml").unwrap_err().to_string();
-    assert!(e.starts_with("x.toml:3:") && e.contains("max_tile_rows"), "{e}");
+    assert!(
+        e.starts_with("x.toml:3:") && e.contains("max_tile_rows"),
+        "{e}"
+    );
 }

@@ -136,7 +136,11 @@ fn the_manifest_says_what_is_missing_at_every_moment_and_log_lines_are_whole() {
     })
     .unwrap();
     let seen = seen.into_inner().unwrap();
-    assert_eq!(seen[0], ("plan", mortalsim::experiment::schema::RunStatus::Running, 4), "{seen:?}");
+    assert_eq!(
+        seen[0],
+        ("plan", mortalsim::experiment::schema::RunStatus::Running, 4),
+        "{seen:?}"
+    );
     // While the points run, the manifest counts down (a point's own update follows its
     // Finished report), and it never claims fewer missing than there are.
     let counts: Vec<usize> = seen[1..].iter().map(|s| s.2).collect();

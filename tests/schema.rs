@@ -117,11 +117,17 @@ fn a_status_outside_the_schema_cannot_be_read() {
 
     let m_ids: Vec<String> = {
         std::fs::write(&manifest, &text).unwrap();
-        rundir::read_json::<rundir::Manifest>(&manifest).unwrap().point_ids
+        rundir::read_json::<rundir::Manifest>(&manifest)
+            .unwrap()
+            .point_ids
     };
     let point = rundir::point_path(&dir, &m_ids[0]);
     let p = std::fs::read_to_string(&point).unwrap();
-    std::fs::write(&point, p.replace("\"status\": \"done\"", "\"status\": \"ok\"")).unwrap();
+    std::fs::write(
+        &point,
+        p.replace("\"status\": \"done\"", "\"status\": \"ok\""),
+    )
+    .unwrap();
     let e = rundir::read_point_checked(&dir, &m_ids[0]).unwrap_err();
     assert!(e.contains("unknown variant `ok`"), "{e}");
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());

@@ -150,10 +150,7 @@ fn decode(
     let mut limit = u64::MAX;
     if let Some((magic, ndims)) = idx {
         let header_len = 4 + 4 * ndims;
-        match (&mut stream)
-            .take(header_len as u64)
-            .read_to_end(&mut out)
-        {
+        match (&mut stream).take(header_len as u64).read_to_end(&mut out) {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok((out, false)),
             Err(e) => return Err(corrupt(e)),
@@ -166,11 +163,12 @@ fn decode(
             .map(|i| u128::from(word(4 * i)))
             .product::<u128>();
         let bytes = u64::try_from(promised).unwrap_or(u64::MAX);
-        crate::memory::check(&format!("{} (as its header says)", path.display()), bytes)
-            .map_err(|message| DataError::UnsupportedDimensions {
+        crate::memory::check(&format!("{} (as its header says)", path.display()), bytes).map_err(
+            |message| DataError::UnsupportedDimensions {
                 path: path.to_path_buf(),
                 message,
-            })?;
+            },
+        )?;
         limit = bytes.saturating_add(1);
         // Reserve no more than deflate can expand this input to (about 1032:1): a header that
         // lies costs nothing.

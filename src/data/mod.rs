@@ -103,7 +103,10 @@ pub fn embedded_mnist() -> Option<&'static EmbeddedMnist> {
 
 /// The embedded files of `split` when `dir` is [`checkout_mnist_dir`] and MNIST is embedded:
 /// (image bytes, label bytes, the paths they stand for).
-fn embedded_split(dir: &Path, split: Split) -> Option<(&'static [u8], &'static [u8], [PathBuf; 2])> {
+fn embedded_split(
+    dir: &Path,
+    split: Split,
+) -> Option<(&'static [u8], &'static [u8], [PathBuf; 2])> {
     let files = embedded_mnist()?;
     if dir != checkout_mnist_dir() {
         return None;

@@ -18,10 +18,25 @@ const fn p(field: &'static str, low: f64, high: f64, why: &'static str) -> Plaus
 /// Experiment settings whose unusual values are warned about (as resolved for each point:
 /// `train.*` after per-learner overrides and sweeps; `network.hidden` for each width).
 pub const EXPERIMENT_RANGES: &[Plausible] = &[
-    p("train.lr", 1e-6, 1.0, "the built-in rules learn at 1e-3 to 0.1"),
-    p("train.batch", 1.0, 4096.0, "a pulsed update sums the batch in one step"),
+    p(
+        "train.lr",
+        1e-6,
+        1.0,
+        "the built-in rules learn at 1e-3 to 0.1",
+    ),
+    p(
+        "train.batch",
+        1.0,
+        4096.0,
+        "a pulsed update sums the batch in one step",
+    ),
     p("train.epochs", 1.0, 1000.0, "MNIST needs 10"),
-    p("network.hidden", 1.0, 8192.0, "a layer wider than two fabricated arrays of 4096 lines"),
+    p(
+        "network.hidden",
+        1.0,
+        8192.0,
+        "a layer wider than two fabricated arrays of 4096 lines",
+    ),
 ];
 
 /// The warnings of `exp`, each once, as `FILE: field `PATH`: message` (points of one device

@@ -3,11 +3,11 @@
 
 use super::file::{EvaluateSection, Experiment, Point};
 use super::lifetime::{train_lifetime, LifetimeConfig, TaskReport};
-use super::schema::{PointStatus, RunStatus};
 use super::rundir::{
     self, utc_now, write_atomic, write_json, write_tables, DriftRecord, Host, Manifest,
     PointRecord, RunDirError, SCHEMA_VERSION,
 };
+use super::schema::{PointStatus, RunStatus};
 use super::train::{evaluate, train, EpochReport, TrainConfig};
 use crate::data::{DataError, Dataset, Split};
 use crate::learn;

@@ -15,8 +15,8 @@
 //! metrics, and the simulated time since the end of training for the `drift_*` metrics.
 
 use super::lifetime::TaskReport;
-use super::train::EpochReport;
 use super::schema::{PointStatus, RunStatus};
+use super::train::EpochReport;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -318,7 +318,6 @@ pub fn read_point_checked(dir: &Path, id: &str) -> Result<Option<PointRecord>, S
     }
     Ok(Some(r))
 }
-
 
 /// The lock of a run directory (`DIR/.lock`): an OS advisory lock, so that a run that crashes
 /// leaves nothing stuck. Holds the holder's pid and host for the message of a refused run.

@@ -374,10 +374,7 @@ impl Run {
                     ),
                     points: ps.len(),
                     diverged: ps.iter().filter(|p| p.status == Status::Diverged).count(),
-                    other: ps
-                        .iter()
-                        .filter(|p| p.status == Status::Failed)
-                        .count(),
+                    other: ps.iter().filter(|p| p.status == Status::Failed).count(),
                 };
                 (k, f)
             })
