@@ -106,8 +106,16 @@ fn truncated_stream(path: &Path, found: usize) -> DataError {
     }
 }
 
-/// The bytes of a file as stored.
+/// The bytes of a file as stored (its size checked against the memory available first).
 fn read_raw(path: &Path) -> Result<Vec<u8>, DataError> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        crate::memory::check(&path.display().to_string(), meta.len()).map_err(|message| {
+            DataError::UnsupportedDimensions {
+                path: path.to_path_buf(),
+                message,
+            }
+        })?;
+    }
     std::fs::read(path).map_err(|e| match e.kind() {
         ErrorKind::NotFound => DataError::MissingFile {
             path: path.to_path_buf(),

@@ -459,7 +459,8 @@ impl DeviceFile {
             ("stuck_at_random_fraction", fl.stuck_at_random_fraction),
         ];
         let total: f64 = stuck.iter().map(|s| s.1).sum();
-        if total > 1.0 + 1e-12 {
+        // (A fraction outside [0, 1] is reported alone, above.)
+        if total > 1.0 + 1e-12 && stuck.iter().all(|s| (0.0..=1.0).contains(&s.1)) {
             // Blame the largest fraction (one that is set: the defaults are 0), naming the ones
             // that add up.
             let set: Vec<_> = stuck.iter().filter(|s| s.1 > 0.0).collect();
