@@ -264,8 +264,14 @@ fn hidden_activation(name: &str) -> Result<crate::net::Activation> {
         })
 }
 
+/// Loads a device, printing its warnings (unusual values) to stderr.
 fn load(device: &str) -> Result<Device> {
-    Device::load(device).map_err(|e: DeviceError| InputError(e.to_string()).into())
+    let (d, warnings) =
+        Device::load_with_warnings(device).map_err(|e: DeviceError| InputError(e.to_string()))?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(d)
 }
 
 /// Runs the command line with the rules of `entries` registered beside the built-in ones
@@ -356,8 +362,13 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Devices(DevicesCommand::Check { files }) => {
             let mut bad = 0;
             for f in &files {
-                match Device::load(f) {
-                    Ok(_) => out!("ok      {f}"),
+                match Device::load_with_warnings(f) {
+                    Ok((_, warnings)) => {
+                        out!("ok      {f}");
+                        for w in warnings {
+                            eprintln!("warning: {w}");
+                        }
+                    }
                     Err(e) => {
                         bad += 1;
                         eprintln!("{e}");

@@ -94,22 +94,33 @@ pub fn read_text(path: &std::path::Path) -> Result<String, String> {
 /// Parses `src` (the contents of `file`) into `T`, turning serde/TOML errors into [`ConfigError`]s
 /// with line, column and the path of the field whose value is at fault.
 pub fn parse_toml<T: DeserializeOwned>(src: &str, file: &str) -> Result<T, ConfigError> {
-    toml::from_str::<T>(src).map_err(|e| {
-        let (line, column, field) = match e.span() {
-            Some(span) => {
-                let (l, c) = line_col(src, span.start);
-                (Some(l), Some(c), field_at(src, span.start))
+    // As a plain TOML table first: an integer beyond TOML's 64-bit signed range (which a `u64`
+    // field alone would take, and which no table could hold again) is refused at its place.
+    toml::from_str::<toml::Table>(src)
+        .map(drop)
+        .and_then(|()| toml::from_str::<T>(src))
+        .map_err(|e| {
+            let (line, column, field) = match e.span() {
+                Some(span) => {
+                    let (l, c) = line_col(src, span.start);
+                    (Some(l), Some(c), field_at(src, span.start))
+                }
+                None => (None, None, None),
+            };
+            ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                field,
+                message: match e.message().trim() {
+                    m if m.contains("value was too large") => format!(
+                    "{m}: TOML integers go up to {} (use a float, e.g. 1e20, where one is allowed)",
+                    i64::MAX
+                ),
+                    m => m.to_string(),
+                },
             }
-            None => (None, None, None),
-        };
-        ConfigError {
-            file: file.to_string(),
-            line,
-            column,
-            field,
-            message: e.message().trim().to_string(),
-        }
-    })
+        })
 }
 
 /// 1-based (line, column) of a byte offset.

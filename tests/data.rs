@@ -417,3 +417,71 @@ fn an_empty_split_is_an_error_naming_the_file() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------- labels make classes
+
+/// A stray label (200 among the digits) is an error naming the label file and the label, not a
+/// 201-class output layer; so is a test label beyond the training set's classes. Labels that
+/// count from 1 (EMNIST letters) are a set of classes.
+#[test]
+fn a_stray_label_is_an_error_naming_the_file_and_the_label() {
+    let dir = temp_dir("labels");
+    let write = |train: &[u8], test: &[u8]| {
+        let n = train.len() as u32;
+        std::fs::write(
+            dir.join("train-images-idx3-ubyte"),
+            idx_images(n, 1, 1, &vec![7; train.len()]),
+        )
+        .unwrap();
+        std::fs::write(dir.join("train-labels-idx1-ubyte"), idx_labels(train)).unwrap();
+        std::fs::write(
+            dir.join("t10k-images-idx3-ubyte"),
+            idx_images(test.len() as u32, 1, 1, &vec![7; test.len()]),
+        )
+        .unwrap();
+        std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx_labels(test)).unwrap();
+    };
+    let mut train: Vec<u8> = (0..10).collect();
+    train.push(200);
+    write(&train, &[1, 2]);
+    let e = Split::load_dir(&dir).unwrap_err().to_string();
+    let file = dir.join("train-labels-idx1-ubyte").display().to_string();
+    assert!(e.starts_with(&file), "{e}");
+    assert!(e.contains("label 200") && e.contains("201 classes"), "{e}");
+    assert!(e.contains("between 10 and 199"), "{e}");
+
+    write(&[0, 1, 2, 3], &[1, 200, 3]);
+    let e = Split::load_dir(&dir).unwrap_err().to_string();
+    let file = dir.join("t10k-labels-idx1-ubyte").display().to_string();
+    assert!(e.starts_with(&file), "{e}");
+    assert!(
+        e.contains("label 200 (sample 1)") && e.contains("up to 3"),
+        "{e}"
+    );
+
+    // 1-based labels: class 0 has no sample, the others all do.
+    write(&[1, 2, 3, 26, 4], &[26]);
+    let e = Split::load_dir(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("label 26") && e.contains("between 5 and 25"),
+        "{e}"
+    );
+    write(&(1..=26).collect::<Vec<u8>>(), &[26, 1]);
+    let (train, test) = Split::load_dir(&dir).unwrap();
+    assert_eq!((train.classes(), test.classes()), (27, 27));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A small gzip file whose header promises more than the machine has is refused before the
+/// stream is inflated (a decompression bomb cannot exhaust memory).
+#[test]
+fn a_gzip_header_promising_too_much_is_refused_before_decompression() {
+    let dir = temp_dir("bomb");
+    let mut b = idx_images(u32::MAX, 1 << 16, 1 << 16, &[]);
+    b.extend_from_slice(&[0; 4096]);
+    let p = dir.join("images.gz");
+    std::fs::write(&p, gzip(&b)).unwrap();
+    let e = idx::read_images(&p).unwrap_err().to_string();
+    assert!(e.contains("needs about") && e.contains("images.gz"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

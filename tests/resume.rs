@@ -140,7 +140,7 @@ fn a_failed_point_is_recomputed() {
     let done = record(&dir, id);
     // The record of a point that failed (e.g. a crash of its learner) under the same config.
     let failed = PointRecord {
-        status: "failed".into(),
+        status: mortalsim::experiment::schema::PointStatus::Failed,
         error: Some("simulated failure".into()),
         epochs: Vec::new(),
         drift: Vec::new(),
@@ -165,7 +165,7 @@ fn a_diverged_point_is_a_finished_result_and_is_kept() {
     let (exp, dir) = finished("diverged");
     let id = &exp.points[0].id;
     let mut r = record(&dir, id);
-    r.status = "diverged".into();
+    r.status = mortalsim::experiment::schema::PointStatus::Diverged;
     r.diverged_epoch = Some(1);
     rundir::write_json(&rundir::point_path(&dir, id), &r).unwrap();
     let kept = bytes(&dir, id);

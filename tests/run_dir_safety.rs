@@ -136,7 +136,11 @@ fn the_manifest_says_what_is_missing_at_every_moment_and_log_lines_are_whole() {
     })
     .unwrap();
     let seen = seen.into_inner().unwrap();
-    assert_eq!(seen[0], ("plan", "running".to_string(), 4), "{seen:?}");
+    assert_eq!(
+        seen[0],
+        ("plan", mortalsim::experiment::schema::RunStatus::Running, 4),
+        "{seen:?}"
+    );
     // While the points run, the manifest counts down (a point's own update follows its
     // Finished report), and it never claims fewer missing than there are.
     let counts: Vec<usize> = seen[1..].iter().map(|s| s.2).collect();
@@ -167,5 +171,29 @@ fn a_shard_is_written_as_it_is_given() {
     run(&experiment("shardname", 0.05), &s, &|_| {}).unwrap();
     let m: Manifest = rundir::read_json(&dir.join("manifest.json")).unwrap();
     assert_eq!(m.shard, "1/2");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A killed run leaves the temporary files of its atomic writes; the next run (holding the
+/// lock, so no live writer owns them) removes them, and the finished files are untouched.
+#[test]
+fn a_killed_runs_temporary_files_are_removed_by_the_next_run() {
+    let dir = tempdir("tmpfiles");
+    let exp = experiment("tmp", 0.05);
+    run_quiet(&exp, &dir, false).unwrap();
+    let stale = [
+        dir.join("points").join("dfa__ideal__s1.4242.tmp"),
+        dir.join("summary.4242.tmp"),
+    ];
+    for s in &stale {
+        std::fs::write(s, b"{\"half\": ").unwrap();
+    }
+    let before = std::fs::read(dir.join("summary.csv")).unwrap();
+    let again = run_quiet(&exp, &dir, false).unwrap();
+    assert_eq!(again.ran, 0);
+    for s in &stale {
+        assert!(!s.exists(), "{} left behind", s.display());
+    }
+    assert_eq!(std::fs::read(dir.join("summary.csv")).unwrap(), before);
     let _ = std::fs::remove_dir_all(&dir);
 }

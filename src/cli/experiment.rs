@@ -80,6 +80,10 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
         }
     });
     let owned = exp.points.iter().filter(|p| shard.owns(p.index)).count();
+    // Unusual (but valid) values: said, never fatal, also with --quiet.
+    for w in crate::experiment::plausible::warnings(&exp) {
+        eprintln!("warning: {w}");
+    }
     if args.list {
         for p in &exp.points {
             let mark = if shard.owns(p.index) {

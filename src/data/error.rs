@@ -72,6 +72,15 @@ pub enum DataError {
         /// What is wrong with the dimensions.
         message: String,
     },
+    /// A label file's labels do not make a set of classes (see
+    /// [`crate::data::Split::load_dir`]): a stray label beyond the classes, or a test label the
+    /// training set does not have.
+    Labels {
+        /// The label file.
+        path: PathBuf,
+        /// Which label, and why.
+        message: String,
+    },
     /// A dataset built in memory is inconsistent (see [`crate::data::Dataset::from_parts`]).
     Invalid {
         /// What is wrong.
@@ -172,6 +181,9 @@ impl fmt::Display for DataError {
             ),
             DataError::UnsupportedDimensions { path, message } => {
                 write!(f, "{}: unsupported dimensions: {message}", path.display())
+            }
+            DataError::Labels { path, message } => {
+                write!(f, "{}: {message}", path.display())
             }
             DataError::Invalid { message } => write!(f, "invalid dataset: {message}"),
         }

@@ -66,7 +66,20 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
 
 /// Reads an IDX image file (raw or gzipped); see [`parse_images`].
 pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
-    let (bytes, complete) = read_bytes(path)?;
+    images_from_bytes(&read_raw(path)?, path)
+}
+
+/// Reads an IDX label file (raw or gzipped); see [`parse_labels`].
+pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
+    labels_from_bytes(&read_raw(path)?, path)
+}
+
+/// Decodes the bytes of an IDX image file as stored (raw, or gzipped when they start with
+/// `1f 8b`); `path` only names the file in errors. A gzip stream is decompressed only as far as
+/// its IDX header promises (and one byte more, to report trailing bytes), after checking that
+/// size against the memory available, so a small hostile file cannot make a huge allocation.
+pub fn images_from_bytes(raw: &[u8], path: &Path) -> Result<IdxImages, DataError> {
+    let (bytes, complete) = decode(raw, path, Some((IMAGES_MAGIC, 3)))?;
     let found = bytes.len();
     match parse_images(bytes, path) {
         Ok(_) if !complete => Err(truncated_stream(path, found)),
@@ -74,9 +87,10 @@ pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
     }
 }
 
-/// Reads an IDX label file (raw or gzipped); see [`parse_labels`].
-pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    let (bytes, complete) = read_bytes(path)?;
+/// Decodes the bytes of an IDX label file as stored (raw or gzipped); see
+/// [`images_from_bytes`].
+pub fn labels_from_bytes(raw: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
+    let (bytes, complete) = decode(raw, path, Some((LABELS_MAGIC, 1)))?;
     match parse_labels(bytes, path) {
         Ok(b) if !complete => Err(truncated_stream(path, 8 + b.len())),
         r => r,
@@ -92,11 +106,17 @@ fn truncated_stream(path: &Path, found: usize) -> DataError {
     }
 }
 
-/// The bytes of a file, decompressed if gzipped, and whether they are complete (`false` when a
-/// gzip stream ends early: the bytes are then what could be decompressed, so that the IDX
-/// header can still say how many bytes were promised).
-fn read_bytes(path: &Path) -> Result<(Vec<u8>, bool), DataError> {
-    let raw = std::fs::read(path).map_err(|e| match e.kind() {
+/// The bytes of a file as stored (its size checked against the memory available first).
+fn read_raw(path: &Path) -> Result<Vec<u8>, DataError> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        crate::memory::check(&path.display().to_string(), meta.len()).map_err(|message| {
+            DataError::UnsupportedDimensions {
+                path: path.to_path_buf(),
+                message,
+            }
+        })?;
+    }
+    std::fs::read(path).map_err(|e| match e.kind() {
         ErrorKind::NotFound => DataError::MissingFile {
             path: path.to_path_buf(),
             also_tried: Vec::new(),
@@ -105,28 +125,68 @@ fn read_bytes(path: &Path) -> Result<(Vec<u8>, bool), DataError> {
             path: path.to_path_buf(),
             message: e.to_string(),
         },
-    })?;
+    })
+}
+
+/// The bytes of a file, decompressed if gzipped, and whether they are complete (`false` when a
+/// gzip stream ends early: the bytes are then what could be decompressed, so that the IDX
+/// header can still say how many bytes were promised).
+fn read_bytes(path: &Path) -> Result<(Vec<u8>, bool), DataError> {
+    decode(&read_raw(path)?, path, None)
+}
+
+/// `raw` decompressed if gzipped, and whether the stream was complete. With `idx =
+/// Some((magic, ndims))` the decompressed bytes are to be an IDX file of that kind: when its
+/// header has that magic number, the stream is decompressed up to the header plus the product
+/// of its dimensions plus one byte and no further (the parser then reports trailing bytes), and
+/// that size is checked against the memory available first; with another magic number only the
+/// header is decompressed (the parser reports it).
+fn decode(
+    raw: &[u8],
+    path: &Path,
+    idx: Option<(u32, usize)>,
+) -> Result<(Vec<u8>, bool), DataError> {
     if !raw.starts_with(&GZIP_MAGIC) {
-        return Ok((raw, true));
+        return Ok((raw.to_vec(), true));
     }
-    // The gzip trailer holds the decompressed size modulo 2³²; use it as a capacity hint, but
-    // never beyond what deflate can expand the input to (about 1032:1), so that a lying trailer
-    // cannot trigger a huge allocation.
-    let hint = match raw.len().checked_sub(4) {
-        Some(at) if raw.len() >= 18 => {
-            let size = u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
-            (size as usize).min(raw.len().saturating_mul(1032))
-        }
-        _ => 0,
+    let corrupt = |e: std::io::Error| DataError::Io {
+        path: path.to_path_buf(),
+        message: format!("corrupt gzip stream: {e}"),
     };
-    let mut out = Vec::with_capacity(hint);
-    match GzDecoder::new(&raw[..]).read_to_end(&mut out) {
+    let mut stream = GzDecoder::new(raw);
+    let mut out = Vec::new();
+    let mut limit = u64::MAX;
+    if let Some((magic, ndims)) = idx {
+        let header_len = 4 + 4 * ndims;
+        match (&mut stream).take(header_len as u64).read_to_end(&mut out) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok((out, false)),
+            Err(e) => return Err(corrupt(e)),
+        }
+        let word = |i: usize| u32::from_be_bytes([out[i], out[i + 1], out[i + 2], out[i + 3]]);
+        if out.len() < header_len || word(0) != magic {
+            return Ok((out, true));
+        }
+        let promised = (1..=ndims)
+            .map(|i| u128::from(word(4 * i)))
+            .product::<u128>();
+        let bytes = u64::try_from(promised).unwrap_or(u64::MAX);
+        crate::memory::check(&format!("{} (as its header says)", path.display()), bytes).map_err(
+            |message| DataError::UnsupportedDimensions {
+                path: path.to_path_buf(),
+                message,
+            },
+        )?;
+        limit = bytes.saturating_add(1);
+        // Reserve no more than deflate can expand this input to (about 1032:1): a header that
+        // lies costs nothing.
+        let most = (raw.len() as u64).saturating_mul(1032);
+        out.reserve(usize::try_from(bytes.min(most)).unwrap_or(0));
+    }
+    match stream.take(limit).read_to_end(&mut out) {
         Ok(_) => Ok((out, true)),
         Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok((out, false)),
-        Err(e) => Err(DataError::Io {
-            path: path.to_path_buf(),
-            message: format!("corrupt gzip stream: {e}"),
-        }),
+        Err(e) => Err(corrupt(e)),
     }
 }
 

@@ -53,14 +53,72 @@ const PIXEL_VALUES: [f32; 256] = {
     t
 };
 
-/// The directory MNIST is read from when none is given: `MORTALSIM_DATA` when set (a copied
-/// binary on a cluster node points it at its copy of the files), else the MNIST committed with
-/// the repository (`data/mnist/`), whose path is fixed when the crate is compiled.
+/// The directory MNIST is read from when none is given: `MORTALSIM_DATA` when set (pointing a
+/// binary at another copy of the files), else [`checkout_mnist_dir`], which stands for the
+/// MNIST built into the binary when one is ([`embed_mnist`]; the `mortalsim` binary always is),
+/// so that a copied binary needs no files at all.
 pub fn default_mnist_dir() -> PathBuf {
     match std::env::var_os("MORTALSIM_DATA") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")),
+        _ => checkout_mnist_dir(),
     }
+}
+
+/// The `data/mnist` directory of the checkout this crate was compiled from (a path fixed at
+/// compile time). Loading from this path reads the embedded copy when the binary has one
+/// ([`embedded_mnist`]) and never touches the disk then; otherwise it reads the directory.
+pub fn checkout_mnist_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))
+}
+
+/// The four gzipped IDX files of an MNIST-style split, as bytes built into a binary (with
+/// `include_bytes!`; see `src/main.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddedMnist {
+    /// `train-images-idx3-ubyte.gz`.
+    pub train_images: &'static [u8],
+    /// `train-labels-idx1-ubyte.gz`.
+    pub train_labels: &'static [u8],
+    /// `t10k-images-idx3-ubyte.gz`.
+    pub test_images: &'static [u8],
+    /// `t10k-labels-idx1-ubyte.gz`.
+    pub test_labels: &'static [u8],
+}
+
+static EMBEDDED: std::sync::OnceLock<EmbeddedMnist> = std::sync::OnceLock::new();
+
+/// Registers the MNIST files built into this binary: from then on, loading
+/// [`checkout_mnist_dir`] (the default data) decodes them instead of reading the directory.
+/// The `mortalsim` binary calls it first thing; the library does not embed the 11 MB itself,
+/// so that tests and users' crates that do not need it stay small and fast to link. A second
+/// call is ignored.
+pub fn embed_mnist(files: EmbeddedMnist) {
+    let _ = EMBEDDED.set(files);
+}
+
+/// The MNIST files built into this binary, if [`embed_mnist`] registered them.
+pub fn embedded_mnist() -> Option<&'static EmbeddedMnist> {
+    EMBEDDED.get()
+}
+
+/// The embedded files of `split` when `dir` is [`checkout_mnist_dir`] and MNIST is embedded:
+/// (image bytes, label bytes, the paths they stand for).
+fn embedded_split(
+    dir: &Path,
+    split: Split,
+) -> Option<(&'static [u8], &'static [u8], [PathBuf; 2])> {
+    let files = embedded_mnist()?;
+    if dir != checkout_mnist_dir() {
+        return None;
+    }
+    let (images, labels) = match split {
+        Split::Train => (files.train_images, files.train_labels),
+        Split::Test => (files.test_images, files.test_labels),
+    };
+    let names = split
+        .file_names()
+        .map(|n| PathBuf::from(format!("<embedded MNIST>/{n}.gz")));
+    Some((images, labels, names))
 }
 
 /// An image classification dataset: `len` images of `rows × cols` bytes and their labels in
@@ -147,6 +205,29 @@ impl Dataset {
         let (images_path, labels_path) = (images_path.as_ref(), labels_path.as_ref());
         let images = idx::read_images(images_path)?;
         let labels = idx::read_labels(labels_path)?;
+        Dataset::from_idx(images, labels, images_path, labels_path)
+    }
+
+    /// A dataset from the bytes of an IDX image file and an IDX label file as stored (each raw
+    /// or gzipped); the paths only name them in errors. The number of classes is the largest
+    /// label + 1.
+    pub fn from_idx_bytes(
+        images: &[u8],
+        labels: &[u8],
+        images_path: &Path,
+        labels_path: &Path,
+    ) -> Result<Dataset, DataError> {
+        let images = idx::images_from_bytes(images, images_path)?;
+        let labels = idx::labels_from_bytes(labels, labels_path)?;
+        Dataset::from_idx(images, labels, images_path, labels_path)
+    }
+
+    fn from_idx(
+        images: idx::IdxImages,
+        labels: Vec<u8>,
+        images_path: &Path,
+        labels_path: &Path,
+    ) -> Result<Dataset, DataError> {
         if images.count != labels.len() {
             return Err(DataError::MismatchedCounts {
                 images: images_path.to_path_buf(),
@@ -328,12 +409,22 @@ impl Split {
 
     /// Loads this part from `dir`. When both a raw and a gzipped file exist, the raw one is read.
     /// The number of classes is this part's largest label + 1 (see [`Split::load_dir`]).
+    /// [`checkout_mnist_dir`] reads the embedded MNIST when the binary has one.
     pub fn load(self, dir: impl AsRef<Path>) -> Result<Dataset, DataError> {
-        let dir = dir.as_ref();
-        check_dir(dir)?;
-        let [images, labels] = self.file_names().map(|name| find(dir, &name));
-        let images = images?;
-        let data = Dataset::load_idx(&images, labels?)?;
+        self.load_named(dir.as_ref()).map(|(data, _)| data)
+    }
+
+    /// [`Split::load`], and the path of the label file (for errors about labels).
+    fn load_named(self, dir: &Path) -> Result<(Dataset, PathBuf), DataError> {
+        let (data, images, labels) = match embedded_split(dir, self) {
+            Some((im, lb, [ip, lp])) => (Dataset::from_idx_bytes(im, lb, &ip, &lp)?, ip, lp),
+            None => {
+                check_dir(dir)?;
+                let [images, labels] = self.file_names().map(|name| find(dir, &name));
+                let (images, labels) = (images?, labels?);
+                (Dataset::load_idx(&images, &labels)?, images, labels)
+            }
+        };
         if data.is_empty() {
             // An empty file is a valid IDX file, but no training or test set.
             return Err(DataError::UnsupportedDimensions {
@@ -341,28 +432,83 @@ impl Split {
                 message: "0 images: a training or test set needs at least one".into(),
             });
         }
-        Ok(data)
+        Ok((data, labels))
     }
 
     /// Loads the training and the test set from an MNIST-style directory, as (train, test).
-    /// Both get the same number of classes: the largest label of either + 1.
+    ///
+    /// The classes are `0..=L`, `L` the largest training label, and both sets get that many.
+    /// Every class must have a training sample, except class 0 when the labels count from 1
+    /// (EMNIST letters); a test label above `L` is an error. So a stray label (a 200 among
+    /// digits) is an error naming the label file and the label, not a 201-class output layer.
     pub fn load_dir(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset), DataError> {
         let dir = dir.as_ref();
-        check_dir(dir)?;
-        // Find all four files first, so that a missing one is reported before any decoding.
-        for split in [Split::Train, Split::Test] {
-            for name in split.file_names() {
-                find(dir, &name)?;
+        if embedded_split(dir, Split::Train).is_none() {
+            check_dir(dir)?;
+            // Find all four files first, so that a missing one is reported before any decoding.
+            for split in [Split::Train, Split::Test] {
+                for name in split.file_names() {
+                    find(dir, &name)?;
+                }
             }
         }
-        let (train, test) = rayon::join(|| Split::Train.load(dir), || Split::Test.load(dir));
-        let (train, test) = (train?, test?);
-        let classes = train.classes.max(test.classes);
+        let (train, test) = rayon::join(
+            || Split::Train.load_named(dir),
+            || Split::Test.load_named(dir),
+        );
+        let ((train, train_labels), (test, test_labels)) = (train?, test?);
+        check_classes(&train, &train_labels, &test, &test_labels)?;
+        let classes = train.classes;
         Ok((
             train.with_at_least_classes(classes),
             test.with_at_least_classes(classes),
         ))
     }
+}
+
+/// The class rule of [`Split::load_dir`].
+fn check_classes(
+    train: &Dataset,
+    train_labels: &Path,
+    test: &Dataset,
+    test_labels: &Path,
+) -> Result<(), DataError> {
+    let mut seen = [false; 256];
+    for &l in train.labels() {
+        seen[l as usize] = true;
+    }
+    let largest = train.classes.saturating_sub(1);
+    let missing: Vec<usize> = (1..largest).filter(|&c| !seen[c]).collect();
+    if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
+        let classes = if first == last {
+            format!("class {first} has")
+        } else {
+            format!("{} classes between {first} and {last} have", missing.len())
+        };
+        return Err(DataError::Labels {
+            path: train_labels.to_path_buf(),
+            message: format!(
+                "label {largest} makes {} classes, but {classes} no training sample \
+                 (labels must be 0..N-1, or 1..N, with every class present)",
+                largest + 1
+            ),
+        });
+    }
+    if let Some((i, &l)) = test
+        .labels()
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l as usize > largest)
+    {
+        return Err(DataError::Labels {
+            path: test_labels.to_path_buf(),
+            message: format!(
+                "label {l} (sample {i}) is not a class of the training set, whose labels \
+                 go up to {largest}"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Checks that the data directory exists.

@@ -8,6 +8,7 @@ pub mod drift;
 pub mod failure;
 pub mod noise;
 pub mod params;
+pub mod plausible;
 pub mod presets;
 pub mod response;
 
@@ -137,6 +138,17 @@ impl Device {
     pub fn load(name_or_path: &str) -> Result<Device, DeviceError> {
         let (src, file) = Device::source(name_or_path)?;
         Device::from_toml(&src, &file)
+    }
+
+    /// [`Device::load`], and the warnings about its unusual values (see
+    /// [`DeviceFile::warnings`]), each located like an error.
+    pub fn load_with_warnings(
+        name_or_path: &str,
+    ) -> Result<(Device, Vec<ConfigError>), DeviceError> {
+        let (src, file) = Device::source(name_or_path)?;
+        let device = Device::from_toml(&src, &file)?;
+        let warnings = device.spec.warnings(&src, &file);
+        Ok((device, warnings))
     }
 
     /// The TOML text of a preset (by name) or of a device file (by path), and the file name to
@@ -441,12 +453,28 @@ impl DeviceFile {
             "failure.stuck_at_random_fraction",
             fl.stuck_at_random_fraction,
         );
-        let total =
-            fl.stuck_at_min_fraction + fl.stuck_at_max_fraction + fl.stuck_at_random_fraction;
-        if total > 1.0 + 1e-12 {
+        let stuck = [
+            ("stuck_at_min_fraction", fl.stuck_at_min_fraction),
+            ("stuck_at_max_fraction", fl.stuck_at_max_fraction),
+            ("stuck_at_random_fraction", fl.stuck_at_random_fraction),
+        ];
+        let total: f64 = stuck.iter().map(|s| s.1).sum();
+        // (A fraction outside [0, 1] is reported alone, above.)
+        if total > 1.0 + 1e-12 && stuck.iter().all(|s| (0.0..=1.0).contains(&s.1)) {
+            // Blame the largest fraction (one that is set: the defaults are 0), naming the ones
+            // that add up.
+            let set: Vec<_> = stuck.iter().filter(|s| s.1 > 0.0).collect();
+            let largest = set
+                .iter()
+                .fold(set[0], |a, b| if b.1 > a.1 { b } else { a });
+            let sum = set
+                .iter()
+                .map(|s| format!("{} ({})", s.0, s.1))
+                .collect::<Vec<_>>()
+                .join(" + ");
             c.fail(
-                "failure.stuck_at_random_fraction",
-                format!("the stuck fractions add up to {total}, more than 1"),
+                &format!("failure.{}", largest.0),
+                format!("the stuck fractions {sum} add up to {total}, more than 1"),
             );
         }
         c.non_negative("failure.stuck_random_range", fl.stuck_random_range);

@@ -4,8 +4,10 @@
 pub mod bench;
 pub mod file;
 pub mod lifetime;
+pub mod plausible;
 pub mod run;
 pub mod rundir;
+pub mod schema;
 pub mod train;
 
 pub use file::{Experiment, Point};

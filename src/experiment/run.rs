@@ -7,6 +7,7 @@ use super::rundir::{
     self, utc_now, write_atomic, write_json, write_tables, DriftRecord, Host, Manifest,
     PointRecord, RunDirError, SCHEMA_VERSION,
 };
+use super::schema::{PointStatus, RunStatus};
 use super::train::{evaluate, train, EpochReport, TrainConfig};
 use crate::data::{DataError, Dataset, Split};
 use crate::learn;
@@ -179,6 +180,8 @@ pub fn run(
     })?;
     // Held until this function returns; the OS releases it if the process dies.
     let _lock = rundir::lock(dir, settings.wait)?;
+    // A killed run's half-written files (its writes were atomic, so nothing else is lost).
+    rundir::remove_stale_temporaries(dir);
     if !settings.force {
         rundir::check_owner(dir, &exp.name, &exp.config_hash)?;
     }
@@ -204,7 +207,7 @@ pub fn run(
         command_line: settings.command_line.clone(),
         started_utc: utc_now(),
         ended_utc: None,
-        status: "running".into(),
+        status: RunStatus::Running,
         error: None,
     };
     // Records already there, in experiment order; `None` where a point must (or may) run. A
@@ -224,7 +227,7 @@ pub fn run(
             };
             record.filter(|r| {
                 r.config_hash == p.config_hash
-                    && r.status != "failed"
+                    && r.status != PointStatus::Failed
                     && !(settings.force && settings.shard.owns(p.index))
             })
         })
@@ -312,12 +315,12 @@ pub fn run(
     };
     for rec in todo.iter().filter_map(|p| records[p.index].as_ref()) {
         outcome.ran += 1;
-        match rec.status.as_str() {
-            "diverged" => outcome.diverged.push(rec.id.clone()),
-            "failed" => outcome
+        match rec.status {
+            PointStatus::Diverged => outcome.diverged.push(rec.id.clone()),
+            PointStatus::Failed => outcome
                 .failed
                 .push((rec.id.clone(), rec.error.clone().unwrap_or_default())),
-            _ => {}
+            PointStatus::Done => {}
         }
     }
     let first_error = results.into_iter().find_map(Result::err);
@@ -325,12 +328,12 @@ pub fn run(
     manifest.points_missing = outcome.missing.clone();
     manifest.ended_utc = Some(utc_now());
     manifest.status = match (&first_error, outcome.failed.is_empty()) {
-        (Some(_), _) => "failed".into(),
-        (None, false) => "incomplete".into(),
-        (None, true) if outcome.missing.is_empty() => "completed".into(),
+        (Some(_), _) => RunStatus::Failed,
+        (None, false) => RunStatus::Incomplete,
+        (None, true) if outcome.missing.is_empty() => RunStatus::Completed,
         // Other shards' points are missing: this shard itself is complete.
-        (None, true) if settings.shard.count > 1 => "completed".into(),
-        (None, true) => "incomplete".into(),
+        (None, true) if settings.shard.count > 1 => RunStatus::Completed,
+        (None, true) => RunStatus::Incomplete,
     };
     manifest.error = first_error.as_ref().map(|e| e.to_string());
     write_json(&dir.join("manifest.json"), &manifest)?;
@@ -378,7 +381,7 @@ pub fn run_point(
         device: point.device_label.clone(),
         sweep: point.sweep.clone(),
         seed: point.seed,
-        status: "done".into(),
+        status: PointStatus::Done,
         diverged_epoch: None,
         error: None,
         epochs: Vec::new(),
@@ -389,7 +392,7 @@ pub fn run_point(
     };
     match learn::build(&point.learner, &spec, &point.device, point.seed, &s.options) {
         Err(e) => {
-            record.status = "failed".into();
+            record.status = PointStatus::Failed;
             record.error = Some(e);
         }
         Ok(mut learner) if s.stream.is_some() => {
@@ -403,13 +406,13 @@ pub fn run_point(
             };
             match train_lifetime(learner.as_mut(), &tr, &te, &cfg, on_task) {
                 Err(e) => {
-                    record.status = "failed".into();
+                    record.status = PointStatus::Failed;
                     record.error = Some(e);
                 }
                 Ok(tasks) => {
                     record.tasks = tasks;
                     if let Some(t) = record.tasks.iter().find(|t| t.diverged) {
-                        record.status = "diverged".into();
+                        record.status = PointStatus::Diverged;
                         record.diverged_epoch = Some(t.task);
                     }
                 }
@@ -428,7 +431,7 @@ pub fn run_point(
             let report = train(learner.as_mut(), &tr, &te, &cfg, on_epoch);
             record.epochs = report.epochs;
             if let Some(e) = record.epochs.iter().find(|e| e.diverged) {
-                record.status = "diverged".into();
+                record.status = PointStatus::Diverged;
                 record.diverged_epoch = Some(e.epoch);
             } else {
                 record.drift = drift_evaluation(

@@ -15,6 +15,7 @@
 //! metrics, and the simulated time since the end of training for the `drift_*` metrics.
 
 use super::lifetime::TaskReport;
+use super::schema::{PointStatus, RunStatus};
 use super::train::EpochReport;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -82,8 +83,8 @@ pub struct PointRecord {
     pub sweep: Vec<(String, toml::Value)>,
     /// Seed.
     pub seed: u64,
-    /// `done`, `diverged` or `failed`.
-    pub status: String,
+    /// How it ended.
+    pub status: PointStatus,
     /// The epoch in which training diverged.
     pub diverged_epoch: Option<usize>,
     /// Why the point failed (`failed` only).
@@ -204,7 +205,7 @@ pub struct Manifest {
     pub ended_utc: Option<String>,
     /// `running` (or interrupted, if it stays so), `completed`, `incomplete` (points failed or
     /// missing), `failed`.
-    pub status: String,
+    pub status: RunStatus,
     /// Why it failed.
     pub error: Option<String>,
 }
@@ -256,6 +257,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunDirError> {
     std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
 }
 
+/// Removes the temporary files of [`write_atomic`] (`*.tmp`) that a killed run left in `dir`
+/// and `dir/points`. Call it only while holding the directory's [`lock`]: then no live writer
+/// owns them.
+pub fn remove_stale_temporaries(dir: &Path) {
+    for d in [dir.to_path_buf(), dir.join("points")] {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_some_and(|x| x == "tmp") && path.is_file() {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
 /// Reads and parses a JSON file.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunDirError> {
     let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
@@ -298,18 +316,8 @@ pub fn read_point_checked(dir: &Path, id: &str) -> Result<Option<PointRecord>, S
     if r.id != id {
         return bad(format!("holds point `{}`", r.id));
     }
-    if !POINT_STATUSES.contains(&r.status.as_str()) {
-        return bad(format!(
-            "unknown status `{}` (expected {})",
-            r.status,
-            POINT_STATUSES.join(", ")
-        ));
-    }
     Ok(Some(r))
 }
-
-/// The statuses a point record can have.
-pub const POINT_STATUSES: [&str; 3] = ["done", "diverged", "failed"];
 
 /// The lock of a run directory (`DIR/.lock`): an OS advisory lock, so that a run that crashes
 /// leaves nothing stuck. Holds the holder's pid and host for the message of a refused run.
@@ -407,42 +415,9 @@ pub fn write_tables<'a>(
     fn csv_err(p: &Path) -> impl Fn(csv::Error) -> RunDirError + '_ {
         move |e| io_error(p, e)
     }
-    let mut head: Vec<String> = ["point", "learner", "device"].map(String::from).to_vec();
-    head.extend(axes.iter().cloned());
-    head.push("seed".into());
-    let mut mh = head.clone();
-    mh.extend(["epoch", "time_s", "metric", "value"].map(String::from));
-    m.write_record(&mh).map_err(csv_err(&metrics_path))?;
-    let mut sh = head;
-    sh.extend(
-        [
-            "status",
-            "epochs",
-            "diverged_epoch",
-            "test_accuracy",
-            "test_loss",
-            "best_test_accuracy",
-            "train_loss",
-            "energy_per_sample_j",
-            "energy_per_inference_j",
-            "sim_time_s",
-            "sim_seconds_per_sample",
-            "failed_fraction",
-        ]
-        .map(String::from),
-    );
-    if streams {
-        sh.extend(
-            [
-                "first_task_accuracy",
-                "mean_task_accuracy",
-                "pulses",
-                "replacements",
-                "spare_lines_used",
-            ]
-            .map(String::from),
-        );
-    }
+    m.write_record(super::schema::metrics_header(axes))
+        .map_err(csv_err(&metrics_path))?;
+    let sh = super::schema::summary_header(axes, streams);
     s.write_record(&sh).map_err(csv_err(&summary_path))?;
     for r in records {
         let mut key = vec![r.id.clone(), r.learner.clone(), r.device.clone()];
@@ -545,7 +520,7 @@ pub fn write_tables<'a>(
             .filter(|a| a.is_finite())
             .fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
         let mut rec = key.clone();
-        rec.push(r.status.clone());
+        rec.push(r.status.to_string());
         match r.tasks.last() {
             None => rec.extend([
                 r.epochs.len().to_string(),
@@ -657,9 +632,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path, command_line: &str) -> Result<MergeRe
         started_utc: started,
         ended_utc: Some(utc_now()),
         status: if missing.is_empty() {
-            "completed".into()
+            RunStatus::Completed
         } else {
-            "incomplete".into()
+            RunStatus::Incomplete
         },
         error: None,
         ..base.clone()

@@ -38,16 +38,13 @@ impl SweepAxis {
     }
 }
 
-/// How a point ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    /// Trained all its epochs.
-    Done,
-    /// Stopped on NaN or Inf.
-    Diverged,
-    /// Any other status string (not counted as finished).
-    Other(String),
-}
+/// How a point ended: the results schema's [`PointStatus`], declared once for the writer and
+/// this reader.
+pub use crate::experiment::schema::PointStatus as Status;
+use crate::experiment::schema::{self, RunStatus};
+
+/// The `summary.csv` columns a plot needs (besides the key, the sweep paths and the seed).
+const SUMMARY_NEEDED: [&str; 2] = [schema::SUMMARY[0], schema::SUMMARY[3]];
 
 /// One row of `summary.csv`: one point (learner × device × sweep values × seed).
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +135,7 @@ pub struct Run {
 }
 
 /// The metric (and `summary.csv` column) that marks a stream point.
-pub const STREAM_MARKER: &str = "first_task_accuracy";
+pub const STREAM_MARKER: &str = schema::STREAM_SUMMARY[0];
 
 /// Whether `metric` is the per-layer metric `{prefix}_l{k}` (k = 1, 2, …), e.g.
 /// `is_layer_metric("dead_fraction_l2", "dead_fraction")`.
@@ -226,12 +223,8 @@ impl Run {
             .collect();
         let mut learners = Vec::new();
         let mut devices = Vec::new();
-        let s_cols = Columns::new(&summary, &axis_paths, &["status", "test_accuracy"])?;
-        let m_cols = Columns::new(
-            &metrics,
-            &axis_paths,
-            &["epoch", "time_s", "metric", "value"],
-        )?;
+        let s_cols = Columns::new(&summary, &axis_paths, &SUMMARY_NEEDED)?;
+        let m_cols = Columns::new(&metrics, &axis_paths, &schema::METRICS)?;
         // Names and sweep values in order of first appearance, summary first.
         for (table, cols) in [(&summary, &s_cols), (&metrics, &m_cols)] {
             for row in &table.rows {
@@ -273,17 +266,14 @@ impl Run {
                     Some(cell) => parse_f64(&summary_path, row.line, col, cell),
                 }
             };
-            let status = match at("status").unwrap_or("") {
-                "done" => Status::Done,
-                "diverged" => Status::Diverged,
-                other => Status::Other(other.to_string()),
-            };
+            let status = Status::parse(at("status").unwrap_or(""))
+                .map_err(|m| malformed(&summary_path, Some(row.line), format!("`status`: {m}")))?;
             let diverged_epoch = match at("diverged_epoch") {
                 None | Some("") => None,
                 Some(cell) => Some(parse_u32(&summary_path, row.line, "diverged_epoch", cell)?),
             };
             points.push(Point {
-                id: at("point").unwrap_or("").to_string(),
+                id: at(schema::KEY[0]).unwrap_or("").to_string(),
                 learner,
                 device,
                 sweep,
@@ -305,7 +295,7 @@ impl Run {
 
         let mut rows = Vec::with_capacity(metrics.rows.len());
         let [epoch_c, time_c, metric_c, value_c] =
-            ["epoch", "time_s", "metric", "value"].map(|c| metrics.index(c).expect("checked"));
+            schema::METRICS.map(|c| metrics.index(c).expect("checked"));
         for row in &metrics.rows {
             let (learner, device, sweep) = key(&row.cells, &m_cols);
             let c = &row.cells;
@@ -384,10 +374,7 @@ impl Run {
                     ),
                     points: ps.len(),
                     diverged: ps.iter().filter(|p| p.status == Status::Diverged).count(),
-                    other: ps
-                        .iter()
-                        .filter(|p| matches!(p.status, Status::Other(_)))
-                        .count(),
+                    other: ps.iter().filter(|p| p.status == Status::Failed).count(),
                 };
                 (k, f)
             })
@@ -620,11 +607,15 @@ fn parse_manifest(path: &Path, text: &str) -> Result<(String, String, Vec<String
         .and_then(|e| e.as_str())
         .ok_or_else(|| malformed(path, None, "field `experiment`: expected a string"))?
         .to_string();
-    let status = obj
-        .get("status")
-        .and_then(|s| s.as_str())
-        .unwrap_or("unknown")
-        .to_string();
+    let status = match obj.get("status") {
+        None | Some(serde_json::Value::Null) => "unknown".to_string(),
+        Some(s) => s
+            .as_str()
+            .ok_or_else(|| "expected a string".to_string())
+            .and_then(RunStatus::parse)
+            .map_err(|m| malformed(path, None, format!("field `status`: {m}")))?
+            .to_string(),
+    };
     let axes = match obj.get("sweep_axes") {
         None | Some(serde_json::Value::Null) => Vec::new(),
         Some(serde_json::Value::Array(a)) => a
@@ -694,9 +685,9 @@ impl Columns {
             need(c)?;
         }
         Ok(Columns {
-            learner: need("learner")?,
-            device: need("device")?,
-            seed: need("seed")?,
+            learner: need(schema::KEY[1])?,
+            device: need(schema::KEY[2])?,
+            seed: need(schema::SEED)?,
             axes: axes.iter().map(|a| need(a)).collect::<Result<_, _>>()?,
         })
     }

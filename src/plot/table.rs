@@ -157,10 +157,7 @@ pub fn lifetime_tables(run: &Run) -> String {
                 .iter()
                 .filter(|p| p.status == Status::Diverged)
                 .count();
-            let other = points
-                .iter()
-                .filter(|p| matches!(p.status, Status::Other(_)))
-                .count();
+            let other = points.iter().filter(|p| p.status == Status::Failed).count();
             let mut flags = Vec::new();
             if diverged > 0 {
                 flags.push(format!("{diverged} diverged"));

@@ -1,31 +1,29 @@
-//! The figures of a run: built first as plain data ([`Figure`]: panels, axes, lines, bands,
-//! bars), then drawn by one generic routine on the SVG and PNG backends.
+//! The chart layer: fonts and style, the figure model ([`Figure`]: panels, axes, lines, bands,
+//! bars), its renderer on the SVG and PNG backends, ticks and axes. The figures themselves are
+//! one file each beside this one.
 
-use super::read::{GroupKey, Run, Stats, SweepAxis};
-use super::{Format, PlotError, MAX_COMBINATION_FIGURES};
+use crate::plot::read::{Stats, SweepAxis};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 /// The font family name the embedded fonts are registered under (SVG text names it too).
-const FAMILY: &str = "sans-serif";
-static FONT_REGULAR: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-static FONT_BOLD: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
+pub(crate) const FAMILY: &str = "sans-serif";
+pub(crate) static FONT_REGULAR: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+pub(crate) static FONT_BOLD: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 
 // Text sizes in pixels, for a figure printed about 1200 px across a column or page.
-const TITLE_PX: u32 = 30;
-const PANEL_TITLE_PX: u32 = 24;
-const DESC_PX: u32 = 22;
-const TICK_PX: u32 = 20;
-const LEGEND_PX: u32 = 22;
-const NOTE_PX: u32 = 18;
-const MARGIN: i32 = 20;
+pub(crate) const TITLE_PX: u32 = 30;
+pub(crate) const PANEL_TITLE_PX: u32 = 24;
+pub(crate) const DESC_PX: u32 = 22;
+pub(crate) const TICK_PX: u32 = 20;
+pub(crate) const LEGEND_PX: u32 = 22;
+pub(crate) const NOTE_PX: u32 = 18;
+pub(crate) const MARGIN: i32 = 20;
 /// Width and opacity of a [`Stroke::Broad`] line.
-const BROAD_WIDTH: u32 = 9;
-const BROAD_ALPHA: f64 = 0.45;
+pub(crate) const BROAD_WIDTH: u32 = 9;
+pub(crate) const BROAD_ALPHA: f64 = 0.45;
 
 /// Registers the embedded DejaVu Sans (regular and bold) with plotters, once.
 pub fn register_fonts() -> Result<(), String> {
@@ -41,7 +39,7 @@ pub fn register_fonts() -> Result<(), String> {
     }
 }
 
-fn font(px: u32, bold: bool) -> FontDesc<'static> {
+pub(crate) fn font(px: u32, bold: bool) -> FontDesc<'static> {
     let style = if bold {
         FontStyle::Bold
     } else {
@@ -51,7 +49,7 @@ fn font(px: u32, bold: bool) -> FontDesc<'static> {
 }
 
 /// Width of `text` in pixels at `px`.
-fn text_width(text: &str, px: u32, bold: bool) -> i32 {
+pub(crate) fn text_width(text: &str, px: u32, bold: bool) -> i32 {
     font(px, bold)
         .box_size(text)
         .map(|(w, _)| w as i32)
@@ -63,7 +61,7 @@ fn text_width(text: &str, px: u32, bold: bool) -> i32 {
 
 /// The Okabe–Ito colour-blind-safe palette (black, orange, sky blue, bluish green, yellow,
 /// blue, vermillion, reddish purple).
-const OKABE_ITO: [RGBColor; 8] = [
+pub(crate) const OKABE_ITO: [RGBColor; 8] = [
     RGBColor(0, 0, 0),
     RGBColor(230, 159, 0),
     RGBColor(86, 180, 233),
@@ -75,7 +73,7 @@ const OKABE_ITO: [RGBColor; 8] = [
 ];
 
 /// Fixed colours of the built-in learners, so that a learner looks the same in every run.
-const KNOWN: [(&str, usize); 7] = [
+pub(crate) const KNOWN: [(&str, usize); 7] = [
     ("bp-digital", 0),
     ("bp-oracle", 5),
     ("bp-mirror", 2),
@@ -291,7 +289,7 @@ pub struct Figure {
     pub panel_size: (u32, u32),
 }
 
-pub(super) fn layout(n: usize) -> (usize, (u32, u32)) {
+pub(crate) fn layout(n: usize) -> (usize, (u32, u32)) {
     let cols = match n {
         0..=3 => n.max(1),
         4 => 2,
@@ -303,12 +301,12 @@ pub(super) fn layout(n: usize) -> (usize, (u32, u32)) {
 }
 
 impl Figure {
-    fn width(&self) -> u32 {
+    pub(crate) fn width(&self) -> u32 {
         (self.cols as u32 * self.panel_size.0).max(800)
     }
 
     /// The legend entries' positions `(x, row)`, wrapped to the figure's width.
-    fn legend_rows(&self) -> Vec<(i32, usize)> {
+    pub(crate) fn legend_rows(&self) -> Vec<(i32, usize)> {
         let mut out = Vec::new();
         let (mut x, mut row) = (MARGIN, 0);
         let limit = self.width() as i32 - MARGIN;
@@ -325,7 +323,7 @@ impl Figure {
     }
 
     /// The notes, word-wrapped to the figure's width.
-    fn note_lines(&self) -> Vec<String> {
+    pub(crate) fn note_lines(&self) -> Vec<String> {
         let limit = self.width() as i32 - 2 * MARGIN;
         let mut lines = Vec::new();
         for note in &self.notes {
@@ -347,7 +345,7 @@ impl Figure {
         lines
     }
 
-    fn header_height(&self) -> u32 {
+    pub(crate) fn header_height(&self) -> u32 {
         let legend_rows = self.legend_rows().last().map_or(0, |l| l.1 + 1);
         (16 + 40 + 34 * legend_rows + 26 * self.note_lines().len() + 10) as u32
     }
@@ -361,7 +359,10 @@ impl Figure {
         )
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    pub(crate) fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), String> {
         let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         root.fill(&WHITE).map_err(err)?;
         let (w, _) = self.size();
@@ -412,7 +413,7 @@ impl Figure {
     }
 }
 
-fn draw_sample<DB: DrawingBackend>(
+pub(crate) fn draw_sample<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     e: &LegendEntry,
     x: i32,
@@ -468,7 +469,7 @@ fn draw_sample<DB: DrawingBackend>(
     Ok(())
 }
 
-fn draw_marker<DB: DrawingBackend>(
+pub(crate) fn draw_marker<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     marker: Marker,
     c: RGBColor,
@@ -595,7 +596,7 @@ macro_rules! draw_items {
 }
 
 /// The label of the tick at `v`, or nothing (plotters asks only for our own tick positions).
-fn tick_label(ticks: &[(f64, String)], v: f64) -> String {
+pub(crate) fn tick_label(ticks: &[(f64, String)], v: f64) -> String {
     ticks
         .iter()
         .find(|t| t.0 == v)
@@ -604,7 +605,7 @@ fn tick_label(ticks: &[(f64, String)], v: f64) -> String {
 }
 
 /// Width of the widest tick label of `axis`, in pixels.
-fn tick_width(axis: &AxisSpec) -> i32 {
+pub(crate) fn tick_width(axis: &AxisSpec) -> i32 {
     axis.ticks
         .iter()
         .map(|(_, l)| text_width(l, TICK_PX, false))
@@ -613,7 +614,7 @@ fn tick_width(axis: &AxisSpec) -> i32 {
 }
 
 impl Panel {
-    fn draw<DB: DrawingBackend>(
+    pub(crate) fn draw<DB: DrawingBackend>(
         &self,
         area: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
@@ -688,7 +689,7 @@ impl Panel {
 // Axes and ticks
 
 /// A linear plotters coordinate with our own tick positions (labels come from the formatter).
-struct Ticked {
+pub(crate) struct Ticked {
     lo: f64,
     hi: f64,
     major: Vec<f64>,
@@ -696,7 +697,7 @@ struct Ticked {
 }
 
 impl Ticked {
-    fn of(a: &AxisSpec) -> Ticked {
+    pub(crate) fn of(a: &AxisSpec) -> Ticked {
         Ticked {
             lo: a.lo,
             hi: a.hi,
@@ -758,7 +759,7 @@ pub fn nice_ticks(lo: f64, hi: f64, target: usize, min_step: f64) -> (Vec<f64>, 
     (ticks, step)
 }
 
-fn fmt_tick(v: f64, step: f64) -> String {
+pub(crate) fn fmt_tick(v: f64, step: f64) -> String {
     let decimals = (-step.log10().floor()).max(0.0) as usize;
     let s = format!("{v:.decimals$}");
     if s.trim_start_matches('-')
@@ -771,7 +772,7 @@ fn fmt_tick(v: f64, step: f64) -> String {
     }
 }
 
-fn superscript(n: i32) -> String {
+pub(crate) fn superscript(n: i32) -> String {
     n.to_string()
         .chars()
         .map(|c| match c {
@@ -791,7 +792,7 @@ fn superscript(n: i32) -> String {
 }
 
 /// `m × 10^k` written for a tick label: plain (`0.01`) or as a power (`10⁻⁹`).
-fn fmt_power(m: u32, k: i32, plain: bool) -> String {
+pub(crate) fn fmt_power(m: u32, k: i32, plain: bool) -> String {
     if plain {
         let v = m as f64 * 10f64.powi(k);
         let decimals = (-k).max(0) as usize;
@@ -804,7 +805,7 @@ fn fmt_power(m: u32, k: i32, plain: bool) -> String {
 }
 
 /// A linear axis over `[lo, hi]` with nice ticks.
-pub(super) fn linear_axis(
+pub(crate) fn linear_axis(
     lo: f64,
     hi: f64,
     target: usize,
@@ -838,7 +839,7 @@ pub fn count_axis(lo: u32, hi: u32, pad: f64, desc: &str) -> AxisSpec {
     x
 }
 
-fn log_axis(lo: f64, hi: f64, desc: String) -> AxisSpec {
+pub(crate) fn log_axis(lo: f64, hi: f64, desc: String) -> AxisSpec {
     let (k0, k1) = (lo.floor() as i32, hi.ceil() as i32);
     let decades = (k1 - k0).max(1);
     let every = if decades > 8 { 2 } else { 1 };
@@ -877,7 +878,7 @@ fn log_axis(lo: f64, hi: f64, desc: String) -> AxisSpec {
 
 /// Range `[lo, hi]` of `values` with a margin of `frac` of the span (at least `min_span`
 /// wide), clamped to `[floor, ceil]`.
-pub(super) fn padded(
+pub(crate) fn padded(
     values: impl IntoIterator<Item = f64>,
     frac: f64,
     min_span: f64,
@@ -911,7 +912,7 @@ pub(super) fn padded(
 }
 
 /// The accuracy axis (percent) fitting `values` (percent), with margins, within [0, 100].
-pub(super) fn accuracy_axis(values: impl IntoIterator<Item = f64>, desc: &str) -> AxisSpec {
+pub(crate) fn accuracy_axis(values: impl IntoIterator<Item = f64>, desc: &str) -> AxisSpec {
     let (lo, hi) = padded(values, 0.08, 5.0, 0.0, 100.0);
     linear_axis(lo, hi, 6, 0.0, desc.to_string())
 }
@@ -979,7 +980,7 @@ pub fn sweep_x(axis: &SweepAxis, desc: String) -> (Vec<f64>, AxisSpec) {
 
 /// A log time axis (log10 seconds) with human tick labels (1 s, 1 min, 1 h, 1 d, 1 mo, 1 y…)
 /// chosen so that labels do not collide on a plot `width_px` wide.
-fn time_axis(lo: f64, hi: f64, width_px: f64, desc: String) -> AxisSpec {
+pub(crate) fn time_axis(lo: f64, hi: f64, width_px: f64, desc: String) -> AxisSpec {
     const DAY: f64 = 86_400.0;
     const YEAR: f64 = 365.25 * DAY;
     // In order of preference.
@@ -1034,7 +1035,7 @@ fn time_axis(lo: f64, hi: f64, width_px: f64, desc: String) -> AxisSpec {
 }
 
 /// The unit of a parameter path, from its suffix (`_s`, `_j`, `_us`…), as ` (unit)`.
-fn unit_of(path: &str) -> &'static str {
+pub(crate) fn unit_of(path: &str) -> &'static str {
     let last = path.rsplit('.').next().unwrap_or(path);
     for (suffix, unit) in [
         ("_per_s", " (1/s)"),
@@ -1052,7 +1053,7 @@ fn unit_of(path: &str) -> &'static str {
 }
 
 /// Whether a standard deviation is worth an error bar or band (not rounding noise).
-pub(super) fn has_spread(s: &Stats) -> bool {
+pub(crate) fn has_spread(s: &Stats) -> bool {
     s.std > 1e-9 * s.mean.abs()
 }
 
@@ -1067,784 +1068,4 @@ pub fn sanitize(s: &str) -> String {
             }
         })
         .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The figures
-
-/// The `_axis=value` file-name suffix of a sweep value combination.
-fn combination_suffix(run: &Run, combination: &[usize]) -> String {
-    run.axes
-        .iter()
-        .zip(combination)
-        .map(|(a, &i)| {
-            format!(
-                "_{}",
-                sanitize(&format!("{}={}", a.short_name(), a.labels[i]))
-            )
-        })
-        .collect()
-}
-
-fn with_combination(run: &Run, title: String, combination: &[usize]) -> String {
-    let d = run.describe(combination);
-    if d.is_empty() {
-        title
-    } else {
-        format!("{title} ({})", d.join(", "))
-    }
-}
-
-pub(super) fn count_note(ns: impl IntoIterator<Item = usize>) -> String {
-    let ns: Vec<usize> = ns.into_iter().collect();
-    let (lo, hi) = (
-        ns.iter().copied().min().unwrap_or(0),
-        ns.iter().copied().max().unwrap_or(0),
-    );
-    if lo == hi {
-        format!("n = {lo}")
-    } else {
-        format!("n = {lo}–{hi}")
-    }
-}
-
-pub(super) fn learner_legend(
-    run: &Run,
-    colours: &[RGBColor],
-    learners: &[usize],
-    sample: Sample,
-) -> Vec<LegendEntry> {
-    learners
-        .iter()
-        .map(|&l| LegendEntry {
-            label: run.learners[l].clone(),
-            colour: colours[l],
-            sample,
-        })
-        .collect()
-}
-
-pub(super) fn sorted_unique(v: impl IntoIterator<Item = usize>) -> Vec<usize> {
-    let mut v: Vec<usize> = v.into_iter().collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// Test accuracy per epoch for one sweep value combination: one panel per device, one line
-/// per learner (mean over seeds) with a ±1 s.d. band. Stream groups (per task, not per epoch)
-/// are left out: the `lifetime` figure shows them.
-pub fn accuracy_vs_epoch(run: &Run, combination: &[usize], colours: &[RGBColor]) -> Option<Figure> {
-    let curves: BTreeMap<GroupKey, Vec<(u32, Stats)>> = run
-        .per_epoch("test_accuracy")
-        .into_iter()
-        .filter(|(k, _)| k.sweep == combination && !run.stream_groups.contains(k))
-        .collect();
-    if curves.is_empty() {
-        return None;
-    }
-    let devices = sorted_unique(curves.keys().map(|k| k.device));
-    let learners = sorted_unique(curves.keys().map(|k| k.learner));
-    let max_epoch = curves
-        .values()
-        .flatten()
-        .map(|(e, _)| *e)
-        .max()
-        .unwrap_or(1);
-    let min_epoch = curves
-        .values()
-        .flatten()
-        .map(|(e, _)| *e)
-        .min()
-        .unwrap_or(1);
-    let x = count_axis(min_epoch, max_epoch, 0.04, "epoch");
-    // Markers on every epoch while they stay apart.
-    let marker = if max_epoch - min_epoch < 16 {
-        Marker::Circle
-    } else {
-        Marker::None
-    };
-    let y = accuracy_axis(
-        curves
-            .values()
-            .flatten()
-            .flat_map(|(_, s)| [100.0 * (s.mean - s.std), 100.0 * (s.mean + s.std)]),
-        "test accuracy (%)",
-    );
-    let any_band = curves
-        .values()
-        .flatten()
-        .any(|(_, s)| s.n > 1 && has_spread(s));
-    let panels = devices
-        .iter()
-        .map(|&d| {
-            let mut items = Vec::new();
-            for (k, c) in curves.iter().filter(|(k, _)| k.device == d) {
-                let colour = colours[k.learner];
-                let pt = |e: u32, v: f64| (e as f64, 100.0 * v);
-                if c.iter().any(|(_, s)| has_spread(s)) {
-                    items.push(Item::Band {
-                        colour,
-                        upper: c.iter().map(|(e, s)| pt(*e, s.mean + s.std)).collect(),
-                        lower: c.iter().map(|(e, s)| pt(*e, s.mean - s.std)).collect(),
-                    });
-                }
-            }
-            for (k, c) in curves.iter().filter(|(k, _)| k.device == d) {
-                items.push(Item::Line {
-                    colour: colours[k.learner],
-                    points: c.iter().map(|(e, s)| (*e as f64, 100.0 * s.mean)).collect(),
-                    stroke: Stroke::Solid,
-                    marker: if c.len() == 1 { Marker::Circle } else { marker },
-                });
-            }
-            Panel {
-                title: run.devices[d].clone(),
-                x: x.clone(),
-                y: y.clone(),
-                items,
-                secondary: None,
-            }
-        })
-        .collect::<Vec<_>>();
-    let mut legend = learner_legend(
-        run,
-        colours,
-        &learners,
-        Sample::Line {
-            stroke: Stroke::Solid,
-            marker,
-        },
-    );
-    let n = count_note(curves.values().flatten().map(|(_, s)| s.n));
-    let mut note = format!("Lines: mean over seeds ({n} per point)");
-    if any_band {
-        legend.push(LegendEntry {
-            label: "±1 s.d. over seeds".into(),
-            colour: RGBColor(90, 90, 90),
-            sample: Sample::Patch { alpha: 0.25 },
-        });
-        note.push_str("; shaded: ±1 standard deviation over seeds");
-    }
-    note.push('.');
-    let (cols, panel_size) = layout(panels.len());
-    Some(Figure {
-        name: format!("accuracy_vs_epoch{}", combination_suffix(run, combination)),
-        title: with_combination(
-            run,
-            format!("Test accuracy per epoch — {}", run.experiment),
-            combination,
-        ),
-        legend,
-        notes: vec![note],
-        panels,
-        cols,
-        panel_size,
-    })
-}
-
-/// Final test accuracy against the values of sweep axis `a`: one panel per device (and per
-/// value of the other axis, when there are two), one line per learner with ±1 s.d. error bars;
-/// × marks a value where every seed diverged.
-pub fn accuracy_vs_axis(run: &Run, a: usize, colours: &[RGBColor]) -> Option<Figure> {
-    let axis = run.axes.get(a)?;
-    let finals = run.final_accuracy();
-    if finals.is_empty() {
-        return None;
-    }
-    let other = if run.axes.len() == 2 {
-        Some(1 - a)
-    } else {
-        None
-    };
-    let desc = match &axis.label {
-        Some(l) => l.clone(),
-        None => format!("{}{}", axis.path, unit_of(&axis.path)),
-    };
-    let (pos, x) = sweep_x(axis, desc);
-    let span = x.hi - x.lo;
-    let learners = sorted_unique(finals.keys().map(|k| k.learner));
-    let devices = sorted_unique(finals.keys().map(|k| k.device));
-    let dodge = |l: usize| {
-        let i = learners.iter().position(|&x| x == l).unwrap_or(0) as f64;
-        (i - (learners.len() as f64 - 1.0) / 2.0) * 0.005 * span
-    };
-    let mut values: Vec<f64> = finals
-        .values()
-        .filter_map(|f| f.accuracy)
-        .flat_map(|s| [100.0 * (s.mean - s.std), 100.0 * (s.mean + s.std)])
-        .collect();
-    let any_all_diverged = finals
-        .values()
-        .any(|f| f.accuracy.is_none() && f.diverged > 0);
-    if values.is_empty() {
-        values.push(0.0);
-    }
-    // Stream points end with the accuracy on their last task.
-    let streams = finals.keys().all(|k| run.stream_groups.contains(k));
-    let mut y = accuracy_axis(
-        values,
-        if streams {
-            "accuracy on the last task (%)"
-        } else {
-            "final test accuracy (%)"
-        },
-    );
-    if any_all_diverged {
-        // Room under the data for the × marks.
-        let lo = (y.lo - 0.12 * (y.hi - y.lo)).max(0.0);
-        y = linear_axis(lo, y.hi, 6, 0.0, y.desc);
-    }
-    let cross_y = y.lo + 0.04 * (y.hi - y.lo);
-    let others: Vec<Option<usize>> = match other {
-        Some(o) => sorted_unique(finals.keys().map(|k| k.sweep[o]))
-            .into_iter()
-            .map(Some)
-            .collect(),
-        None => vec![None],
-    };
-    let mut panels = Vec::new();
-    for &d in &devices {
-        for &ov in &others {
-            let in_panel =
-                |k: &GroupKey| k.device == d && ov.is_none_or(|v| k.sweep[other.unwrap()] == v);
-            let mut items = Vec::new();
-            for &l in &learners {
-                let colour = colours[l];
-                let mut pts = Vec::new();
-                for (k, f) in finals.iter().filter(|(k, _)| k.learner == l && in_panel(k)) {
-                    let px = pos[k.sweep[a]] + dodge(l);
-                    match f.accuracy {
-                        Some(s) => {
-                            pts.push((px, 100.0 * s.mean));
-                            if has_spread(&s) {
-                                items.push(Item::ErrorBar {
-                                    colour,
-                                    x: px,
-                                    lo: 100.0 * (s.mean - s.std),
-                                    hi: 100.0 * (s.mean + s.std),
-                                });
-                            }
-                        }
-                        None if f.diverged > 0 => items.push(Item::Cross {
-                            colour,
-                            at: (px, cross_y),
-                        }),
-                        None => {}
-                    }
-                }
-                pts.sort_by(|p, q| p.0.total_cmp(&q.0));
-                if !pts.is_empty() {
-                    items.push(Item::Line {
-                        colour,
-                        points: pts,
-                        stroke: Stroke::Solid,
-                        marker: Marker::Circle,
-                    });
-                }
-            }
-            if items.is_empty() {
-                continue;
-            }
-            let title = match (ov, other) {
-                (Some(v), Some(o)) => format!(
-                    "{} · {} = {}",
-                    run.devices[d],
-                    run.axes[o].short_name(),
-                    run.axes[o].labels[v]
-                ),
-                _ => run.devices[d].clone(),
-            };
-            panels.push(Panel {
-                title,
-                x: x.clone(),
-                y: y.clone(),
-                items,
-                secondary: None,
-            });
-        }
-    }
-    if panels.is_empty() {
-        return None;
-    }
-    let mut legend = learner_legend(
-        run,
-        colours,
-        &learners,
-        Sample::Line {
-            stroke: Stroke::Solid,
-            marker: Marker::Circle,
-        },
-    );
-    let n = count_note(finals.values().filter_map(|f| f.accuracy.map(|s| s.n)));
-    let mut notes = vec![format!(
-        "Mean over seeds ({n} per point), error bars ±1 standard deviation; diverged seeds are left out of the mean."
-    )];
-    if any_all_diverged {
-        legend.push(LegendEntry {
-            label: "every seed diverged".into(),
-            colour: RGBColor(60, 60, 60),
-            sample: Sample::Cross,
-        });
-    }
-    if axis.numbers.is_some() && x.ticks.first().is_some_and(|t| t.1 == "0") {
-        notes.push(
-            "Log scale; the value 0 is drawn one decade below the smallest positive value.".into(),
-        );
-    }
-    let (cols, panel_size) = match other {
-        Some(_) if others.len() <= 6 && panels.len() == devices.len() * others.len() => (
-            others.len().max(1),
-            if others.len() == 1 {
-                (1200, 700)
-            } else {
-                (600, 480)
-            },
-        ),
-        _ => layout(panels.len()),
-    };
-    let short = axis_file_name(run, a);
-    Some(Figure {
-        name: format!("accuracy_vs_{short}"),
-        title: format!(
-            "{} vs {} — {}",
-            if streams {
-                "Accuracy on the last task"
-            } else {
-                "Final test accuracy"
-            },
-            axis.short_name(),
-            run.experiment
-        ),
-        legend,
-        notes,
-        panels,
-        cols,
-        panel_size,
-    })
-}
-
-/// The name used in `accuracy_vs_<name>`: the last path segment, or the whole path when that
-/// would collide with another axis or another figure.
-pub fn axis_file_name(run: &Run, a: usize) -> String {
-    let short = run.axes[a].short_name();
-    let clash = run
-        .axes
-        .iter()
-        .enumerate()
-        .any(|(i, o)| i != a && o.short_name() == short)
-        || matches!(short, "epoch" | "time");
-    sanitize(if clash { &run.axes[a].path } else { short })
-}
-
-/// Test accuracy against the time after training (drift), for one sweep value combination:
-/// one panel per device, one colour per learner, solid without and dashed with global drift
-/// compensation, ±1 s.d. error bars.
-pub fn accuracy_vs_time(run: &Run, combination: &[usize], colours: &[RGBColor]) -> Option<Figure> {
-    let pick = |metric: &str| -> BTreeMap<GroupKey, Vec<(f64, Stats)>> {
-        run.per_time(metric)
-            .into_iter()
-            .filter(|(k, _)| k.sweep == combination)
-            .collect()
-    };
-    let plain = pick("drift_test_accuracy");
-    let comp = pick("drift_test_accuracy_compensated");
-    if plain.is_empty() && comp.is_empty() {
-        return None;
-    }
-    let all = || plain.values().chain(comp.values()).flatten();
-    let min_pos = all()
-        .map(|(t, _)| *t)
-        .filter(|&t| t > 0.0)
-        .fold(f64::INFINITY, f64::min);
-    let min_pos = if min_pos.is_finite() { min_pos } else { 1.0 };
-    let zero_at = min_pos.log10().floor() - 1.0;
-    let tpos = |t: f64| if t > 0.0 { t.log10() } else { zero_at };
-    let has_zero = all().any(|(t, _)| *t <= 0.0);
-    let lo = all().map(|(t, _)| tpos(*t)).fold(f64::INFINITY, f64::min) - 0.3;
-    let hi = all()
-        .map(|(t, _)| tpos(*t))
-        .fold(f64::NEG_INFINITY, f64::max)
-        + 0.3;
-    let devices = sorted_unique(plain.keys().chain(comp.keys()).map(|k| k.device));
-    let learners = sorted_unique(plain.keys().chain(comp.keys()).map(|k| k.learner));
-    let (cols, panel_size) = layout(devices.len());
-    let plot_w = panel_size.0 as f64 - 150.0;
-    let mut x = time_axis(lo, hi, plot_w, "time after training (s, log scale)".into());
-    if has_zero {
-        x.ticks.retain(|t| t.0 > zero_at + 0.5);
-        x.ticks.insert(0, (zero_at, "0".into()));
-    }
-    let y = accuracy_axis(
-        all().flat_map(|(_, s)| [100.0 * (s.mean - s.std), 100.0 * (s.mean + s.std)]),
-        "test accuracy (%)",
-    );
-    let k_total = 2.0 * learners.len() as f64;
-    let dodge = |l: usize, compensated: bool| {
-        let i = learners.iter().position(|&x| x == l).unwrap_or(0) as f64 * 2.0
-            + if compensated { 1.0 } else { 0.0 };
-        (i - (k_total - 1.0) / 2.0) * 0.02
-    };
-    let panels = devices
-        .iter()
-        .map(|&d| {
-            let mut items = Vec::new();
-            for (curves, compensated) in [(&plain, false), (&comp, true)] {
-                for (k, c) in curves.iter().filter(|(k, _)| k.device == d) {
-                    let colour = colours[k.learner];
-                    let off = dodge(k.learner, compensated);
-                    for (t, s) in c.iter().filter(|(_, s)| has_spread(s)) {
-                        items.push(Item::ErrorBar {
-                            colour,
-                            x: tpos(*t) + off,
-                            lo: 100.0 * (s.mean - s.std),
-                            hi: 100.0 * (s.mean + s.std),
-                        });
-                    }
-                    items.push(Item::Line {
-                        colour,
-                        points: c
-                            .iter()
-                            .map(|(t, s)| (tpos(*t) + off, 100.0 * s.mean))
-                            .collect(),
-                        stroke: if compensated {
-                            Stroke::Dashed
-                        } else {
-                            Stroke::Solid
-                        },
-                        marker: if compensated {
-                            Marker::Square
-                        } else {
-                            Marker::Circle
-                        },
-                    });
-                }
-            }
-            Panel {
-                title: run.devices[d].clone(),
-                x: x.clone(),
-                y: y.clone(),
-                items,
-                secondary: None,
-            }
-        })
-        .collect::<Vec<_>>();
-    let mut legend = learner_legend(run, colours, &learners, Sample::Patch { alpha: 1.0 });
-    let grey = RGBColor(60, 60, 60);
-    if !plain.is_empty() {
-        legend.push(LegendEntry {
-            label: "no compensation".into(),
-            colour: grey,
-            sample: Sample::Line {
-                stroke: Stroke::Solid,
-                marker: Marker::Circle,
-            },
-        });
-    }
-    if !comp.is_empty() {
-        legend.push(LegendEntry {
-            label: "global drift compensation".into(),
-            colour: grey,
-            sample: Sample::Line {
-                stroke: Stroke::Dashed,
-                marker: Marker::Square,
-            },
-        });
-    }
-    let n = count_note(all().map(|(_, s)| s.n));
-    Some(Figure {
-        name: format!("accuracy_vs_time{}", combination_suffix(run, combination)),
-        title: with_combination(
-            run,
-            format!("Test accuracy after training (drift) — {}", run.experiment),
-            combination,
-        ),
-        legend,
-        notes: vec![format!(
-            "Mean over seeds ({n} per point), error bars ±1 standard deviation; points slightly offset in time so the bars do not overlap."
-        )],
-        panels,
-        cols,
-        panel_size,
-    })
-}
-
-/// Energy per training sample and per inference: two panels (log scale), bars by learner
-/// grouped by device. Learners with zero or no recorded energy on a device get no bar (a note
-/// says which).
-pub fn energy(run: &Run, colours: &[RGBColor]) -> Option<Figure> {
-    let e = run.energy();
-    let train_all: Vec<Stats> = e.values().filter_map(|v| v.0).collect();
-    let infer_all: Vec<Stats> = e.values().filter_map(|v| v.1).collect();
-    if train_all.is_empty() && infer_all.is_empty() {
-        return None;
-    }
-    let learners = sorted_unique(e.keys().map(|k| k.0));
-    let devices = sorted_unique(e.keys().map(|k| k.1));
-    let slot = 0.8 / learners.len() as f64;
-    let label_w = devices
-        .iter()
-        .map(|&d| text_width(&run.devices[d], TICK_PX, false))
-        .max()
-        .unwrap_or(0);
-    let group_px = (learners.len() as i32 * 34).max(label_w + 24);
-    let panel_w = (devices.len() as i32 * group_px + 200).max(600) as u32;
-    // (learner, device, panel) without a bar.
-    let mut missing: Vec<(usize, usize, &str)> = Vec::new();
-    let mut empty_panels: Vec<&str> = Vec::new();
-    let mut panels = Vec::new();
-    for (which, title, desc) in [
-        (0, "Training", "energy per training sample (J)"),
-        (1, "Inference", "energy per inference (J)"),
-    ] {
-        let get = |v: &(Option<Stats>, Option<Stats>)| if which == 0 { v.0 } else { v.1 };
-        let stats: Vec<Stats> = e.values().filter_map(get).collect();
-        if stats.is_empty() {
-            empty_panels.push(title);
-            continue;
-        }
-        let lo_v = stats
-            .iter()
-            .map(|s| {
-                if s.mean - s.std > 0.0 {
-                    s.mean - s.std
-                } else {
-                    s.mean
-                }
-            })
-            .fold(f64::INFINITY, f64::min);
-        let hi_v = stats.iter().map(|s| s.mean + s.std).fold(0.0, f64::max);
-        let lo = lo_v.log10() - 0.35;
-        let hi = hi_v.log10() + 0.25;
-        let (lo, hi) = if hi - lo < 1.0 {
-            let mid = (lo + hi) / 2.0;
-            (mid - 0.5, mid + 0.5)
-        } else {
-            (lo, hi)
-        };
-        let y = log_axis(lo, hi, desc.into());
-        let x = AxisSpec {
-            lo: -0.5,
-            hi: devices.len() as f64 - 0.5,
-            ticks: devices
-                .iter()
-                .enumerate()
-                .map(|(i, &d)| (i as f64, run.devices[d].clone()))
-                .collect(),
-            minor: Vec::new(),
-            desc: "device".into(),
-            grid: false,
-        };
-        let mut items = Vec::new();
-        for (gi, &d) in devices.iter().enumerate() {
-            for (li, &l) in learners.iter().enumerate() {
-                let Some(v) = e.get(&(l, d)) else { continue };
-                let x0 = gi as f64 - 0.4 + li as f64 * slot;
-                match get(v) {
-                    Some(s) => {
-                        items.push(Item::Bar {
-                            colour: colours[l],
-                            x: (x0 + 0.08 * slot, x0 + 0.92 * slot),
-                            y: (lo, s.mean.log10()),
-                        });
-                        if has_spread(&s) {
-                            let low = if s.mean - s.std > 0.0 {
-                                (s.mean - s.std).log10()
-                            } else {
-                                lo
-                            };
-                            items.push(Item::ErrorBar {
-                                colour: RGBColor(30, 30, 30),
-                                x: x0 + slot / 2.0,
-                                lo: low,
-                                hi: (s.mean + s.std).log10(),
-                            });
-                        }
-                    }
-                    None => missing.push((l, d, title)),
-                }
-            }
-        }
-        panels.push(Panel {
-            title: title.into(),
-            x,
-            y,
-            items,
-            secondary: None,
-        });
-    }
-    let mut legend = learner_legend(run, colours, &learners, Sample::Patch { alpha: 1.0 });
-    let n = count_note(train_all.iter().chain(&infer_all).map(|s| s.n));
-    let over = if run.axes.is_empty() {
-        "seeds"
-    } else {
-        "seeds and sweep values"
-    };
-    let mut notes = vec![format!(
-        "Bars: mean over {over} ({n}), error bars ±1 standard deviation; log scale."
-    )];
-    for title in &empty_panels {
-        notes.push(format!("{title}: no energy recorded by any learner."));
-    }
-    // Name each learner without a bar once: on every device, or where.
-    let mut parts = Vec::new();
-    for (entry, &l) in legend.iter_mut().zip(&learners) {
-        let mine: Vec<&(usize, usize, &str)> = missing.iter().filter(|m| m.0 == l).collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let devices_of_l = e.keys().filter(|k| k.0 == l).count();
-        if mine.len() == devices_of_l * panels.len() {
-            entry.label.push_str(" (no bar)");
-            parts.push(format!("{} (every device)", run.learners[l]));
-        } else {
-            let places: Vec<String> = mine
-                .iter()
-                .map(|m| format!("{}, {}", run.devices[m.1], m.2.to_lowercase()))
-                .collect();
-            parts.push(format!("{} ({})", run.learners[l], places.join("; ")));
-        }
-    }
-    if !parts.is_empty() {
-        notes.push(format!(
-            "No bar where the energy is zero or not recorded (a log scale cannot show 0): {}.",
-            parts.join(", ")
-        ));
-    }
-    let cols = panels.len();
-    Some(Figure {
-        name: "energy".into(),
-        title: format!("Energy per sample — {}", run.experiment),
-        legend,
-        notes,
-        panels,
-        cols,
-        panel_size: (panel_w, 560),
-    })
-}
-
-/// Every figure of a run, in order, and notes for the summary (figures skipped and why).
-pub fn all_figures(run: &Run) -> (Vec<Figure>, Vec<String>) {
-    let colours = learner_colours(&run.learners);
-    let mut figs = Vec::new();
-    let mut notes = Vec::new();
-    let combos = run.combinations();
-    let limit = MAX_COMBINATION_FIGURES;
-    let streams_only = run.is_stream() && run.points.iter().all(|p| p.stream);
-    if combos.len() > limit && !streams_only {
-        notes.push(format!(
-            "accuracy_vs_epoch and accuracy_vs_time are drawn for the first {limit} of {} sweep value combinations only.",
-            combos.len()
-        ));
-    }
-    figs.extend(
-        combos
-            .iter()
-            .take(limit)
-            .filter_map(|c| accuracy_vs_epoch(run, c, &colours)),
-    );
-    if run.is_stream() {
-        let (stream_figs, stream_notes) = super::lifetime::stream_figures(run, &colours);
-        figs.extend(stream_figs);
-        notes.extend(stream_notes);
-    }
-    figs.extend((0..run.axes.len()).filter_map(|a| accuracy_vs_axis(run, a, &colours)));
-    figs.extend(
-        combos
-            .iter()
-            .take(limit)
-            .filter_map(|c| accuracy_vs_time(run, c, &colours)),
-    );
-    match energy(run, &colours) {
-        Some(f) => figs.push(f),
-        None => notes.push("No energy figure: no point recorded a positive energy.".into()),
-    }
-    (figs, notes)
-}
-
-/// Writes `fig` into `out_dir` in each format; returns the files written.
-pub fn save(fig: &Figure, out_dir: &Path, formats: &[Format]) -> Result<Vec<PathBuf>, PlotError> {
-    register_fonts().map_err(|message| PlotError::Write {
-        path: out_dir.to_path_buf(),
-        message,
-    })?;
-    let size = fig.size();
-    let mut written = Vec::new();
-    for &f in formats {
-        let path = out_dir.join(format!("{}.{}", fig.name, f.extension()));
-        let result = match f {
-            Format::Svg => {
-                let root = SVGBackend::new(&path, size).into_drawing_area();
-                fig.draw(&root)
-                    .and_then(|_| root.present().map_err(|e| e.to_string()))
-            }
-            Format::Png => {
-                let root = BitMapBackend::new(&path, size).into_drawing_area();
-                fig.draw(&root)
-                    .and_then(|_| root.present().map_err(|e| e.to_string()))
-            }
-        };
-        result.map_err(|message| PlotError::Write {
-            path: path.clone(),
-            message,
-        })?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-/// Draws every figure of `run` into `out_dir`; returns the files written and notes for the
-/// summary.
-pub fn draw_all(
-    run: &Run,
-    out_dir: &Path,
-    formats: &[Format],
-) -> Result<(Vec<PathBuf>, Vec<String>), PlotError> {
-    register_fonts().map_err(|message| PlotError::Write {
-        path: out_dir.to_path_buf(),
-        message,
-    })?;
-    let (figs, notes) = all_figures(run);
-    let mut written = Vec::new();
-    for f in &figs {
-        written.extend(save(f, out_dir, formats)?);
-    }
-    Ok((written, notes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn embedded_fonts_load() {
-        register_fonts().unwrap();
-        assert!(text_width("accuracy", 20, false) > 40);
-    }
-
-    #[test]
-    fn nice_ticks_are_round() {
-        let (t, step) = nice_ticks(0.0, 100.0, 6, 0.0);
-        assert_eq!(step, 20.0);
-        assert_eq!(t, vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
-        let (t, _) = nice_ticks(0.5, 1.5, 8, 1.0);
-        assert_eq!(t, vec![1.0]);
-    }
-
-    #[test]
-    fn powers_read_well() {
-        assert_eq!(fmt_power(1, -9, false), "10⁻⁹");
-        assert_eq!(fmt_power(5, -9, false), "5·10⁻⁹");
-        assert_eq!(fmt_power(1, -2, true), "0.01");
-        assert_eq!(fmt_power(5, 3, true), "5000");
-    }
-
-    #[test]
-    fn built_in_learners_keep_their_colour() {
-        let a = learner_colours(&["fa".into(), "bp-digital".into()]);
-        let b = learner_colours(&["sg".into(), "mine".into(), "fa".into()]);
-        assert_eq!(a[0], b[2]);
-        assert_ne!(b[1], b[0]);
-        assert_ne!(b[1], b[2]);
-    }
 }
