@@ -22,6 +22,7 @@
 //! at the first programming. With S = 0 none of this exists and every result is as before.
 
 pub mod cost;
+pub mod inference;
 pub mod periphery;
 pub mod pulse;
 pub mod tile;

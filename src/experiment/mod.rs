@@ -1,6 +1,7 @@
 //! Running learners on data: the training loop of one run, experiment files (comparisons with
 //! sweeps), and the run directory they write.
 
+pub mod deploy;
 pub mod file;
 pub mod lifetime;
 pub mod run;

@@ -363,6 +363,30 @@ pub fn evaluate_on(
     (loss / n, correct as f64 / n)
 }
 
+/// Mean loss and accuracy on `data` of the class scores `scores` gives for a batch, in
+/// batches of 1000 as [`evaluate`] (the same batches and sums, so the same bits for the same
+/// scores): for networks that are not a learner's, such as a deployed one.
+pub fn evaluate_scores(
+    scores: &mut dyn FnMut(&nalgebra::DMatrix<f32>) -> nalgebra::DMatrix<f32>,
+    data: &Dataset,
+) -> (f64, f64) {
+    let (mut loss, mut correct) = (0f64, 0usize);
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for chunk in indices.chunks(1000) {
+        let b = data.batch_permuted(chunk, None);
+        let s = scores(&b.inputs);
+        let (l, _) = softmax_cross_entropy(&s, &b.labels);
+        loss += l as f64 * chunk.len() as f64;
+        correct += predictions(&s)
+            .iter()
+            .zip(&b.labels)
+            .filter(|(p, y)| p == y)
+            .count();
+    }
+    let n = indices.len().max(1) as f64;
+    (loss / n, correct as f64 / n)
+}
+
 /// A training loss this many times the first batch's marks an explosion (see [`collapsed`]).
 pub const EXPLOSION_FACTOR: f64 = 10.0;
 
