@@ -892,6 +892,10 @@ fn check_settings(s: &PointSettings) -> Result<(), (String, String)> {
     if !(s.train.lr.is_finite() && s.train.lr > 0.0) {
         return bad("train.lr", "must be a positive number");
     }
+    s.train
+        .schedule
+        .validate()
+        .map_err(|(f, m)| (f.to_string(), m))?;
     if s.network.hidden.contains(&0) {
         return bad("network.hidden", "a hidden width of 0");
     }
