@@ -386,3 +386,55 @@ fn deploy_sections_are_checked_with_their_field() {
     assert_eq!(plan.spec.mapping, Mapping::PerColumn);
     assert_eq!(plan.n_chips, 10);
 }
+
+#[test]
+fn a_run_with_deploy_writes_its_tables_and_weights_and_no_drift_for_a_digital_rule() {
+    use mortalsim::experiment::{run, rundir, RunSettings, Shard};
+    let dir = std::env::temp_dir().join(format!("mortalsim-deploy-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let src = r#"
+learners = ["bp-digital", "bp-oracle"]
+devices = ["idealized"]
+seeds = [1, 2]
+[data]
+train_limit = 300
+test_limit = 100
+[network]
+hidden = [16]
+[train]
+epochs = 1
+[evaluate]
+drift_times_s = [1, 86400]
+[deploy]
+devices = ["aihwkit-inference"]
+mapping = "per-column"
+n_chips = 2
+[weights]
+save = true
+"#;
+    let exp = Experiment::from_toml(src, "d.toml", "d").expect("valid");
+    let settings = RunSettings {
+        out: dir.clone(),
+        shard: Shard::ALL,
+        force: false,
+        command_line: "test".into(),
+        wait: false,
+    };
+    let outcome = run(&exp, &settings, &|_| {}).expect("runs");
+    assert_eq!(outcome.ran, 4);
+    let digital = rundir::read_point(&dir, "bp-digital__digital__s1").expect("a record");
+    assert!(digital.drift.is_empty(), "a digital network ages only when deployed");
+    assert_eq!(digital.deploy.len(), 2 * 2 * 2, "copies × times × compensation");
+    assert!(digital.deploy.iter().all(|d| d.readout_reads == 0));
+    let analog = rundir::read_point(&dir, "bp-oracle__idealized__s1").expect("a record");
+    assert_eq!(analog.drift.len(), 2 * 2);
+    // The analog network was read out with one-hot reads: one per input of every layer.
+    assert!(analog.deploy.iter().all(|d| d.readout_reads >= (784 + 16) as u64));
+    let csv = std::fs::read_to_string(dir.join("deploy.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4 * 8);
+    let md = std::fs::read_to_string(dir.join("deploy.md")).unwrap();
+    assert!(md.contains("| bp-digital | digital | aihwkit-inference |"), "{md}");
+    let w = NetworkWeights::load(&dir.join("weights/bp-oracle__idealized__s2.safetensors")).unwrap();
+    assert_eq!(w.widths(), vec![784, 16, 10]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
