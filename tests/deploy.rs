@@ -3,7 +3,7 @@
 
 use mortalsim::crossbar::inference::{InferenceArray, ReadNoiseTiming};
 use mortalsim::data::{default_mnist_dir, Dataset, Split};
-use mortalsim::device::{DriftModel, ProgramNoiseModel, ReadNoiseModel, Device};
+use mortalsim::device::{Device, DriftModel, ProgramNoiseModel, ReadNoiseModel};
 use mortalsim::experiment::deploy::{deploy_and_evaluate, DeployPlan};
 use mortalsim::experiment::train::{evaluate, evaluate_scores, train, TrainConfig};
 use mortalsim::experiment::Experiment;
@@ -28,8 +28,14 @@ fn trained(seed: u64) -> Box<dyn Learner> {
         widths: vec![784, 32, 10],
         activation: Activation::Sigmoid,
     };
-    let mut l = learn::build("bp-digital", &spec, &Device::ideal(), seed, &Options::default())
-        .expect("bp-digital builds");
+    let mut l = learn::build(
+        "bp-digital",
+        &spec,
+        &Device::ideal(),
+        seed,
+        &Options::default(),
+    )
+    .expect("bp-digital builds");
     let cfg = TrainConfig {
         epochs: 3,
         batch: 32,
@@ -69,7 +75,11 @@ fn deploying_onto_ideal_reproduces_the_trained_network_exactly() {
             for comp in [false, true] {
                 net.compensate_drift(comp);
                 let (l2, a2) = evaluate_scores(&mut |x| net.scores(x), te);
-                assert_eq!(a2.to_bits(), acc.to_bits(), "accuracy at {t} s, comp {comp}");
+                assert_eq!(
+                    a2.to_bits(),
+                    acc.to_bits(),
+                    "accuracy at {t} s, comp {comp}"
+                );
                 assert_eq!(l2.to_bits(), loss.to_bits(), "loss at {t} s, comp {comp}");
             }
         }
@@ -97,7 +107,10 @@ fn the_aihwkit_preset_costs_accuracy_that_compensation_partly_restores() {
     // A year of PCM drift (ν ≈ 0.05–0.1) shrinks the outputs by ~2–4×: α undoes it.
     assert!(alpha > 1.5 && alpha < 6.0, "α after a year: {alpha}");
     let (_, a_comp) = evaluate_scores(&mut |x| net.scores(x), te);
-    assert!(a_comp > 0.5 && a_comp <= acc + 0.05, "{a_comp} vs trained {acc}");
+    assert!(
+        a_comp > 0.5 && a_comp <= acc + 0.05,
+        "{a_comp} vs trained {acc}"
+    );
 }
 
 /// aihwkit's PCM programming polynomial, µS, at g_max = 25 µS.
@@ -125,8 +138,14 @@ fn programming_error_follows_aihwkit_polynomial() {
         let sd = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
         let want = sigma_prog(target);
         // Standard error of a s.d. from 20,000 draws ≈ 0.5 %; of the mean σ/√n.
-        assert!((sd / want - 1.0).abs() < 0.03, "level {lv}: s.d. {sd} vs {want}");
-        assert!(mean.abs() < 4.0 * want / (n as f64).sqrt(), "level {lv}: mean {mean}");
+        assert!(
+            (sd / want - 1.0).abs() < 0.03,
+            "level {lv}: s.d. {sd} vs {want}"
+        );
+        assert!(
+            mean.abs() < 4.0 * want / (n as f64).sqrt(),
+            "level {lv}: mean {mean}"
+        );
         // The − device of a positive weight is at g_min = 0: its noise is clamped at 0.
         assert!(gp[1][i * n..(i + 1) * n].iter().all(|&g| g >= 0.0));
     }
@@ -141,7 +160,10 @@ fn mean_conductance_follows_the_drift_power_law() {
     let (mu, sig, t0) = (0.049f64, 0.008f64, 20.0f64);
     for timing in [ReadNoiseTiming::PerInferenceTime, ReadNoiseTiming::PerRead] {
         let mut a = InferenceArray::program(&aihwkit(), &w, timing, 6);
-        let gp: f64 = a.programmed_conductances_us()[0].iter().map(|&g| g as f64).sum();
+        let gp: f64 = a.programmed_conductances_us()[0]
+            .iter()
+            .map(|&g| g as f64)
+            .sum();
         for t in [1.0, 3600.0, 86_400.0, 3.15e7] {
             a.age_to(t);
             let g: f64 = a.conductances_us()[0].iter().map(|&g| g as f64).sum();
@@ -187,14 +209,20 @@ fn the_read_noise_of_one_inference_time_is_aihwkits() {
     assert_eq!(b.read(&x), b.read(&x));
     let mut c = InferenceArray::program(&dev_perfect, &w, ReadNoiseTiming::PerRead, 7);
     c.age_to(t);
-    assert_ne!(c.read(&x), c.read(&x), "per-read noise differs between reads");
+    assert_ne!(
+        c.read(&x),
+        c.read(&x),
+        "per-read noise differs between reads"
+    );
 }
 
 #[test]
 fn global_drift_compensation_restores_the_mean_output_of_a_drifted_layer() {
     let dev = aihwkit();
     let (rows, cols) = (64, 200);
-    let w = DMatrix::from_fn(rows, cols, |i, j| (((i * 31 + j * 17) % 97) as f32 / 97.0 - 0.5) * 0.4);
+    let w = DMatrix::from_fn(rows, cols, |i, j| {
+        (((i * 31 + j * 17) % 97) as f32 / 97.0 - 0.5) * 0.4
+    });
     let weights = NetworkWeights {
         layers: vec![LayerWeights {
             weight: w,
@@ -203,7 +231,8 @@ fn global_drift_compensation_restores_the_mean_output_of_a_drifted_layer() {
         }],
     };
     let x = DMatrix::from_fn(cols, 256, |j, b| ((j * 7 + b * 13) % 11) as f32 / 11.0);
-    let mean_abs = |y: &DMatrix<f32>| y.iter().map(|v| v.abs() as f64).sum::<f64>() / y.len() as f64;
+    let mean_abs =
+        |y: &DMatrix<f32>| y.iter().map(|v| v.abs() as f64).sum::<f64>() / y.len() as f64;
     let spec = DeploySpec {
         mapping: Mapping::PerLayer,
         omega: Some(1.0),
@@ -217,8 +246,14 @@ fn global_drift_compensation_restores_the_mean_output_of_a_drifted_layer() {
     let y_drift = mean_abs(&net.scores(&x));
     net.compensate_drift(true);
     let y_comp = mean_abs(&net.scores(&x));
-    assert!(y_drift < 0.7 * y0, "a year of drift shrinks the output: {y_drift} vs {y0}");
-    assert!((y_comp / y0 - 1.0).abs() < 0.05, "compensated {y_comp} vs {y0}");
+    assert!(
+        y_drift < 0.7 * y0,
+        "a year of drift shrinks the output: {y_drift} vs {y0}"
+    );
+    assert!(
+        (y_comp / y0 - 1.0).abs() < 0.05,
+        "compensated {y_comp} vs {y0}"
+    );
 }
 
 #[test]
@@ -250,7 +285,10 @@ fn saved_then_loaded_weights_give_bit_identical_predictions() {
     let te = &data().1;
     let mut a = trained(5);
     let w = NetworkWeights::read_out(a.network());
-    let path = std::env::temp_dir().join(format!("mortalsim-weights-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "mortalsim-weights-{}.safetensors",
+        std::process::id()
+    ));
     w.save(&path).expect("saved");
     let back = NetworkWeights::load(&path).expect("loaded");
     std::fs::remove_file(&path).ok();
@@ -260,7 +298,14 @@ fn saved_then_loaded_weights_give_bit_identical_predictions() {
         widths: vec![784, 32, 10],
         activation: Activation::Sigmoid,
     };
-    let mut b = learn::build("bp-digital", &spec, &Device::ideal(), 99, &Options::default()).unwrap();
+    let mut b = learn::build(
+        "bp-digital",
+        &spec,
+        &Device::ideal(),
+        99,
+        &Options::default(),
+    )
+    .unwrap();
     back.write_into(b.network()).expect("shapes fit");
     let batch = te.batch_permuted(&(0..te.len()).collect::<Vec<_>>(), None);
     assert_eq!(a.scores(&batch.inputs), b.scores(&batch.inputs));
@@ -268,10 +313,16 @@ fn saved_then_loaded_weights_give_bit_identical_predictions() {
     let bytes = w.to_bytes();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    assert_eq!(header["layers.0.weight"]["shape"], serde_json::json!([32, 784]));
+    assert_eq!(
+        header["layers.0.weight"]["shape"],
+        serde_json::json!([32, 784])
+    );
     let first = f32::from_le_bytes(bytes[8 + n..8 + n + 4].try_into().unwrap());
     let second = f32::from_le_bytes(bytes[8 + n + 4..8 + n + 8].try_into().unwrap());
-    assert_eq!((first, second), (w.layers[0].weight[(0, 0)], w.layers[0].weight[(0, 1)]));
+    assert_eq!(
+        (first, second),
+        (w.layers[0].weight[(0, 0)], w.layers[0].weight[(0, 1)])
+    );
 }
 
 #[test]
@@ -282,15 +333,28 @@ fn a_wrong_shaped_file_is_an_error_naming_the_tensor_and_both_shapes() {
         widths: vec![784, 64, 10],
         activation: Activation::Sigmoid,
     };
-    let mut b = learn::build("bp-digital", &spec, &Device::ideal(), 1, &Options::default()).unwrap();
+    let mut b = learn::build(
+        "bp-digital",
+        &spec,
+        &Device::ideal(),
+        1,
+        &Options::default(),
+    )
+    .unwrap();
     let e = w.write_into(b.network()).unwrap_err();
     let m = e.to_string();
     assert!(matches!(e, WeightsError::Shape { .. }), "{m}");
-    assert!(m.contains("layers.0.weight") && m.contains("[32, 784]") && m.contains("[64, 784]"), "{m}");
+    assert!(
+        m.contains("layers.0.weight") && m.contains("[32, 784]") && m.contains("[64, 784]"),
+        "{m}"
+    );
     // Truncated files and wrong headers are errors, not panics.
     let bytes = w.to_bytes();
     for cut in [0, 7, 8, 100, bytes.len() - 1] {
-        assert!(NetworkWeights::from_bytes(&bytes[..cut], "cut.safetensors").is_err(), "cut at {cut}");
+        assert!(
+            NetworkWeights::from_bytes(&bytes[..cut], "cut.safetensors").is_err(),
+            "cut at {cut}"
+        );
     }
 }
 
@@ -303,7 +367,10 @@ fn deployment_is_bit_identical_at_one_and_two_threads() {
         .edited("perfect-periphery", |f| f.periphery.perfect = true)
         .unwrap();
     let plan = DeployPlan {
-        targets: vec![("aihwkit-inference".into(), aihwkit()), ("perfect".into(), perfect)],
+        targets: vec![
+            ("aihwkit-inference".into(), aihwkit()),
+            ("perfect".into(), perfect),
+        ],
         spec: DeploySpec::default(),
         n_chips: 3,
         times_s: vec![1.0, 86_400.0],
@@ -351,32 +418,62 @@ path = "device.read_noise.std"
 values = [0.0, 0.01]
 "#;
     let exp = Experiment::from_toml(src, "labels.toml", "labels").expect("valid");
-    let digital: Vec<_> = exp.points.iter().filter(|p| p.learner == "bp-digital").collect();
-    assert_eq!(digital.len(), 2, "once per seed, not per device or device value");
-    assert!(digital.iter().all(|p| p.device_label == "digital" && p.digital));
+    let digital: Vec<_> = exp
+        .points
+        .iter()
+        .filter(|p| p.learner == "bp-digital")
+        .collect();
+    assert_eq!(
+        digital.len(),
+        2,
+        "once per seed, not per device or device value"
+    );
+    assert!(digital
+        .iter()
+        .all(|p| p.device_label == "digital" && p.digital));
     assert!(digital.iter().all(|p| p.sweep.is_empty()));
     let dfa: Vec<_> = exp.points.iter().filter(|p| p.learner == "dfa").collect();
     assert_eq!(dfa.len(), 2 * 2 * 2);
-    assert!(dfa.iter().all(|p| p.device_label != "digital" && !p.digital));
+    assert!(dfa
+        .iter()
+        .all(|p| p.device_label != "digital" && !p.digital));
 }
 
 #[test]
 fn deploy_sections_are_checked_with_their_field() {
-    let base = "learners = [\"bp-digital\"]\ndevices = [\"ideal\"]\n[evaluate]\ndrift_times_s = [1]\n";
+    let base =
+        "learners = [\"bp-digital\"]\ndevices = [\"ideal\"]\n[evaluate]\ndrift_times_s = [1]\n";
     let cases = [
-        ("[deploy]\ndevices = [\"aihwkit-inference\"]\nn_chips = 0\n", "deploy.n_chips"),
-        ("[deploy]\ndevices = [\"no-such-device\"]\n", "deploy.devices.0"),
-        ("[deploy]\ndevices = [\"ideal\"]\nmaping = \"none\"\n", "maping"),
-        ("[deploy]\ndevices = [\"ideal\"]\nomega = -1.0\n", "deploy.omega"),
+        (
+            "[deploy]\ndevices = [\"aihwkit-inference\"]\nn_chips = 0\n",
+            "deploy.n_chips",
+        ),
+        (
+            "[deploy]\ndevices = [\"no-such-device\"]\n",
+            "deploy.devices.0",
+        ),
+        (
+            "[deploy]\ndevices = [\"ideal\"]\nmaping = \"none\"\n",
+            "maping",
+        ),
+        (
+            "[deploy]\ndevices = [\"ideal\"]\nomega = -1.0\n",
+            "deploy.omega",
+        ),
         ("[weights]\nsave = 1\n", "save"),
     ];
     for (section, field) in cases {
         let src = format!("{base}{section}");
         let e = Experiment::from_toml(&src, "x.toml", "x").expect_err(section);
-        let m = e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
+        let m = e
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(m.contains(field), "{section}: {m}");
     }
-    let no_times = "learners = [\"bp-digital\"]\ndevices = [\"ideal\"]\n[deploy]\ndevices = [\"ideal\"]\n";
+    let no_times =
+        "learners = [\"bp-digital\"]\ndevices = [\"ideal\"]\n[deploy]\ndevices = [\"ideal\"]\n";
     let e = Experiment::from_toml(no_times, "x.toml", "x").expect_err("needs times");
     assert!(e.iter().any(|e| e.to_string().contains("drift_times_s")));
     let ok = format!("{base}[deploy]\ndevices = [\"aihwkit-inference\", {{ preset = \"aihwkit-inference\", label = \"perfect\", periphery = {{ perfect = true }} }}]\nmapping = \"per-column\"\n");
@@ -423,18 +520,32 @@ save = true
     let outcome = run(&exp, &settings, &|_| {}).expect("runs");
     assert_eq!(outcome.ran, 4);
     let digital = rundir::read_point(&dir, "bp-digital__digital__s1").expect("a record");
-    assert!(digital.drift.is_empty(), "a digital network ages only when deployed");
-    assert_eq!(digital.deploy.len(), 2 * 2 * 2, "copies × times × compensation");
+    assert!(
+        digital.drift.is_empty(),
+        "a digital network ages only when deployed"
+    );
+    assert_eq!(
+        digital.deploy.len(),
+        2 * 2 * 2,
+        "copies × times × compensation"
+    );
     assert!(digital.deploy.iter().all(|d| d.readout_reads == 0));
     let analog = rundir::read_point(&dir, "bp-oracle__idealized__s1").expect("a record");
     assert_eq!(analog.drift.len(), 2 * 2);
     // The analog network was read out with one-hot reads: one per input of every layer.
-    assert!(analog.deploy.iter().all(|d| d.readout_reads >= (784 + 16) as u64));
+    assert!(analog
+        .deploy
+        .iter()
+        .all(|d| d.readout_reads >= (784 + 16) as u64));
     let csv = std::fs::read_to_string(dir.join("deploy.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4 * 8);
     let md = std::fs::read_to_string(dir.join("deploy.md")).unwrap();
-    assert!(md.contains("| bp-digital | digital | aihwkit-inference |"), "{md}");
-    let w = NetworkWeights::load(&dir.join("weights/bp-oracle__idealized__s2.safetensors")).unwrap();
+    assert!(
+        md.contains("| bp-digital | digital | aihwkit-inference |"),
+        "{md}"
+    );
+    let w =
+        NetworkWeights::load(&dir.join("weights/bp-oracle__idealized__s2.safetensors")).unwrap();
     assert_eq!(w.widths(), vec![784, 16, 10]);
     let _ = std::fs::remove_dir_all(&dir);
 }

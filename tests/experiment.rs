@@ -556,7 +556,10 @@ lr = 1e30
     .unwrap();
     let dir = tempdir("diverge");
     let outcome = run_in(&exp, &dir, Shard::ALL, false);
-    assert_eq!(outcome.diverged, vec!["bp-digital__digital__s1".to_string()]);
+    assert_eq!(
+        outcome.diverged,
+        vec!["bp-digital__digital__s1".to_string()]
+    );
     let bad = rundir::read_point(&dir, "bp-digital__digital__s1").unwrap();
     assert_eq!(
         (bad.status.as_str(), bad.diverged_epoch),

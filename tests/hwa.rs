@@ -9,7 +9,9 @@ use mortalsim::nalgebra::DMatrix;
 use mortalsim::net::{Activation, NetSpec};
 
 fn w() -> DMatrix<f32> {
-    DMatrix::from_fn(200, 200, |i, j| (((i * 37 + j * 11) % 101) as f32 / 100.0 - 0.5) * 0.8)
+    DMatrix::from_fn(200, 200, |i, j| {
+        (((i * 37 + j * 11) % 101) as f32 / 100.0 - 0.5) * 0.8
+    })
 }
 
 fn sd(v: &[f64]) -> f64 {
@@ -27,7 +29,12 @@ fn additive_and_multiplicative_noise_have_aihwkits_spread() {
         ..HwaConfig::default()
     };
     let d: Vec<f64> = (add.modify(&w, 1) - &w).iter().map(|&v| v as f64).collect();
-    assert!((sd(&d) / (0.05 * a) - 1.0).abs() < 0.03, "{} vs {}", sd(&d), 0.05 * a);
+    assert!(
+        (sd(&d) / (0.05 * a) - 1.0).abs() < 0.03,
+        "{} vs {}",
+        sd(&d),
+        0.05 * a
+    );
     // aihwkit's MultNormal: w + w·σ·a·ξ.
     let mult = HwaConfig {
         modifier: Modifier::MultNormal,
@@ -67,14 +74,20 @@ fn discretisation_drop_connect_prog_noise_and_clipping() {
     let dropped = drop.modify(&w, 2);
     let zeros = dropped.iter().filter(|&&v| v == 0.0).count() as f64 / w.len() as f64;
     let zeros_before = w.iter().filter(|&&v| v == 0.0).count() as f64 / w.len() as f64;
-    assert!((zeros - zeros_before - 0.3 * (1.0 - zeros_before)).abs() < 0.02, "{zeros}");
+    assert!(
+        (zeros - zeros_before - 0.3 * (1.0 - zeros_before)).abs() < 0.02,
+        "{zeros}"
+    );
     let prog = HwaConfig {
         modifier: Modifier::ProgNoise,
         std_dev: 25.0,
         ..HwaConfig::default()
     };
     let p = prog.modify(&w, 3);
-    assert!(p.iter().zip(w.iter()).all(|(p, w)| *w == 0.0 || p.signum() == w.signum() || *p == 0.0));
+    assert!(p
+        .iter()
+        .zip(w.iter())
+        .all(|(p, w)| *w == 0.0 || p.signum() == w.signum() || *p == 0.0));
     assert_ne!(p, w);
     let mut c = w.clone();
     HwaConfig {
@@ -123,7 +136,9 @@ fn bp_digital_trains_hardware_aware_and_only_bp_digital_does() {
         c.step(&x, &labels, 0.1);
     }
     assert_eq!(c.scores(&x), sb);
-    let e = learn::build("bp-oracle", &spec, &dev, 1, &hwa).err().expect("rejected");
+    let e = learn::build("bp-oracle", &spec, &dev, 1, &hwa)
+        .err()
+        .expect("rejected");
     assert!(e.contains("hwa"), "{e}");
     let bad = Options {
         hwa: HwaConfig {
@@ -132,7 +147,9 @@ fn bp_digital_trains_hardware_aware_and_only_bp_digital_does() {
         },
         ..Options::default()
     };
-    let e = learn::build("bp-digital", &spec, &dev, 1, &bad).err().expect("rejected");
+    let e = learn::build("bp-digital", &spec, &dev, 1, &bad)
+        .err()
+        .expect("rejected");
     assert!(e.contains("hwa.pdrop"), "{e}");
 }
 

@@ -209,8 +209,8 @@ impl InferenceArray {
             && self.timing == ReadNoiseTiming::PerInferenceTime;
         let mut rng = stream(self.seed, &[1, self.ops]);
         let mut out = self.g_prog.clone();
-        for side in 0..2 {
-            for (k, g) in out[side].iter_mut().enumerate() {
+        for (side, gs) in out.iter_mut().enumerate() {
+            for (k, g) in gs.iter_mut().enumerate() {
                 let gp = self.g_prog[side][k] as f64;
                 let nu = self.nu[side][k];
                 let mut gd = gp * drift::factor(t_s, t0, nu) as f64;

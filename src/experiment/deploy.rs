@@ -17,8 +17,8 @@
 //! is programmed; its reads are recorded (`readout_reads`). Copy c of device d of a point with
 //! seed S draws from the stream (S, DEPLOY, d, c) alone, so results do not depend on threads.
 
-use super::train::evaluate_scores;
 use super::rundir::{write_atomic, PointRecord, RunDirError};
+use super::train::evaluate_scores;
 use crate::crossbar::inference::ReadNoiseTiming;
 use crate::data::Dataset;
 use crate::device::Device;
@@ -311,7 +311,9 @@ pub fn write_deploy_tables<'a>(
     };
     let raw_path = dir.join("deploy.csv");
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut head: Vec<String> = ["point", "learner", "trained_on"].map(String::from).to_vec();
+    let mut head: Vec<String> = ["point", "learner", "trained_on"]
+        .map(String::from)
+        .to_vec();
     head.extend(axes.iter().cloned());
     head.extend(
         [
@@ -399,7 +401,10 @@ pub fn write_deploy_tables<'a>(
         message: e.to_string(),
     })?;
     write_atomic(&sum_path, &bytes)?;
-    write_atomic(&dir.join("deploy.md"), deploy_markdown(axes, &rows).as_bytes())
+    write_atomic(
+        &dir.join("deploy.md"),
+        deploy_markdown(axes, &rows).as_bytes(),
+    )
 }
 
 /// The summary as a Markdown table: one row per (learner, training device, sweep values,

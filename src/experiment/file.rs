@@ -619,7 +619,11 @@ fn check(
     let mut resolved_devices = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut ids = std::collections::HashSet::new();
-    let digital: Vec<bool> = raw.learners.iter().map(|l| never_touches_device(l)).collect();
+    let digital: Vec<bool> = raw
+        .learners
+        .iter()
+        .map(|l| never_touches_device(l))
+        .collect();
     let mut first_valid_device = None;
     for (d, (label, table)) in devices.iter().enumerate() {
         match device_from_table(table, label) {
@@ -683,9 +687,12 @@ fn check(
                     // Present only when used, so that other experiments keep their hashes.
                     if let Some(d) = &raw.deploy {
                         hash_input["deploy"] = serde_json::json!(d);
-                        hash_input["deploy_devices"] = serde_json::json!(deploy
-                            .as_ref()
-                            .map(|p| p.targets.iter().map(|(l, dev)| (l.clone(), dev.spec.clone())).collect::<Vec<_>>()));
+                        hash_input["deploy_devices"] =
+                            serde_json::json!(deploy.as_ref().map(|p| p
+                                .targets
+                                .iter()
+                                .map(|(l, dev)| (l.clone(), dev.spec.clone()))
+                                .collect::<Vec<_>>()));
                     }
                     if !raw.weights.is_default() {
                         hash_input["weights"] = serde_json::json!(raw.weights);

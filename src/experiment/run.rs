@@ -494,13 +494,8 @@ fn after_training(
             .map_err(|e| e.to_string())?;
     }
     if let Some(plan) = &exp.deploy {
-        record.deploy = super::deploy::deploy_and_evaluate(
-            plan,
-            &weights,
-            readout_reads,
-            point.seed,
-            test_set,
-        );
+        record.deploy =
+            super::deploy::deploy_and_evaluate(plan, &weights, readout_reads, point.seed, test_set);
     }
     Ok(())
 }

@@ -269,10 +269,16 @@ impl Schedule {
         } = self
         {
             if every_epochs == 0 {
-                return Err(("train.schedule", "step-decay every_epochs must be at least 1".into()));
+                return Err((
+                    "train.schedule",
+                    "step-decay every_epochs must be at least 1".into(),
+                ));
             }
             if !(factor > 0.0 && factor <= 1.0) {
-                return Err(("train.schedule", "step-decay factor must be in (0, 1]".into()));
+                return Err((
+                    "train.schedule",
+                    "step-decay factor must be in (0, 1]".into(),
+                ));
             }
         }
         Ok(())
@@ -478,7 +484,8 @@ pub fn train(
             &mut care,
             || {
                 step += 1;
-                cfg.schedule.lr_in_epochs(cfg.lr, step - 1, total_steps, cfg.epochs)
+                cfg.schedule
+                    .lr_in_epochs(cfg.lr, step - 1, total_steps, cfg.epochs)
             },
         );
         let (loss_sum, batches, diverged) = (p.loss_sum, p.batches, p.diverged);

@@ -41,7 +41,8 @@ impl BpDigital {
     /// (W ← W + (W′_after − W′)), then clipping.
     fn hwa_step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32, hwa: &HwaConfig) -> f32 {
         self.steps += 1;
-        let key = |l: usize, what: u64| derive(self.seed, &[purpose::HWA, self.steps, l as u64, what]);
+        let key =
+            |l: usize, what: u64| derive(self.seed, &[purpose::HWA, self.steps, l as u64, what]);
         let net = &mut self.chip.net;
         let n = net.depth();
         let digital = |net: &mut crate::net::Network, l: usize| {

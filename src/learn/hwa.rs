@@ -196,7 +196,9 @@ impl HwaConfig {
         match self.modifier {
             Modifier::None | Modifier::DropConnect => {}
             Modifier::AddNormal => out.iter_mut().for_each(|v| *v += sd * normal(&mut rng)),
-            Modifier::MultNormal => out.iter_mut().for_each(|v| *v += *v * sd * normal(&mut rng)),
+            Modifier::MultNormal => out
+                .iter_mut()
+                .for_each(|v| *v += *v * sd * normal(&mut rng)),
             Modifier::Discretize => out.iter_mut().for_each(|v| *v = disc(*v)),
             Modifier::DiscretizeAddNormal => out
                 .iter_mut()

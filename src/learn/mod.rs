@@ -229,7 +229,9 @@ pub fn build_located(
     if name != "bp-digital" && !options.hwa.is_default() {
         return Err((
             "hwa".into(),
-            format!("hardware-aware training trains digital weights: it is for bp-digital, not {name}"),
+            format!(
+                "hardware-aware training trains digital weights: it is for bp-digital, not {name}"
+            ),
         ));
     }
     let args = registry::BuildArgs {

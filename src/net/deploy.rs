@@ -82,8 +82,11 @@ impl Default for DeploySpec {
 
 #[derive(Debug, Clone)]
 enum Array {
-    Statistical(InferenceArray),
-    Chip { xbar: Crossbar, programmed_s: f64 },
+    Statistical(Box<InferenceArray>),
+    Chip {
+        xbar: Box<Crossbar>,
+        programmed_s: f64,
+    },
 }
 
 /// One deployed layer.
@@ -224,20 +227,21 @@ impl DeployedNetwork {
             .map(|(l, lw)| {
                 let (stored, gain) = map_weights(&lw.weight, spec, dev);
                 let s = derive(seed, &[l as u64]);
-                let array = match spec.physics {
-                    Physics::Statistical => Array::Statistical(InferenceArray::program(
-                        dev,
-                        &stored,
-                        spec.read_noise,
-                        s,
-                    )),
-                    Physics::Chip => {
-                        let mut xbar = Crossbar::new(dev, stored.nrows(), stored.ncols(), s);
-                        xbar.program_all(&stored);
-                        let programmed_s = xbar.now_s();
-                        Array::Chip { xbar, programmed_s }
-                    }
-                };
+                let array =
+                    match spec.physics {
+                        Physics::Statistical => Array::Statistical(Box::new(
+                            InferenceArray::program(dev, &stored, spec.read_noise, s),
+                        )),
+                        Physics::Chip => {
+                            let mut xbar = Crossbar::new(dev, stored.nrows(), stored.ncols(), s);
+                            xbar.program_all(&stored);
+                            let programmed_s = xbar.now_s();
+                            Array::Chip {
+                                xbar: Box::new(xbar),
+                                programmed_s,
+                            }
+                        }
+                    };
                 DeployedLayer {
                     array,
                     gain,

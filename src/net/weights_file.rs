@@ -54,7 +54,9 @@ pub enum WeightsError {
         message: String,
     },
     /// A tensor's shape differs from the network's.
-    #[error("tensor `{tensor}`: the file has shape {file_shape:?}, the network needs {net_shape:?}")]
+    #[error(
+        "tensor `{tensor}`: the file has shape {file_shape:?}, the network needs {net_shape:?}"
+    )]
     Shape {
         /// The tensor's name.
         tensor: String,
@@ -109,7 +111,12 @@ impl NetworkWeights {
 
     /// Widths, input first (784, 256, 128, 10).
     pub fn widths(&self) -> Vec<usize> {
-        let mut w: Vec<usize> = self.layers.first().map(|l| l.weight.ncols()).into_iter().collect();
+        let mut w: Vec<usize> = self
+            .layers
+            .first()
+            .map(|l| l.weight.ncols())
+            .into_iter()
+            .collect();
         w.extend(self.layers.iter().map(|l| l.weight.nrows()));
         w
     }
@@ -121,9 +128,15 @@ impl NetworkWeights {
         for l in 0..n.max(self.layers.len()) {
             let (Some(lw), true) = (self.layers.get(l), l < n) else {
                 let (tensor, message) = if l < n {
-                    (weight_name(l), "the network needs it; the file does not have it")
+                    (
+                        weight_name(l),
+                        "the network needs it; the file does not have it",
+                    )
                 } else {
-                    (weight_name(l), "the file has it; the network has no such layer")
+                    (
+                        weight_name(l),
+                        "the file has it; the network has no such layer",
+                    )
                 };
                 return Err(WeightsError::Tensor {
                     tensor,
@@ -206,7 +219,7 @@ impl NetworkWeights {
             }),
         );
         let mut h = serde_json::Value::Object(header).to_string().into_bytes();
-        while h.len() % 8 != 0 {
+        while !h.len().is_multiple_of(8) {
             h.push(b' ');
         }
         let mut out = Vec::with_capacity(8 + h.len() + data.len());
@@ -223,7 +236,10 @@ impl NetworkWeights {
             message,
         };
         if bytes.len() < 8 {
-            return Err(bad(format!("{} bytes, shorter than the header length", bytes.len())));
+            return Err(bad(format!(
+                "{} bytes, shorter than the header length",
+                bytes.len()
+            )));
         }
         let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
         let body = bytes.len() - 8;

@@ -85,7 +85,11 @@ pub fn deployment_figure(dir: &Path, experiment: &str) -> Option<Figure> {
     let min_pos = if min_pos.is_finite() { min_pos } else { 1.0 };
     let zero_at = min_pos.log10().floor() - 1.0;
     let tpos = |t: f64| if t > 0.0 { t.log10() } else { zero_at };
-    let lo = rows.iter().map(|r| tpos(r.time_s)).fold(f64::INFINITY, f64::min) - 0.4;
+    let lo = rows
+        .iter()
+        .map(|r| tpos(r.time_s))
+        .fold(f64::INFINITY, f64::min)
+        - 0.4;
     let hi = rows
         .iter()
         .map(|r| tpos(r.time_s))
@@ -117,7 +121,13 @@ pub fn deployment_figure(dir: &Path, experiment: &str) -> Option<Figure> {
     };
     let y = accuracy_axis(
         rows.iter()
-            .flat_map(|r| [100.0 * (r.mean - r.sd), 100.0 * (r.mean + r.sd), 100.0 * r.trained])
+            .flat_map(|r| {
+                [
+                    100.0 * (r.mean - r.sd),
+                    100.0 * (r.mean + r.sd),
+                    100.0 * r.trained,
+                ]
+            })
             .filter(|v| v.is_finite()),
         "test accuracy (%)",
     );
