@@ -132,9 +132,21 @@ pub fn deployment_figure(dir: &Path, experiment: &str) -> Option<Figure> {
         "test accuracy (%)",
     );
     let k_total = 2.0 * devices.len() as f64;
+    // Long settings (a sweep over a table of options) are numbered in the titles and written
+    // in full in the notes, so that the titles of neighbouring panels never overlap.
+    const TITLE_CHARS: usize = 40;
+    let mut notes = Vec::new();
     let panels: Vec<Panel> = settings
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(k, s)| {
+            let title = if s.chars().count() > TITLE_CHARS {
+                notes.push(format!("({}) trained: {s}", k + 1));
+                let short: String = s.chars().take(TITLE_CHARS).collect();
+                format!("({}) {short}…", k + 1)
+            } else {
+                format!("trained: {s}")
+            };
             let mut items = Vec::new();
             let trained = rows
                 .iter()
@@ -182,7 +194,7 @@ pub fn deployment_figure(dir: &Path, experiment: &str) -> Option<Figure> {
                 }
             }
             Panel {
-                title: format!("trained: {s}"),
+                title,
                 x: x.clone(),
                 y: y.clone(),
                 items,
@@ -232,10 +244,12 @@ pub fn deployment_figure(dir: &Path, experiment: &str) -> Option<Figure> {
         name: "deployment".into(),
         title: format!("Deployed on inference chips: test accuracy as the chip ages — {experiment}"),
         legend,
-        notes: vec![format!(
+        notes: std::iter::once(format!(
             "Mean over seeds × programmed copies ({} per point), error bars ±1 standard deviation; points slightly offset in time so the bars do not overlap.",
             ns.join(", ")
-        )],
+        ))
+        .chain(notes)
+        .collect(),
         panels,
         cols,
         panel_size,
