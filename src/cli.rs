@@ -154,6 +154,14 @@ struct TrainArgs {
     /// learner's].
     #[arg(long)]
     ff_score_first_layer: Option<bool>,
+    /// Save the trained weights and biases to FILE (safetensors, readable by PyTorch); an analog
+    /// network is read out first (one-hot reads, counted).
+    #[arg(long, value_name = "FILE")]
+    save_weights: Option<std::path::PathBuf>,
+    /// Start from the weights and biases in FILE (safetensors, as --save-weights writes them)
+    /// instead of the seed's initial weights; its shapes must match --layers.
+    #[arg(long, value_name = "FILE")]
+    load_weights: Option<std::path::PathBuf>,
 }
 
 /// A kebab-case option value (`hard`, `head`, ...) as the enum `T` of the library.
@@ -514,6 +522,11 @@ fn train(args: TrainArgs) -> Result<i32> {
     let options = learner_options(&args)?;
     let mut learner =
         learn::build(&args.learner, &spec, &device, args.seed, &options).map_err(input)?;
+    if let Some(path) = &args.load_weights {
+        crate::net::NetworkWeights::load(path)
+            .and_then(|w| w.write_into(learner.network()))
+            .map_err(|e| input(format!("--load-weights: {e}")))?;
+    }
     let device_name = if args.learner == "bp-digital" {
         "none".to_string()
     } else {
@@ -568,6 +581,12 @@ fn train(args: TrainArgs) -> Result<i32> {
             recommended.lr,
             recommended.batch
         );
+    }
+    if let Some(path) = &args.save_weights {
+        crate::net::NetworkWeights::read_out(learner.network())
+            .save(path)
+            .map_err(|e| input(format!("--save-weights: {e}")))?;
+        eprintln!("weights saved to {}", path.display());
     }
     if args.json {
         let last = report.epochs.last().expect("at least one epoch");

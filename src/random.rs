@@ -59,6 +59,10 @@ pub mod purpose {
     pub const CONTINUAL: u64 = 12;
     /// Task streams: permutations and orders of continual-learning tasks.
     pub const STREAM: u64 = 13;
+    /// Deployment onto an inference chip: programming, drift and read noise of each copy.
+    pub const DEPLOY: u64 = 14;
+    /// Hardware-aware training: the weight modifiers' noise.
+    pub const HWA: u64 = 15;
 }
 
 const ZIG_C: usize = 128;

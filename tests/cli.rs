@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const PRESETS: [&str; 12] = [
+const PRESETS: [&str; 13] = [
     "ideal",
     "constant-step",
     "idealized",
@@ -17,6 +17,7 @@ const PRESETS: [&str; 12] = [
     "pcm",
     "reram-array-om",
     "reram-array-hfo2",
+    "aihwkit-inference",
 ];
 
 fn run(args: &[&str]) -> Output {
@@ -539,7 +540,7 @@ fn run_writes_a_run_directory_and_a_rerun_skips_it() {
     ]);
     assert_code(&o, 1, "merge with a point missing");
     assert!(
-        stderr(&o).contains("1 points missing") && stderr(&o).contains("bp-digital__ideal__s1"),
+        stderr(&o).contains("1 points missing") && stderr(&o).contains("bp-digital__digital__s1"),
         "{}",
         stderr(&o)
     );

@@ -302,7 +302,7 @@ fn bad_file_on_disk_is_reported_with_its_path() {
 #[test]
 fn every_preset_loads_under_its_name() {
     let names = presets::names();
-    assert_eq!(names.len(), 12, "{names:?}");
+    assert_eq!(names.len(), 13, "{names:?}");
     for name in names {
         let d = Device::load(name).unwrap_or_else(|e| panic!("preset {name}: {e}"));
         assert_eq!(

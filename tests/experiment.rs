@@ -556,8 +556,11 @@ lr = 1e30
     .unwrap();
     let dir = tempdir("diverge");
     let outcome = run_in(&exp, &dir, Shard::ALL, false);
-    assert_eq!(outcome.diverged, vec!["bp-digital__ideal__s1".to_string()]);
-    let bad = rundir::read_point(&dir, "bp-digital__ideal__s1").unwrap();
+    assert_eq!(
+        outcome.diverged,
+        vec!["bp-digital__digital__s1".to_string()]
+    );
+    let bad = rundir::read_point(&dir, "bp-digital__digital__s1").unwrap();
     assert_eq!(
         (bad.status.as_str(), bad.diverged_epoch),
         ("diverged", Some(1))
@@ -567,7 +570,7 @@ lr = 1e30
     assert_eq!((good.status.as_str(), good.epochs.len()), ("done", 3));
     let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
     assert!(
-        summary.contains("bp-digital__ideal__s1,bp-digital,ideal,1,diverged,1,1,"),
+        summary.contains("bp-digital__digital__s1,bp-digital,digital,1,diverged,1,1,"),
         "{summary}"
     );
     let m: Manifest = rundir::read_json(&dir.join("manifest.json")).unwrap();

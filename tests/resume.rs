@@ -144,6 +144,7 @@ fn a_failed_point_is_recomputed() {
         error: Some("simulated failure".into()),
         epochs: Vec::new(),
         drift: Vec::new(),
+        deploy: Vec::new(),
         ..done.clone()
     };
     rundir::write_json(&rundir::point_path(&dir, id), &failed).unwrap();

@@ -23,6 +23,7 @@
 
 mod cells;
 pub mod cost;
+pub mod inference;
 pub mod periphery;
 pub mod pulse;
 pub mod tile;

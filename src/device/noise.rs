@@ -62,3 +62,33 @@ pub fn read_noise_per_cell(dev: &Device) -> bool {
         ReadNoiseModel::Relative | ReadNoiseModel::Pcm
     )
 }
+
+/// Standard deviation (µS) of one open-loop programming of a device to target conductance
+/// `g_us`, when one weight unit is `us_per_weight` µS (aihwkit's `PCMLikeNoiseModel.
+/// apply_programming_noise_to_conductance`, `src/aihwkit/inference/noise/pcm.py`):
+/// `pcm` σ = (c₀ + c₁ĝ + c₂ĝ²)·g_max/25 µS with ĝ = g_T/g_max; `constant` std weight units;
+/// `relative` std·(g_T − g_min).
+pub fn program_std_us(dev: &Device, g_us: f64, us_per_weight: f64) -> f64 {
+    let p = &dev.spec.programming;
+    let c = &dev.spec.conductance;
+    match p.noise {
+        ProgramNoiseModel::None => 0.0,
+        ProgramNoiseModel::Constant => p.std * us_per_weight,
+        ProgramNoiseModel::Relative => p.std * (g_us - c.g_min_us).abs(),
+        ProgramNoiseModel::Pcm => {
+            let g = g_us / c.g_max_us;
+            let [c0, c1, c2] = PCM_PROG_COEFFS_US;
+            (c0 + c1 * g + c2 * g * g) * c.g_max_us / 25.0
+        }
+    }
+}
+
+/// The relative 1/f read-noise amplitude of a PCM device after `t_s` seconds of drift time
+/// (time since programming + t₀), as aihwkit's `PCMLikeNoiseModel.apply_drift_noise_to_conductance`
+/// evaluates it once per inference time: Q_s·√(ln((t + t_read)/(2 t_read))) with
+/// Q_s = min(0.0088/max(ĝ^0.65, 1e-3), 0.2), ĝ = |g_prog|/g_max.
+pub fn pcm_read_noise_relative(g_prog_over_g_max: f64, t_s: f64, t_read_s: f64) -> f64 {
+    let q_s = (0.0088 / g_prog_over_g_max.abs().powf(0.65).max(1e-3)).min(0.2);
+    let l = ((t_s + t_read_s) / (2.0 * t_read_s)).ln().max(0.0);
+    q_s * l.sqrt()
+}

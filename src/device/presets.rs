@@ -27,6 +27,10 @@ const PRESETS: &[(&str, &str)] = &[
         "reram-array-hfo2",
         include_str!("../../devices/reram-array-hfo2.toml"),
     ),
+    (
+        "aihwkit-inference",
+        include_str!("../../devices/aihwkit-inference.toml"),
+    ),
 ];
 
 /// The preset names.

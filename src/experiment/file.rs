@@ -32,6 +32,7 @@
 //! values = [0.0, 0.01, 0.05]
 //! ```
 
+use super::deploy::{DeployPlan, DeploySection};
 use super::lifetime::StreamSection;
 use super::train::Countermeasures;
 use crate::config_file::{parse_toml, ConfigError};
@@ -86,6 +87,33 @@ pub struct ExperimentFile {
     /// Countermeasures against ageing while the chip learns (default: none).
     #[serde(default)]
     pub countermeasures: Countermeasures,
+    /// Deployment onto inference chips after training (default: none; see
+    /// [`super::deploy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeploySection>,
+    /// Saving and loading the network's weights (default: neither).
+    #[serde(default, skip_serializing_if = "WeightsSection::is_default")]
+    pub weights: WeightsSection,
+}
+
+/// `[weights]`: a network's weights in and out (safetensors, see [`crate::net::weights_file`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeightsSection {
+    /// Save each point's trained weights and biases to `RUN_DIR/weights/<point>.safetensors`
+    /// (default false). An analog network is read out first (counted).
+    pub save: bool,
+    /// Start every point from the weights in this file instead of the seed's initial weights
+    /// (relative to the experiment file; default none). Analog layers are programmed to them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<PathBuf>,
+}
+
+impl WeightsSection {
+    /// Whether neither saving nor loading is asked for.
+    pub fn is_default(&self) -> bool {
+        *self == WeightsSection::default()
+    }
 }
 
 /// `[ageing]`: accelerated ageing, so that a lifetime of wear fits in minutes. The scales
@@ -287,6 +315,9 @@ pub struct Point {
     pub sweep: Vec<(String, toml::Value)>,
     /// The seed of the learner and of the data order.
     pub seed: u64,
+    /// Whether the learner never touches the device (`bp-digital`): the point is labelled
+    /// `digital`, runs once per distinct setting, and ages only through deployment.
+    pub digital: bool,
     /// Everything else.
     pub settings: PointSettings,
     /// Hash of the point's whole resolved configuration (settings, device, seed, evaluation):
@@ -319,6 +350,10 @@ pub struct Experiment {
     pub axes: Vec<(String, String, Vec<toml::Value>)>,
     /// Evaluation after training.
     pub evaluate: EvaluateSection,
+    /// Deployment after training, checked (None without `[deploy]`).
+    pub deploy: Option<DeployPlan>,
+    /// Weights in and out (`load` resolved against the file's directory by [`Experiment::load`]).
+    pub weights: WeightsSection,
     /// All points, in declared order: learners × devices × sweep values × seeds (seeds
     /// innermost).
     pub points: Vec<Point>,
@@ -328,6 +363,23 @@ pub struct Experiment {
     pub devices: Vec<(String, DeviceFile)>,
     /// Hash of the whole resolved experiment.
     pub config_hash: String,
+}
+
+/// The label of points whose learner never touches the device.
+pub const DIGITAL_LABEL: &str = "digital";
+
+/// Whether rule `name` never puts an array on the device: built on a tiny network on the ideal
+/// device with default options, none of its chip's arrays is analog (`bp-digital`). A rule
+/// that cannot be built so is taken to touch the device.
+pub fn never_touches_device(name: &str) -> bool {
+    let spec = crate::net::NetSpec {
+        widths: vec![3, 2, 2],
+        activation: Activation::Relu,
+    };
+    match crate::learn::build(name, &spec, &Device::ideal(), 1, &Options::default()) {
+        Ok(l) => l.chip().arrays().all(|(_, layer)| !layer.is_analog()),
+        Err(_) => false,
+    }
 }
 
 /// 64-bit FNV-1a of `bytes`, as 16 hex digits: a stable fingerprint of a configuration.
@@ -355,6 +407,11 @@ impl Experiment {
         if exp.data_dir.is_relative() {
             if let Some(parent) = path.parent() {
                 exp.data_dir = parent.join(&exp.data_dir);
+            }
+        }
+        if let (Some(load), Some(parent)) = (&exp.weights.load, path.parent()) {
+            if load.is_relative() {
+                exp.weights.load = Some(parent.join(load));
             }
         }
         Ok(exp)
@@ -504,6 +561,49 @@ fn check(
             Err(m) => p.at(&format!("devices.{i}"), m),
         }
     }
+    let deploy = raw.deploy.as_ref().and_then(|d| {
+        if let Err((f, m)) = d.validate() {
+            p.at(&f, m);
+            return None;
+        }
+        if raw.evaluate.drift_times_s.is_empty() {
+            p.at(
+                "deploy",
+                "give `[evaluate] drift_times_s`: the times after programming at which each copy is evaluated",
+            );
+        }
+        if raw.learners.iter().any(|l| l == "ff") {
+            p.at(
+                "deploy",
+                "`ff` classifies by goodness, not by the network's output scores: it cannot be deployed",
+            );
+        }
+        let mut targets: Vec<(String, Device)> = Vec::new();
+        for (i, entry) in d.devices.iter().enumerate() {
+            let at = format!("deploy.devices.{i}");
+            match device_entry(entry).and_then(|(label, t)| {
+                device_from_table(&t, &label).map(|dev| (label, dev))
+            }) {
+                Ok((label, dev)) => {
+                    if targets.iter().any(|(l, _)| *l == label) {
+                        p.at(
+                            &at,
+                            format!("two inference devices are labelled `{label}`: give one a `label`"),
+                        );
+                    }
+                    targets.push((label, dev));
+                }
+                Err(m) => p.at(&at, m),
+            }
+        }
+        Some(DeployPlan {
+            targets,
+            spec: d.spec(),
+            n_chips: d.n_chips,
+            times_s: raw.evaluate.drift_times_s.clone(),
+            compensation: raw.evaluate.drift_compensation,
+        })
+    });
     let data_dir = raw
         .data
         .dir
@@ -519,6 +619,12 @@ fn check(
     let mut resolved_devices = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut ids = std::collections::HashSet::new();
+    let digital: Vec<bool> = raw
+        .learners
+        .iter()
+        .map(|l| never_touches_device(l))
+        .collect();
+    let mut first_valid_device = None;
     for (d, (label, table)) in devices.iter().enumerate() {
         match device_from_table(table, label) {
             Ok(dev) => resolved_devices.push((label.clone(), dev.spec.clone())),
@@ -527,8 +633,23 @@ fn check(
                 continue;
             }
         }
-        for learner in &raw.learners {
+        let first_device = *first_valid_device.get_or_insert(d) == d;
+        for (li, learner) in raw.learners.iter().enumerate() {
+            let is_digital = digital[li];
+            // A rule that never touches the device runs once per distinct setting: on the first
+            // device, at the first value of every device axis, labelled `digital`.
+            if is_digital && !first_device {
+                continue;
+            }
             for combo in &combos {
+                let device_axis_moved = raw
+                    .sweep
+                    .iter()
+                    .zip(combo)
+                    .any(|(a, &v)| a.path.starts_with("device.") && v > 0);
+                if is_digital && device_axis_moved {
+                    continue;
+                }
                 let Resolved {
                     device,
                     settings,
@@ -542,18 +663,43 @@ fn check(
                         continue;
                     }
                 };
+                let (label, sweep): (String, Vec<_>) = if is_digital {
+                    let kept = sweep
+                        .into_iter()
+                        .filter(|(path, _)| !path.starts_with("device."))
+                        .collect();
+                    (DIGITAL_LABEL.to_string(), kept)
+                } else {
+                    (label.clone(), sweep)
+                };
                 for &seed in &raw.seeds {
-                    let mut id = point_id(learner, label, &sweep, seed);
+                    let mut id = point_id(learner, &label, &sweep, seed);
                     if !ids.insert(id.clone()) {
                         id = format!("{id}~{}", points.len());
                     }
-                    let hash_input = serde_json::json!({
+                    let mut hash_input = serde_json::json!({
                         "learner": learner,
                         "device": device.spec,
                         "settings": settings,
                         "seed": seed,
                         "evaluate": raw.evaluate,
                     });
+                    // Present only when used, so that other experiments keep their hashes.
+                    if let Some(d) = &raw.deploy {
+                        hash_input["deploy"] = serde_json::json!(d);
+                        hash_input["deploy_devices"] =
+                            serde_json::json!(deploy.as_ref().map(|p| p
+                                .targets
+                                .iter()
+                                .map(|(l, dev)| (l.clone(), dev.spec.clone()))
+                                .collect::<Vec<_>>()));
+                    }
+                    if !raw.weights.is_default() {
+                        hash_input["weights"] = serde_json::json!(raw.weights);
+                    }
+                    if is_digital {
+                        hash_input["digital"] = serde_json::json!(true);
+                    }
                     points.push(Point {
                         index: points.len(),
                         id,
@@ -562,6 +708,7 @@ fn check(
                         device: device.clone(),
                         sweep: sweep.clone(),
                         seed,
+                        digital: is_digital,
                         settings: settings.clone(),
                         config_hash: fingerprint(hash_input.to_string().as_bytes()),
                     });
@@ -594,6 +741,8 @@ fn check(
         data_dir,
         axes,
         evaluate: raw.evaluate.clone(),
+        deploy,
+        weights: raw.weights.clone(),
         points,
         config_hash: fingerprint(whole.to_string().as_bytes()),
         resolved: raw,
@@ -750,6 +899,10 @@ fn check_settings(s: &PointSettings) -> Result<(), (String, String)> {
     if !(s.train.lr.is_finite() && s.train.lr > 0.0) {
         return bad("train.lr", "must be a positive number");
     }
+    s.train
+        .schedule
+        .validate()
+        .map_err(|(f, m)| (f.to_string(), m))?;
     if s.network.hidden.contains(&0) {
         return bad("network.hidden", "a hidden width of 0");
     }

@@ -2,6 +2,7 @@
 //! sweeps), and the run directory they write.
 
 pub mod bench;
+pub mod deploy;
 pub mod file;
 pub mod lifetime;
 pub mod plausible;

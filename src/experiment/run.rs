@@ -1,7 +1,7 @@
 //! Running an experiment: its points in parallel, each written as soon as it is finished, so that
 //! a rerun skips what is done and a killed run loses only the points in progress.
 
-use super::file::{EvaluateSection, Experiment, Point};
+use super::file::{Experiment, Point};
 use super::lifetime::{train_lifetime, LifetimeConfig, TaskReport};
 use super::rundir::{
     self, utc_now, write_atomic, write_json, write_tables, DriftRecord, Host, Manifest,
@@ -11,7 +11,7 @@ use super::schema::{PointStatus, RunStatus};
 use super::train::{evaluate, train, EpochReport, TrainConfig};
 use crate::data::{DataError, Dataset, Split};
 use crate::learn;
-use crate::net::{Activation, NetSpec};
+use crate::net::{Activation, NetSpec, NetworkWeights};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -277,7 +277,8 @@ pub fn run(
         .map(|point| {
             let (train_set, test_set) = data.as_ref().expect("data loaded when points run");
             let record = run_point(
-                &exp.evaluate,
+                exp,
+                Some(dir),
                 point,
                 train_set,
                 test_set,
@@ -305,6 +306,7 @@ pub fn run(
         .collect();
     let records = shared.into_inner().unwrap_or_else(|e| e.into_inner()).0;
     write_tables(dir, axes, records.iter().flatten())?;
+    super::deploy::write_deploy_tables(dir, axes, records.iter().flatten())?;
     let mut outcome = RunOutcome {
         dir: dir.clone(),
         ran: 0,
@@ -343,10 +345,14 @@ pub fn run(
     }
 }
 
-/// Trains one point and evaluates it after training; a learner that cannot be built gives a
-/// `failed` record, a non-finite loss a `diverged` one.
+/// Trains one point of `exp` and evaluates it after training: at the drift times on its own
+/// chip (not for a digital rule, whose weights age only when deployed), then deployed
+/// (`[deploy]`); its weights are saved to `dir/weights/<id>.safetensors` when `[weights] save`.
+/// A learner that cannot be built, or weights that cannot be loaded or saved, give a `failed`
+/// record, a non-finite loss a `diverged` one.
 pub fn run_point(
-    evaluate: &EvaluateSection,
+    exp: &Experiment,
+    dir: Option<&std::path::Path>,
     point: &Point,
     train_set: &Dataset,
     test_set: &Dataset,
@@ -387,10 +393,21 @@ pub fn run_point(
         epochs: Vec::new(),
         tasks: Vec::new(),
         drift: Vec::new(),
+        deploy: Vec::new(),
         wall_seconds: 0.0,
         finished_utc: String::new(),
     };
-    match learn::build(&point.learner, &spec, &point.device, point.seed, &s.options) {
+    let evaluate = &exp.evaluate;
+    let built = learn::build(&point.learner, &spec, &point.device, point.seed, &s.options)
+        .and_then(|mut l| {
+            if let Some(path) = &exp.weights.load {
+                NetworkWeights::load(path)
+                    .and_then(|w| w.write_into(l.network()))
+                    .map_err(|e| format!("[weights] load: {e}"))?;
+            }
+            Ok(l)
+        });
+    match built {
         Err(e) => {
             record.status = PointStatus::Failed;
             record.error = Some(e);
@@ -434,18 +451,56 @@ pub fn run_point(
                 record.status = PointStatus::Diverged;
                 record.diverged_epoch = Some(e.epoch);
             } else {
-                record.drift = drift_evaluation(
-                    learner.as_mut(),
-                    &te,
-                    &evaluate.drift_times_s,
-                    evaluate.drift_compensation,
-                );
+                if !point.digital {
+                    record.drift = drift_evaluation(
+                        learner.as_mut(),
+                        &te,
+                        &evaluate.drift_times_s,
+                        evaluate.drift_compensation,
+                    );
+                }
+                if let Err(e) = after_training(exp, dir, point, learner.as_mut(), &te, &mut record)
+                {
+                    record.status = crate::experiment::schema::PointStatus::Failed;
+                    record.error = Some(e);
+                }
             }
         }
     }
     record.wall_seconds = start.elapsed().as_secs_f64();
     record.finished_utc = utc_now();
     record
+}
+
+/// Reads the trained weights out (counted) when they are to be saved or deployed, saves them,
+/// and deploys them.
+fn after_training(
+    exp: &Experiment,
+    dir: Option<&std::path::Path>,
+    point: &Point,
+    learner: &mut dyn learn::Learner,
+    test_set: &Dataset,
+    record: &mut PointRecord,
+) -> Result<(), String> {
+    let save = exp.weights.save && dir.is_some();
+    if !save && exp.deploy.is_none() {
+        return Ok(());
+    }
+    let reads_before = learner.counters().reads;
+    let weights = NetworkWeights::read_out(learner.network());
+    let readout_reads = learner.counters().reads - reads_before;
+    if let (true, Some(dir)) = (save, dir) {
+        let wdir = dir.join("weights");
+        std::fs::create_dir_all(&wdir).map_err(|e| format!("{}: {e}", wdir.display()))?;
+        weights
+            .save(&wdir.join(format!("{}.safetensors", point.id)))
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(plan) = &exp.deploy {
+        record.deploy =
+            super::deploy::deploy_and_evaluate(plan, &weights, readout_reads, point.seed, test_set);
+    }
+    Ok(())
 }
 
 /// Evaluates the trained chip at each time after training (ascending), without and, when

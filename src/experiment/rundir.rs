@@ -96,6 +96,9 @@ pub struct PointRecord {
     pub tasks: Vec<TaskReport>,
     /// Evaluations after training.
     pub drift: Vec<DriftRecord>,
+    /// Evaluations of the trained network deployed onto inference chips (`[deploy]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deploy: Vec<super::deploy::DeployRecord>,
     /// Wall-clock seconds of the whole point.
     #[serde(deserialize_with = "super::train::nan_if_null")]
     pub wall_seconds: f64,

@@ -206,7 +206,7 @@ pub fn pulses_spent(learner: &dyn Learner) -> u64 {
 }
 
 /// Learning-rate schedule over the run's steps.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Schedule {
     /// lr at every step (the default).
@@ -218,6 +218,16 @@ pub enum Schedule {
     /// Constant for the first half of the run, then a linear decay to 0, as the learning-rate
     /// gain of Hinton's Forward-Forward code (2022): lr_t = lr for t < T/2, else lr·2(T − t)/T.
     Cooldown,
+    /// Step decay, as `torch.optim.lr_scheduler.StepLR` (aihwkit's MNIST example: ×0.5 every
+    /// 10 epochs): lr_t = lr·factor^⌊epoch/every_epochs⌋ with epoch the 0-based epoch of step
+    /// t. Written `schedule = { step-decay = { every_epochs = 10, factor = 0.5 } }`.
+    #[serde(rename_all = "snake_case")]
+    StepDecay {
+        /// Epochs between two decays (≥ 1).
+        every_epochs: usize,
+        /// Factor of each decay (in (0, 1]).
+        factor: f32,
+    },
 }
 
 impl Schedule {
@@ -228,8 +238,50 @@ impl Schedule {
             Schedule::Constant => return lr,
             Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * x).cos()),
             Schedule::Cooldown => (2.0 * (1.0 - x)).min(1.0),
+            // Without the epoch count: see `lr_in_epochs`.
+            Schedule::StepDecay { .. } => return lr,
         };
         (lr as f64 * gain) as f32
+    }
+
+    /// The learning rate of step `t` (0-based) of `total` steps spread evenly over `epochs`
+    /// epochs: [`Schedule::lr`], and the step decay of [`Schedule::StepDecay`].
+    pub fn lr_in_epochs(self, lr: f32, t: usize, total: usize, epochs: usize) -> f32 {
+        match self {
+            Schedule::StepDecay {
+                every_epochs,
+                factor,
+            } => {
+                let per_epoch = total.div_ceil(epochs.max(1)).max(1);
+                let epoch = t / per_epoch;
+                let k = (epoch / every_epochs.max(1)) as i32;
+                (lr as f64 * (factor as f64).powi(k)) as f32
+            }
+            s => s.lr(lr, t, total),
+        }
+    }
+
+    /// Range checks of a step decay: (field, message).
+    pub fn validate(self) -> Result<(), (&'static str, String)> {
+        if let Schedule::StepDecay {
+            every_epochs,
+            factor,
+        } = self
+        {
+            if every_epochs == 0 {
+                return Err((
+                    "train.schedule",
+                    "step-decay every_epochs must be at least 1".into(),
+                ));
+            }
+            if !(factor > 0.0 && factor <= 1.0) {
+                return Err((
+                    "train.schedule",
+                    "step-decay factor must be in (0, 1]".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Parses a schedule's kebab-case name (`constant`, `cosine`, `cooldown`), as experiment
@@ -363,6 +415,30 @@ pub fn evaluate_on(
     (loss / n, correct as f64 / n)
 }
 
+/// Mean loss and accuracy on `data` of the class scores `scores` gives for a batch, in
+/// batches of 1000 as [`evaluate`] (the same batches and sums, so the same bits for the same
+/// scores): for networks that are not a learner's, such as a deployed one.
+pub fn evaluate_scores(
+    scores: &mut dyn FnMut(&nalgebra::DMatrix<f32>) -> nalgebra::DMatrix<f32>,
+    data: &Dataset,
+) -> (f64, f64) {
+    let (mut loss, mut correct) = (0f64, 0usize);
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for chunk in indices.chunks(1000) {
+        let b = data.batch_permuted(chunk, None);
+        let s = scores(&b.inputs);
+        let (l, _) = softmax_cross_entropy(&s, &b.labels);
+        loss += l as f64 * chunk.len() as f64;
+        correct += predictions(&s)
+            .iter()
+            .zip(&b.labels)
+            .filter(|(p, y)| p == y)
+            .count();
+    }
+    let n = indices.len().max(1) as f64;
+    (loss / n, correct as f64 / n)
+}
+
 /// A training loss this many times the first batch's marks an explosion (see [`collapsed`]).
 pub const EXPLOSION_FACTOR: f64 = 10.0;
 
@@ -408,7 +484,8 @@ pub fn train(
             &mut care,
             || {
                 step += 1;
-                cfg.schedule.lr(cfg.lr, step - 1, total_steps)
+                cfg.schedule
+                    .lr_in_epochs(cfg.lr, step - 1, total_steps, cfg.epochs)
             },
         );
         let (loss_sum, batches, diverged) = (p.loss_sum, p.batches, p.diverged);

@@ -24,6 +24,7 @@ pub mod continual;
 pub mod dfa;
 pub mod fa;
 pub mod ff;
+pub mod hwa;
 pub mod registry;
 pub mod sg;
 pub mod utility;
@@ -123,6 +124,10 @@ pub struct Options {
     /// (see [`registry`]); the built-in rules take none (default empty, not written out).
     #[serde(skip_serializing_if = "toml::Table::is_empty")]
     pub rule: toml::Table,
+    /// `bp-digital`: hardware-aware training (default [`hwa::HwaConfig::default`]: off; not
+    /// written out when default).
+    #[serde(skip_serializing_if = "hwa::HwaConfig::is_default")]
+    pub hwa: hwa::HwaConfig,
 }
 
 fn is_zero(v: &f32) -> bool {
@@ -146,6 +151,7 @@ impl Options {
         self.momentum()
             .validate()
             .map_err(|(f, m)| (f.to_string(), m))?;
+        self.hwa.validate()?;
         self.continual
             .validate()
             .map_err(|m| ("continual".to_string(), m))
@@ -220,6 +226,14 @@ pub fn build_located(
     )
     .map_err(|m| (String::new(), m))?;
     (entry.check)(&options.rule).map_err(|(f, m)| (format!("rule.{f}"), m))?;
+    if name != "bp-digital" && !options.hwa.is_default() {
+        return Err((
+            "hwa".into(),
+            format!(
+                "hardware-aware training trains digital weights: it is for bp-digital, not {name}"
+            ),
+        ));
+    }
     let args = registry::BuildArgs {
         spec,
         device,

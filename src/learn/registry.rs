@@ -88,7 +88,13 @@ pub fn builtin() -> Vec<Entry> {
             summary: "exact backprop in float32, no device (the ceiling)",
             recommended: COMMON,
             check: no_options,
-            build: |a| Ok(Box::new(bp_digital::BpDigital::new(a.spec, a.seed))),
+            build: |a| {
+                Ok(Box::new(bp_digital::BpDigital::with_hwa(
+                    a.spec,
+                    a.seed,
+                    &a.options.hwa,
+                )))
+            },
         },
         Entry {
             name: "bp-oracle",

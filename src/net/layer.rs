@@ -559,6 +559,13 @@ impl Layer {
         &self.bias
     }
 
+    /// Sets the bias to `b` exactly (digital memory, one operation per unit, counted).
+    pub fn set_bias(&mut self, b: &DVector<f32>) {
+        assert_eq!(b.len(), self.bias.len(), "set_bias: one value per unit");
+        self.bias.copy_from(b);
+        self.digital_ops += b.len() as u64;
+    }
+
     /// Global drift compensation, step 1 (aihwkit's `GlobalDriftCompensation`): reads the
     /// array with one-hot inputs (the identity, one read per input) and keeps the mean |y| as
     /// the reference. Call it right after programming or training. No-op on digital layers.

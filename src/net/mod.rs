@@ -3,14 +3,17 @@
 
 pub mod activation;
 pub mod chip;
+pub mod deploy;
 pub mod layer;
 pub mod metrics;
 pub mod momentum;
+pub mod weights_file;
 
 pub use activation::Activation;
 pub use chip::{Chip, FailedDevices, Role, TileId};
 pub use layer::{torch_default_init, Forward, Layer, Weights};
 pub use momentum::Momentum;
+pub use weights_file::{LayerWeights, NetworkWeights, WeightsError};
 
 use crate::device::Device;
 use crate::random::{derive, purpose};

@@ -30,6 +30,7 @@
 //! Sans font embedded in the binary (`assets/fonts/`), so no system font library is needed.
 //! Seeds are replicates: statistics are over the points that differ only in their seed.
 
+pub mod deploy;
 pub mod figures;
 pub mod lifetime;
 pub mod read;
@@ -148,6 +149,18 @@ pub fn plot_run(
         message: e.to_string(),
     })?;
     let (mut written, notes) = figures::draw_all(&run, out_dir, &fmts)?;
+    // Deployment (`[deploy]`): its figure and table.
+    if let Some(fig) = deploy::deployment_figure(run_dir, &run.experiment) {
+        written.extend(figures::save(&fig, out_dir, &fmts)?);
+    }
+    if let Ok(md) = std::fs::read_to_string(run_dir.join("deploy.md")) {
+        let p = out_dir.join("deploy.md");
+        std::fs::write(&p, md).map_err(|e| PlotError::Write {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        written.push(p);
+    }
     let md_path = out_dir.join("summary.md");
     std::fs::write(&md_path, table::summary_markdown(&run, &notes)).map_err(|e| {
         PlotError::Write {
