@@ -77,6 +77,19 @@ pub fn lane_dot(
     if width == 0 || nq == 0 {
         return out;
     }
+    if width * 4 <= nq {
+        // B is the large operand (a weight matrix, R a transposed batch): chunks of its columns
+        // in parallel, each loaded once and used for every output of R.
+        const CHUNK: usize = 8;
+        out.par_chunks_mut(width * CHUNK)
+            .enumerate()
+            .for_each(|(c, part)| {
+                let q0 = c * CHUNK;
+                let nqc = part.len() / width;
+                lanes::segment(rows, 0, width, scale, &b[q0 * ldb..], ldb, nqc, part);
+            });
+        return out;
+    }
     // Segments of whole blocks, a fixed partition (independent of the thread count).
     let segment = (LANE_BLOCK * 4).max(width.div_ceil(64).next_multiple_of(LANE_BLOCK));
     let starts: Vec<usize> = (0..width).step_by(segment).collect();
