@@ -33,8 +33,8 @@ pub struct BenchArgs {
     /// Timed repeats per configuration; the median is reported.
     #[arg(long, default_value_t = 3)]
     repeats: usize,
-    /// Hidden activation: relu, tanh, sigmoid.
-    #[arg(long, default_value = "sigmoid")]
+    /// Hidden activation: relu, tanh, sigmoid (ff needs relu).
+    #[arg(long, default_value = "relu")]
     activation: String,
     /// Worker threads [default: all cores].
     #[arg(long)]
