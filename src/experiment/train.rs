@@ -399,13 +399,24 @@ pub fn evaluate_on(
     indices: &[usize],
     perm: Option<&[u32]>,
 ) -> (f64, f64) {
+    evaluate_batches(&mut |x| learner.scores(x), data, indices, perm)
+}
+
+/// Mean loss and accuracy of the class scores `scores` gives for the samples `indices` of
+/// `data` (pixels permuted by `perm`), in batches of 1000.
+fn evaluate_batches(
+    scores: &mut dyn FnMut(&nalgebra::DMatrix<f32>) -> nalgebra::DMatrix<f32>,
+    data: &Dataset,
+    indices: &[usize],
+    perm: Option<&[u32]>,
+) -> (f64, f64) {
     let (mut loss, mut correct) = (0f64, 0usize);
     for chunk in indices.chunks(1000) {
         let b = data.batch_permuted(chunk, perm);
-        let scores = learner.scores(&b.inputs);
-        let (l, _) = softmax_cross_entropy(&scores, &b.labels);
+        let s = scores(&b.inputs);
+        let (l, _) = softmax_cross_entropy(&s, &b.labels);
         loss += l as f64 * chunk.len() as f64;
-        correct += predictions(&scores)
+        correct += predictions(&s)
             .iter()
             .zip(&b.labels)
             .filter(|(p, y)| p == y)
@@ -422,21 +433,8 @@ pub fn evaluate_scores(
     scores: &mut dyn FnMut(&nalgebra::DMatrix<f32>) -> nalgebra::DMatrix<f32>,
     data: &Dataset,
 ) -> (f64, f64) {
-    let (mut loss, mut correct) = (0f64, 0usize);
     let indices: Vec<usize> = (0..data.len()).collect();
-    for chunk in indices.chunks(1000) {
-        let b = data.batch_permuted(chunk, None);
-        let s = scores(&b.inputs);
-        let (l, _) = softmax_cross_entropy(&s, &b.labels);
-        loss += l as f64 * chunk.len() as f64;
-        correct += predictions(&s)
-            .iter()
-            .zip(&b.labels)
-            .filter(|(p, y)| p == y)
-            .count();
-    }
-    let n = indices.len().max(1) as f64;
-    (loss / n, correct as f64 / n)
+    evaluate_batches(scores, data, &indices, None)
 }
 
 /// A training loss this many times the first batch's marks an explosion (see [`collapsed`]).
