@@ -80,7 +80,7 @@ pub fn lane_dot(
     if width * 4 <= nq {
         // B is the large operand (a weight matrix, R a transposed batch): chunks of its columns
         // in parallel, each loaded once and used for every output of R.
-        const CHUNK: usize = 8;
+        const CHUNK: usize = 12;
         out.par_chunks_mut(width * CHUNK)
             .enumerate()
             .for_each(|(c, part)| {
@@ -162,7 +162,7 @@ mod lanes {
             }
         };
     }
-    segment_with!(segment_avx512, "avx512f", 16, 2);
+    segment_with!(segment_avx512, "avx512f", 16, 3);
     segment_with!(segment_avx2, "avx2", 8, 1);
 
     #[inline(always)]
