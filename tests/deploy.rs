@@ -549,3 +549,33 @@ save = true
     assert_eq!(w.widths(), vec![784, 16, 10]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On mortalsim's own cells (`chip` physics) an ideal device holds the weights exactly, but a
+/// layer wider than a tile (784 inputs, tiles of 512 columns) sums the tiles' partial products,
+/// an association the digital product does not make: every prediction is the same, and the
+/// loss agrees to float rounding.
+#[test]
+fn chip_physics_on_ideal_reproduces_the_trained_network() {
+    let te = &data().1;
+    let mut l = trained(3);
+    let (loss, acc) = evaluate(l.as_mut(), te);
+    let w = NetworkWeights::read_out(l.network());
+    let spec = DeploySpec {
+        physics: Physics::Chip,
+        ..DeploySpec::default()
+    };
+    let mut net = DeployedNetwork::program(&w, &Device::ideal(), &spec, 9);
+    net.calibrate_drift_reference();
+    for t in [0.0, 3.15e7] {
+        net.age_to(t);
+        for comp in [false, true] {
+            net.compensate_drift(comp);
+            let (l2, a2) = evaluate_scores(&mut |x| net.scores(x), te);
+            assert_eq!(a2.to_bits(), acc.to_bits(), "accuracy at {t} s, comp {comp}");
+            assert!(
+                (l2 - loss).abs() <= 1e-6 * loss,
+                "loss at {t} s, comp {comp}: {l2} vs {loss}"
+            );
+        }
+    }
+}
