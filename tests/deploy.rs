@@ -571,7 +571,11 @@ fn chip_physics_on_ideal_reproduces_the_trained_network() {
         for comp in [false, true] {
             net.compensate_drift(comp);
             let (l2, a2) = evaluate_scores(&mut |x| net.scores(x), te);
-            assert_eq!(a2.to_bits(), acc.to_bits(), "accuracy at {t} s, comp {comp}");
+            assert_eq!(
+                a2.to_bits(),
+                acc.to_bits(),
+                "accuracy at {t} s, comp {comp}"
+            );
             assert!(
                 (l2 - loss).abs() <= 1e-6 * loss,
                 "loss at {t} s, comp {comp}: {l2} vs {loss}"
