@@ -177,56 +177,52 @@ mod lanes {
         nq: usize,
         part: &mut [f32],
     ) {
-        let mut buf = vec![0f32; nq * W];
         let mut p = 0;
         while p < w {
-            let width = if w - p >= W { W } else { 1 };
-            if width == W {
+            if w - p >= W {
                 if scale == 1.0 {
-                    block::<W, Q, false>(rows, p0 + p, scale, b, ldb, nq, &mut buf);
+                    block::<W, Q, false>(rows, p0, p, scale, b, ldb, nq, part, w);
                 } else {
-                    block::<W, Q, true>(rows, p0 + p, scale, b, ldb, nq, &mut buf);
+                    block::<W, Q, true>(rows, p0, p, scale, b, ldb, nq, part, w);
                 }
+                p += W;
             } else {
-                block::<1, 1, true>(rows, p0 + p, scale, b, ldb, nq, &mut buf[..nq]);
+                block::<1, 1, true>(rows, p0, p, scale, b, ldb, nq, part, w);
+                p += 1;
             }
-            for q in 0..nq {
-                part[q * w + p..q * w + p + width]
-                    .copy_from_slice(&buf[q * width..(q + 1) * width]);
-            }
-            p += width;
         }
     }
 
-    /// W outputs p0..p0+W for every q: eight partial sums per output over i ≡ l (mod 8), then
-    /// ((s₀+s₄) + (s₁+s₅)) + (s₂+s₆) + (s₃+s₇) and the tail, as nalgebra's `dot` does. Q
-    /// columns of b at a time share each load of R.
+    /// W outputs p0+p..p0+p+W for every q, written at `out[q·ldo + p..]`: eight partial sums per
+    /// output over i ≡ l (mod 8), then ((s₀+s₄) + (s₁+s₅)) + (s₂+s₆) + (s₃+s₇) and the tail, as
+    /// nalgebra's `dot` does. Q columns of b at a time share each load of R.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn block<const W: usize, const Q: usize, const SCALED: bool>(
         rows: &[&[f32]],
         p0: usize,
+        p: usize,
         scale: f32,
         b: &[f32],
         ldb: usize,
         nq: usize,
         out: &mut [f32],
+        ldo: usize,
     ) {
-        let n = rows.len();
         let mut q = 0;
         while q < nq {
             if nq - q >= Q {
-                block_q::<W, Q, SCALED>(rows, p0, scale, b, ldb, q, out);
+                block_q::<W, Q, SCALED>(rows, p0 + p, scale, b, ldb, q, out, ldo, p);
                 q += Q;
             } else {
-                block_q::<W, 1, SCALED>(rows, p0, scale, b, ldb, q, out);
+                block_q::<W, 1, SCALED>(rows, p0 + p, scale, b, ldb, q, out, ldo, p);
                 q += 1;
             }
         }
-        debug_assert!(n == 0 || out.len() >= nq * W);
     }
 
     #[inline(always)]
-    #[allow(clippy::needless_range_loop)] // index arithmetic mirrors nalgebra's loop
+    #[allow(clippy::needless_range_loop, clippy::too_many_arguments)] // mirrors nalgebra's loop
     fn block_q<const W: usize, const Q: usize, const SCALED: bool>(
         rows: &[&[f32]],
         p0: usize,
@@ -235,6 +231,8 @@ mod lanes {
         ldb: usize,
         q0: usize,
         out: &mut [f32],
+        ldo: usize,
+        off: usize,
     ) {
         let n = rows.len();
         let load = |i: usize| -> [f32; W] {
@@ -277,7 +275,7 @@ mod lanes {
                     res[t] += r[t] * bq[k][m];
                 }
             }
-            out[(q0 + k) * W..(q0 + k + 1) * W].copy_from_slice(&res);
+            out[(q0 + k) * ldo + off..(q0 + k) * ldo + off + W].copy_from_slice(&res);
         }
     }
 }

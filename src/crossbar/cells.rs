@@ -361,13 +361,16 @@ impl<'a> Row<'a> {
     /// (w + 0 − 0: no write noise, no reference) written to `apparent`. Returns the number of
     /// devices changed. Branch-free over the row, so that it vectorises.
     pub(super) fn float_update_plain(&mut self, delta: &[f32], apparent: &mut [f32]) -> u64 {
-        let n = self.w.len();
         match self.fabric.same_bounds() {
             Some((lo, hi)) => self.plain_update(delta, apparent, |_| lo, |_| hi),
             None => {
                 let (base, fabric) = (self.base, self.fabric);
-                let bounds: Vec<(f32, f32)> = (0..n).map(|k| fabric.bounds(base + k)).collect();
-                self.plain_update(delta, apparent, |k| bounds[k].0, |k| bounds[k].1)
+                self.plain_update(
+                    delta,
+                    apparent,
+                    |k| fabric.bounds(base + k).0,
+                    |k| fabric.bounds(base + k).1,
+                )
             }
         }
     }

@@ -106,6 +106,25 @@ fn per_conversion(step_j: f64, bits: Bits) -> f64 {
 }
 
 impl Counters {
+    /// Counts the vector reads of one read operation on an array of `rows` × `cols` cells with
+    /// `sensed` output lines in service: every vector (re-reads included) drives all the cells,
+    /// a DAC per column and an ADC per sensed line.
+    pub fn count_read(
+        &mut self,
+        stats: &super::periphery::ReadStats,
+        rows: usize,
+        cols: usize,
+        sensed: usize,
+    ) {
+        self.reads += stats.vectors;
+        self.bm_rereads += stats.rereads;
+        self.saturated_reads += stats.saturated;
+        self.cells_read += stats.vectors * (rows * cols) as u64;
+        self.dac_conversions += stats.vectors * cols as u64;
+        self.adc_conversions += stats.vectors * sensed as u64;
+        self.digital_ops += stats.digital_ops;
+    }
+
     /// Energy of these operations on `dev`'s table.
     pub fn energy(&self, dev: &Device) -> Energy {
         let e = &dev.spec.energy;

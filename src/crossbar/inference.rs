@@ -32,7 +32,7 @@
 use super::cost::Counters;
 use super::periphery::{Io, Scratch};
 use crate::device::{drift, noise, Device, DriftModel, ReadNoiseModel};
-use crate::random::{normal, stream};
+use crate::random::{normal, purpose, stream};
 use nalgebra::DMatrix;
 
 /// When the PCM 1/f read noise of an inference array is drawn.
@@ -48,6 +48,11 @@ pub enum ReadNoiseTiming {
 
 /// Smallest array maximum the conductance mapping divides by (aihwkit's `_ZERO_CLIP`).
 const ZERO_CLIP: f32 = 1e-7;
+
+/// Stream key of the programming noise (the array's own streams: `purpose::READ` for reads).
+const STREAM_PROGRAMMING: u64 = 0;
+/// Stream key of the draws made at an inference time (the read noise drawn once per time).
+const STREAM_AGEING: u64 = 1;
 
 /// A programmed inference array (see the module documentation).
 #[derive(Debug, Clone)]
@@ -97,7 +102,7 @@ impl InferenceArray {
         let amax = w.amax().max(ZERO_CLIP) as f64;
         let s = (c.g_max_us - c.g_min_us) / amax;
         let target: Vec<f32> = (0..rows * cols).map(|k| w[(k / cols, k % cols)]).collect();
-        let mut rng = stream(seed, &[0]);
+        let mut rng = stream(seed, &[STREAM_PROGRAMMING]);
         let mut g_target = [vec![0f32; rows * cols], vec![0f32; rows * cols]];
         let mut g_prog = g_target.clone();
         let mut nu = g_target.clone();
@@ -207,7 +212,7 @@ impl InferenceArray {
         let t_read = self.dev.spec.read_noise.t_read_s;
         let noisy = self.dev.spec.read_noise.model == ReadNoiseModel::Pcm
             && self.timing == ReadNoiseTiming::PerInferenceTime;
-        let mut rng = stream(self.seed, &[1, self.ops]);
+        let mut rng = stream(self.seed, &[STREAM_AGEING, self.ops]);
         let mut out = self.g_prog.clone();
         for (side, gs) in out.iter_mut().enumerate() {
             for (k, g) in gs.iter_mut().enumerate() {
@@ -316,7 +321,7 @@ impl InferenceArray {
     pub fn read(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
         assert_eq!(x.nrows(), self.cols, "read: input has the wrong width");
         self.ops += 1;
-        let mut rng = stream(self.seed, &[2, self.ops]);
+        let mut rng = stream(self.seed, &[purpose::READ, self.ops]);
         let (y, stats) = self.io.read(
             &mut self.scratch,
             &self.weights,
@@ -326,14 +331,8 @@ impl InferenceArray {
             x,
             &mut rng,
         );
-        let c = &mut self.counters;
-        c.reads += stats.vectors;
-        c.bm_rereads += stats.rereads;
-        c.saturated_reads += stats.saturated;
-        c.cells_read += stats.vectors * (self.rows * self.cols) as u64;
-        c.dac_conversions += stats.vectors * self.cols as u64;
-        c.adc_conversions += stats.vectors * self.rows as u64;
-        c.digital_ops += stats.digital_ops;
+        self.counters
+            .count_read(&stats, self.rows, self.cols, self.rows);
         y
     }
 

@@ -567,7 +567,7 @@ impl Crossbar {
             let part =
                 crate::kernel::lane_dot(&rows, cl, scale, delta.as_slice(), self.rows, batch);
             out.view_mut((c0, 0), (cl, batch))
-                .copy_from(&DMatrix::from_column_slice(cl, batch, &part));
+                .copy_from(&nalgebra::DMatrixView::from_slice(&part, cl, batch));
         }
         out
     }

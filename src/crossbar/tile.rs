@@ -553,15 +553,9 @@ impl Tile {
             x,
             &mut rng,
         );
-        let sensed = self.sensed_lines() as u64;
-        let c = &mut self.counters;
-        c.reads += stats.vectors;
-        c.bm_rereads += stats.rereads;
-        c.saturated_reads += stats.saturated;
-        c.cells_read += stats.vectors * (self.rows * self.cols) as u64;
-        c.dac_conversions += stats.vectors * self.cols as u64;
-        c.adc_conversions += stats.vectors * sensed;
-        c.digital_ops += stats.digital_ops;
+        let sensed = self.sensed_lines();
+        self.counters
+            .count_read(&stats, self.rows, self.cols, sensed);
         self.now_s += stats.vectors as f64 * dev.spec.timing.read_s;
         y
     }

@@ -19,7 +19,9 @@ pub struct Plausible {
     pub why: &'static str,
 }
 
-const fn p(field: &'static str, low: f64, high: f64, why: &'static str) -> Plausible {
+/// The plausible range [`low`, `high`] of `field`, resting on `why`: the tables' shorthand
+/// (here and in `experiment::plausible`).
+pub(crate) const fn p(field: &'static str, low: f64, high: f64, why: &'static str) -> Plausible {
     Plausible {
         field,
         low,

@@ -4,16 +4,7 @@
 //! unusual sweep value is reported once, with the device it applies to.
 
 use super::Experiment;
-use crate::device::plausible::{outside, Plausible};
-
-const fn p(field: &'static str, low: f64, high: f64, why: &'static str) -> Plausible {
-    Plausible {
-        field,
-        low,
-        high,
-        why,
-    }
-}
+use crate::device::plausible::{outside, p, Plausible};
 
 /// Experiment settings whose unusual values are warned about (as resolved for each point:
 /// `train.*` after per-learner overrides and sweeps; `network.hidden` for each width).

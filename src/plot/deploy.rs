@@ -6,8 +6,8 @@
 //! own accuracy as a broad grey line.
 
 use super::figures::{
-    accuracy_axis, layout, learner_colours, AxisSpec, Figure, Item, LegendEntry, Marker, Panel,
-    Sample, Stroke,
+    accuracy_axis, compensation_legend, compensation_style, layout, learner_colours, AxisSpec,
+    Figure, Item, LegendEntry, Marker, Panel, Sample, Stroke,
 };
 use plotters::style::RGBColor;
 use std::path::Path;
@@ -188,8 +188,8 @@ pub fn deployment_figure(dir: &Path, experiment: &str) -> Option<Figure> {
                             .iter()
                             .map(|r| (tpos(r.time_s) + off, 100.0 * r.mean))
                             .collect(),
-                        stroke: if comp { Stroke::Dashed } else { Stroke::Solid },
-                        marker: if comp { Marker::Square } else { Marker::Circle },
+                        stroke: compensation_style(comp).0,
+                        marker: compensation_style(comp).1,
                     });
                 }
             }
@@ -211,25 +211,10 @@ pub fn deployment_figure(dir: &Path, experiment: &str) -> Option<Figure> {
             sample: Sample::Patch { alpha: 1.0 },
         })
         .collect();
-    let grey = RGBColor(60, 60, 60);
-    legend.push(LegendEntry {
-        label: "no compensation".into(),
-        colour: grey,
-        sample: Sample::Line {
-            stroke: Stroke::Solid,
-            marker: Marker::Circle,
-        },
-    });
-    if rows.iter().any(|r| r.compensated) {
-        legend.push(LegendEntry {
-            label: "global drift compensation".into(),
-            colour: grey,
-            sample: Sample::Line {
-                stroke: Stroke::Dashed,
-                marker: Marker::Square,
-            },
-        });
-    }
+    legend.extend(compensation_legend(
+        true,
+        rows.iter().any(|r| r.compensated),
+    ));
     legend.push(LegendEntry {
         label: "trained network (before deployment)".into(),
         colour: RGBColor(120, 120, 120),

@@ -72,16 +72,8 @@ pub fn accuracy_vs_time(run: &Run, combination: &[usize], colours: &[RGBColor]) 
                             .iter()
                             .map(|(t, s)| (tpos(*t) + off, 100.0 * s.mean))
                             .collect(),
-                        stroke: if compensated {
-                            Stroke::Dashed
-                        } else {
-                            Stroke::Solid
-                        },
-                        marker: if compensated {
-                            Marker::Square
-                        } else {
-                            Marker::Circle
-                        },
+                        stroke: compensation_style(compensated).0,
+                        marker: compensation_style(compensated).1,
                     });
                 }
             }
@@ -95,27 +87,7 @@ pub fn accuracy_vs_time(run: &Run, combination: &[usize], colours: &[RGBColor]) 
         })
         .collect::<Vec<_>>();
     let mut legend = learner_legend(run, colours, &learners, Sample::Patch { alpha: 1.0 });
-    let grey = RGBColor(60, 60, 60);
-    if !plain.is_empty() {
-        legend.push(LegendEntry {
-            label: "no compensation".into(),
-            colour: grey,
-            sample: Sample::Line {
-                stroke: Stroke::Solid,
-                marker: Marker::Circle,
-            },
-        });
-    }
-    if !comp.is_empty() {
-        legend.push(LegendEntry {
-            label: "global drift compensation".into(),
-            colour: grey,
-            sample: Sample::Line {
-                stroke: Stroke::Dashed,
-                marker: Marker::Square,
-            },
-        });
-    }
+    legend.extend(compensation_legend(!plain.is_empty(), !comp.is_empty()));
     let n = count_note(all().map(|(_, s)| s.n));
     Some(Figure {
         name: format!("accuracy_vs_time{}", combination_suffix(run, combination)),

@@ -289,6 +289,35 @@ pub struct Figure {
     pub panel_size: (u32, u32),
 }
 
+/// The line style of a drift curve: solid circles without global drift compensation,
+/// dashed squares with it.
+pub(crate) fn compensation_style(compensated: bool) -> (Stroke, Marker) {
+    if compensated {
+        (Stroke::Dashed, Marker::Square)
+    } else {
+        (Stroke::Solid, Marker::Circle)
+    }
+}
+
+/// Legend entries for the two styles of [`compensation_style`], each only where it is drawn.
+pub(crate) fn compensation_legend(plain: bool, compensated: bool) -> Vec<LegendEntry> {
+    [
+        (plain, false, "no compensation"),
+        (compensated, true, "global drift compensation"),
+    ]
+    .into_iter()
+    .filter(|(drawn, _, _)| *drawn)
+    .map(|(_, comp, label)| {
+        let (stroke, marker) = compensation_style(comp);
+        LegendEntry {
+            label: label.into(),
+            colour: RGBColor(60, 60, 60),
+            sample: Sample::Line { stroke, marker },
+        }
+    })
+    .collect()
+}
+
 pub(crate) fn layout(n: usize) -> (usize, (u32, u32)) {
     let cols = match n {
         0..=3 => n.max(1),
