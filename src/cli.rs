@@ -70,7 +70,7 @@ struct PlotArgs {
 #[derive(Debug, clap::Args)]
 struct TrainArgs {
     /// Learning rule: a registered learner's name (`mortalsim learners` lists them: bp-digital,
-    /// bp-oracle, bp-mirror, fa, dfa, sg, ff and any rule the program registered).
+    /// bp-oracle, bp-mirror, fa, dfa, sg, ff, dtp and any rule the program registered).
     #[arg(long)]
     learner: String,
     /// A device preset name or a device file (ignored by bp-digital, which has no device).
