@@ -226,6 +226,8 @@ pub fn build_located(
     )
     .map_err(|m| (String::new(), m))?;
     (entry.check)(&options.rule).map_err(|(f, m)| (format!("rule.{f}"), m))?;
+    spec.check_layers()
+        .map_err(|m| ("layer_devices".to_string(), m))?;
     if name != "bp-digital" && !options.hwa.is_default() {
         return Err((
             "hwa".into(),
