@@ -14,6 +14,7 @@
 //! [network]
 //! hidden = [500, 500]
 //! activation = "relu"
+//! layer_devices = ["digital", "device", "digital"]   # default: every layer on the device
 //!
 //! [train]
 //! epochs = 10
@@ -23,6 +24,10 @@
 //! [learner.ff]                          # per-learner overrides of [train], and learner options
 //! lr = 0.003
 //! options = { feedback_digital = false }
+//!
+//! [learner.dfa-digital-b]                # a labelled variant (listed in `learners`) of a rule
+//! learner = "dfa"
+//! options = { feedback_digital = true }
 //!
 //! [evaluate]
 //! drift_times_s = [1, 3600, 86400, 3.15e7]
@@ -895,7 +900,9 @@ fn resolve(
         (entry.check)(&s.options.rule).map_err(|(f, m)| match f.as_str() {
             "" => ("options.rule".to_string(), m),
             _ => (format!("options.rule.{f}"), m),
-        })
+        })?;
+        crate::learn::check_rule_options(rule, &s.options)
+            .map_err(|(f, m)| (format!("options.{f}"), m))
     };
     check_settings(&settings)
         .and_then(|()| own_options(&settings))
