@@ -273,3 +273,46 @@ fn a_swept_assignment_is_part_of_the_label_not_a_sweep_axis() {
         ]
     );
 }
+
+#[test]
+fn an_experiment_deploys_digital_layers_as_trained() {
+    use mortalsim::experiment::{run, RunSettings, Shard};
+    // Every layer kept digital at deployment: each copy at each time has the trained accuracy.
+    let src = r#"
+learners = ["bp-digital"]
+devices = ["ideal"]
+[data]
+train_limit = 500
+test_limit = 100
+[network]
+hidden = [16]
+layer_devices = ["digital", "digital"]
+[train]
+epochs = 1
+batch = 10
+[evaluate]
+drift_times_s = [1, 31536000]
+[deploy]
+devices = ["aihwkit-inference"]
+n_chips = 2
+"#;
+    let exp = Experiment::from_toml(src, "x.toml", "x").unwrap();
+    assert_eq!(exp.points[0].device_label, "digital (digital/digital)");
+    let dir = std::env::temp_dir().join(format!("mortalsim-layers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let settings = RunSettings {
+        out: dir.clone(),
+        shard: Shard { index: 1, count: 1 },
+        force: false,
+        command_line: "test".into(),
+        wait: false,
+    };
+    run(&exp, &settings, &|_| {}).expect("run");
+    let rec = mortalsim::experiment::rundir::read_point(&dir, &exp.points[0].id).unwrap();
+    let trained = rec.epochs.last().unwrap().test_accuracy;
+    assert_eq!(rec.deploy.len(), 2 * 2 * 2);
+    for d in &rec.deploy {
+        assert_eq!(d.test_accuracy, trained, "{d:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
