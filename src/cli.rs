@@ -70,7 +70,7 @@ struct PlotArgs {
 #[derive(Debug, clap::Args)]
 struct TrainArgs {
     /// Learning rule: a registered learner's name (`mortalsim learners` lists them: bp-digital,
-    /// bp-oracle, bp-mirror, fa, dfa, sg, ff and any rule the program registered).
+    /// bp-oracle, bp-mirror, fa, dfa, sg, ff, dtp and any rule the program registered).
     #[arg(long)]
     learner: String,
     /// A device preset name or a device file (ignored by bp-digital, which has no device).
@@ -159,6 +159,11 @@ struct TrainArgs {
     /// learner's].
     #[arg(long)]
     ff_score_first_layer: Option<bool>,
+    /// A rule's own option, KEY=VALUE, as `[learner.NAME.options.rule]` of an experiment file
+    /// would give it (VALUE in TOML: 0.5, true, "text"; a bare word is a string); repeatable,
+    /// e.g. `--rule top_step=0.5 --rule inverse_steps=2` for dtp.
+    #[arg(long = "rule", value_name = "KEY=VALUE")]
+    rule: Vec<String>,
     /// Save the trained weights and biases to FILE (safetensors, readable by PyTorch); an analog
     /// network is read out first (one-hot reads, counted).
     #[arg(long, value_name = "FILE")]
@@ -217,7 +222,30 @@ fn learner_options(args: &TrainArgs) -> Result<crate::learn::Options> {
         ff.score_first_layer = v;
     }
     ff.validate().map_err(input)?;
+    for option in &args.rule {
+        let (key, value) = rule_option(option)?;
+        o.rule.insert(key, value);
+    }
     Ok(o)
+}
+
+/// One `--rule KEY=VALUE`: the key and its value read as TOML (a bare word as a string).
+fn rule_option(option: &str) -> Result<(String, toml::Value)> {
+    let Some((key, text)) = option.split_once('=') else {
+        return Err(input(format!("--rule `{option}`: expected KEY=VALUE")));
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(input(format!("--rule `{option}`: the key is empty")));
+    }
+    let text = text.trim();
+    let value = match toml::from_str::<toml::Table>(&format!("v = {text}")) {
+        Ok(mut t) => t
+            .remove("v")
+            .expect("the table has the key it was written with"),
+        Err(_) => toml::Value::String(text.to_string()),
+    };
+    Ok((key.to_string(), value))
 }
 
 #[derive(Debug, Subcommand)]

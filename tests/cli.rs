@@ -393,6 +393,11 @@ fn train_rejects_bad_input_with_exit_code_2() {
         &["--learner", "ff", "--ff-inference", "Head"],
         &["--learner", "ff", "--ff-theta", "-1"],
         &["--learner", "ff", "--ff-temperature", "0"],
+        &["--learner", "dtp", "--rule", "noise_sd=-1"],
+        &["--learner", "dtp", "--rule", "noise_sd"],
+        &["--learner", "dtp", "--rule", "=1"],
+        &["--learner", "dtp", "--rule", "inverse_steps=two"],
+        &["--learner", "dfa", "--rule", "top_step=1"],
     ] {
         let mut all = vec![
             "train",
@@ -412,6 +417,58 @@ fn train_rejects_bad_input_with_exit_code_2() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// `--rule KEY=VALUE` reaches the rule's own options: an inverse step count of 0 trains no
+/// inverse, so the inverses' tiles see targets read but no update.
+#[test]
+fn train_rule_options_reach_the_learner() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--learner",
+            "dtp",
+            "--device",
+            "constant-step",
+            "--layers",
+            "784,16,10",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "64",
+            "--test-limit",
+            "10",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = mortalsim(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (plain, frozen) = (
+        run(&[]),
+        run(&["--rule", "inverse_steps=0", "--rule", "noise_sd=0.2"]),
+    );
+    assert_ne!(plain.lines().last(), frozen.lines().last());
+    let err = String::from_utf8_lossy(
+        &mortalsim(&[
+            "train",
+            "--learner",
+            "dtp",
+            "--rule",
+            "noise_sd=-1",
+            "--epochs",
+            "1",
+        ])
+        .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("rule.noise_sd"), "{err}");
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! | [`bp_oracle`] | the same through the true conductances | a transpose the chip lacks (counted) |
 //! | [`fa`] | (B_{l+1} δ_{l+1}) ⊙ f′(a_l), B fixed random on its own tile | forward reads only |
 //! | [`dfa`] | (B_l e) ⊙ f′(a_l), e the output error | forward reads only, layers in parallel |
+//! | [`dtp`] | (h_l − ĥ_l) ⊙ f′(a_l)/B, ĥ_l propagated down through learned inverses | forward reads only, inverse tiles |
 //!
 //! Continual-learning mechanisms that wrap any of them are in [`continual`] (continual backprop,
 //! L2, shrink-and-perturb) and [`utility`] (utility propagation, backbone and fringe).
@@ -22,6 +23,7 @@ pub mod bp_mirror;
 pub mod bp_oracle;
 pub mod continual;
 pub mod dfa;
+pub mod dtp;
 pub mod fa;
 pub mod ff;
 pub mod hwa;

@@ -164,6 +164,7 @@ pub fn builtin() -> Vec<Entry> {
                 Ok(Box::new(rule.map_err(general)?))
             },
         },
+        super::dtp::ENTRY,
     ]
 }
 
