@@ -60,7 +60,7 @@ fn every_layer_digital_is_bp_digital_bit_for_bit() {
 #[test]
 fn every_layer_on_the_device_is_todays_run_bit_for_bit() {
     let cs = Device::load("constant-step").unwrap();
-    for rule in ["bp-oracle", "bp-mirror", "fa", "dfa", "sg", "ff"] {
+    for rule in ["bp-oracle", "bp-mirror", "fa", "dfa", "sg", "ff", "dtp"] {
         let (l0, s0, a) = train(rule, &spec(vec![]), &cs);
         for layers in [
             all(LayerDevice::Chip),
@@ -83,7 +83,7 @@ fn a_digital_layer_costs_digital_operations_and_every_rule_trains_around_it() {
         LayerDevice::Chip,
         LayerDevice::Digital,
     ]);
-    for rule in ["bp-oracle", "bp-mirror", "fa", "dfa", "sg", "ff"] {
+    for rule in ["bp-oracle", "bp-mirror", "fa", "dfa", "sg", "ff", "dtp"] {
         let (losses, scores, l) = train(rule, &mixed, &cs);
         assert!(losses.iter().all(|v| v.is_finite()), "{rule}: {losses:?}");
         assert!(scores.iter().all(|v| v.is_finite()), "{rule}");
