@@ -316,3 +316,25 @@ n_chips = 2
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_mixed_chip_gives_the_same_bits_at_one_and_two_threads() {
+    let cs = Device::load("constant-step").unwrap();
+    let pcm = Device::load("pcm").unwrap();
+    let s = spec(vec![
+        LayerDevice::Digital,
+        LayerDevice::On(Box::new(pcm)),
+        LayerDevice::Chip,
+    ]);
+    let at = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let (losses, scores, l) = train("bp-mirror", &s, &cs);
+                (losses, scores, l.counters())
+            })
+    };
+    assert_eq!(at(1), at(2));
+}
