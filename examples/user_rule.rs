@@ -179,6 +179,7 @@ mod tests {
         let spec = NetSpec {
             widths: vec![6, 5, 3],
             activation: Activation::Tanh,
+            layer_devices: Vec::new(),
         };
         let ideal = Device::ideal();
         let x = DMatrix::from_fn(6, 4, |i, b| ((i + 2 * b) % 5) as f32 / 5.0);

@@ -79,6 +79,11 @@ struct TrainArgs {
     /// Layer widths from input to output; the input width must match the data.
     #[arg(long, default_value = "784,500,500,10")]
     layers: String,
+    /// Where each layer's weights live, input side first, comma-separated, one per weight
+    /// matrix: `device` (the --device), `digital` (a float matrix off the crossbars), or another
+    /// device preset or file, e.g. `digital,device,digital` [default: every layer on --device].
+    #[arg(long)]
+    layer_devices: Option<String>,
     /// Hidden activation: relu, tanh, sigmoid.
     #[arg(long, default_value = "relu")]
     activation: String,
@@ -546,7 +551,17 @@ fn train(args: TrainArgs) -> Result<i32> {
             train_set.classes()
         )));
     }
-    let spec = NetSpec { widths, activation };
+    let (layer_devices, layer_labels) = match &args.layer_devices {
+        None => (Vec::new(), Vec::new()),
+        Some(list) => parse_layer_devices(list, &device.spec.name)?,
+    };
+    let spec = NetSpec {
+        widths,
+        activation,
+        layer_devices,
+    };
+    spec.check_layers()
+        .map_err(|m| input(format!("--layer-devices: {m}")))?;
     let options = learner_options(&args)?;
     let mut learner =
         learn::build(&args.learner, &spec, &device, args.seed, &options).map_err(input)?;
@@ -557,6 +572,8 @@ fn train(args: TrainArgs) -> Result<i32> {
     }
     let device_name = if args.learner == "bp-digital" {
         "none".to_string()
+    } else if spec.is_mixed() {
+        layer_labels.join("/")
     } else {
         device.spec.name.clone()
     };
@@ -650,6 +667,29 @@ fn train(args: TrainArgs) -> Result<i32> {
         out!("{summary}");
     }
     Ok(0)
+}
+
+/// `--layer-devices`: each layer's place, and its label (`device` shown as `device_name`).
+fn parse_layer_devices(
+    list: &str,
+    device_name: &str,
+) -> Result<(Vec<crate::net::LayerDevice>, Vec<String>)> {
+    let mut devices = Vec::new();
+    let mut labels = Vec::new();
+    for (i, part) in list.split(',').map(str::trim).enumerate() {
+        let (label, d) = crate::experiment::file::layer_device_entry(
+            &toml::Value::String(part.to_string()),
+            &Default::default(),
+        )
+        .map_err(|m| input(format!("--layer-devices, layer {i} (`{part}`): {m}")))?;
+        labels.push(if label.is_empty() {
+            device_name.to_string()
+        } else {
+            label
+        });
+        devices.push(d);
+    }
+    Ok((devices, labels))
 }
 
 /// The resolved device as TOML, with a header giving units and derived figures.

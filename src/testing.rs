@@ -325,7 +325,15 @@ pub fn net_and_batch() -> impl Strategy<Value = (NetSpec, DMatrix<f32>, Vec<usiz
             let x = DMatrix::from_fn(widths[0], n, |_, _| rng.random_range(0.0f32..1.0));
             let classes = *widths.last().unwrap();
             let y = (0..n).map(|_| rng.random_range(0..classes)).collect();
-            (NetSpec { widths, activation }, x, y)
+            (
+                NetSpec {
+                    widths,
+                    activation,
+                    layer_devices: Vec::new(),
+                },
+                x,
+                y,
+            )
         })
 }
 

@@ -748,3 +748,43 @@ fn train_uses_the_recommended_settings_and_reports_divergence() {
     assert_eq!(last_json_line(&o)["diverged"], true, "{}", stdout(&o));
     assert!(stderr(&o).contains("recommended settings are lr 0.002 and batch 50"));
 }
+
+#[test]
+fn train_places_layers_and_rejects_bad_layer_devices() {
+    let base = [
+        "train",
+        "--learner",
+        "bp-oracle",
+        "--device",
+        "constant-step",
+        "--layers",
+        "784,16,10",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "200",
+        "--test-limit",
+        "100",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let o = with(&["--layer-devices", "digital,device", "--json"]);
+    assert_code(&o, 0, "mixed");
+    assert_eq!(last_json_line(&o)["device"], "digital/constant-step");
+    // Every layer on the device is the run without the flag.
+    let plain = with(&["--json"]);
+    let same = with(&["--layer-devices", "device,device", "--json"]);
+    let (p, s) = (last_json_line(&plain), last_json_line(&same));
+    assert_eq!(p["test_loss_per_epoch"], s["test_loss_per_epoch"]);
+    assert_eq!(p["device"], s["device"]);
+    let e = assert_bad_input(&with(&["--layer-devices", "digital"]), "too few");
+    assert!(
+        e.contains("--layer-devices") && e.contains("1 layer devices for 2 layers"),
+        "{e}"
+    );
+    let e = assert_bad_input(&with(&["--layer-devices", "digital,memristor9"]), "unknown");
+    assert!(e.contains("layer 1") && e.contains("memristor9"), "{e}");
+}

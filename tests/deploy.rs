@@ -27,6 +27,7 @@ fn trained(seed: u64) -> Box<dyn Learner> {
     let spec = NetSpec {
         widths: vec![784, 32, 10],
         activation: Activation::Sigmoid,
+        layer_devices: Vec::new(),
     };
     let mut l = learn::build(
         "bp-digital",
@@ -317,6 +318,7 @@ fn saved_then_loaded_weights_give_bit_identical_predictions() {
     let spec = NetSpec {
         widths: vec![784, 32, 10],
         activation: Activation::Sigmoid,
+        layer_devices: Vec::new(),
     };
     let mut b = learn::build(
         "bp-digital",
@@ -352,6 +354,7 @@ fn a_wrong_shaped_file_is_an_error_naming_the_tensor_and_both_shapes() {
     let spec = NetSpec {
         widths: vec![784, 64, 10],
         activation: Activation::Sigmoid,
+        layer_devices: Vec::new(),
     };
     let mut b = learn::build(
         "bp-digital",
@@ -401,7 +404,7 @@ fn deployment_is_bit_identical_at_one_and_two_threads() {
             .num_threads(threads)
             .build()
             .unwrap()
-            .install(|| deploy_and_evaluate(&plan, &w, 0, 7, te))
+            .install(|| deploy_and_evaluate(&plan, &w, &[], 0, 7, te))
     };
     let (one, two) = (run(1), run(2));
     assert_eq!(one.len(), 2 * 3 * 2 * 2);
@@ -422,7 +425,7 @@ fn deployment_is_bit_identical_at_one_and_two_threads() {
             .num_threads(threads)
             .build()
             .unwrap()
-            .install(|| deploy_and_evaluate(&chip, &w, 0, 7, te))
+            .install(|| deploy_and_evaluate(&chip, &w, &[], 0, 7, te))
     };
     assert_eq!(run_chip(1), run_chip(2));
 }

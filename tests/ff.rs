@@ -15,6 +15,7 @@ fn spec(widths: &[usize]) -> NetSpec {
     NetSpec {
         widths: widths.to_vec(),
         activation: Activation::Relu,
+        layer_devices: Vec::new(),
     }
 }
 
@@ -273,6 +274,7 @@ fn rejects_what_it_cannot_train() {
     let tanh = NetSpec {
         widths: vec![30, 20, 5],
         activation: Activation::Tanh,
+        layer_devices: Vec::new(),
     };
     assert!(Ff::new(&tanh, &d, 1, &o).is_err());
     assert!(Ff::new(&spec(&[4, 20, 5]), &d, 1, &o).is_err());

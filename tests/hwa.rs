@@ -104,6 +104,7 @@ fn bp_digital_trains_hardware_aware_and_only_bp_digital_does() {
     let spec = NetSpec {
         widths: vec![20, 16, 4],
         activation: Activation::Relu,
+        layer_devices: Vec::new(),
     };
     let x = DMatrix::from_fn(20, 8, |i, j| ((i + 3 * j) % 7) as f32 / 7.0);
     let labels = [0, 1, 2, 3, 0, 1, 2, 3];
@@ -168,4 +169,74 @@ fn step_decay_halves_the_rate_every_ten_epochs() {
     let bad = "learners = [\"bp-digital\"]\ndevices = [\"ideal\"]\n[train]\nschedule = { step-decay = { every_epochs = 0, factor = 0.5 } }\n";
     let e = mortalsim::experiment::Experiment::from_toml(bad, "x.toml", "x").unwrap_err();
     assert!(e.iter().any(|e| e.to_string().contains("every_epochs")));
+}
+
+#[test]
+fn one_file_holds_plain_noise_aware_and_oracle_as_labelled_variants() {
+    let exp = mortalsim::experiment::Experiment::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/experiments/hwa-training.toml"
+    )))
+    .unwrap();
+    let points: Vec<(&str, &str, &str, bool)> = exp
+        .points
+        .iter()
+        .filter(|p| p.seed == 1)
+        .map(|p| {
+            (
+                p.learner.as_str(),
+                p.rule.as_str(),
+                p.device_label.as_str(),
+                p.settings.options.hwa.is_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        points,
+        [
+            ("bp-digital", "bp-digital", "digital", true),
+            ("bp-digital-hwa", "bp-digital", "digital", false),
+            ("bp-oracle", "bp-oracle", "idealized", true),
+        ]
+    );
+    assert_eq!(exp.points.len(), 9);
+    // The variant is built as its rule with its own options.
+    let p = &exp.points[3];
+    let spec = NetSpec::new(vec![20, 16, 4], Activation::Sigmoid);
+    assert!(learn::build(&p.rule, &spec, &p.device, 1, &p.settings.options).is_ok());
+}
+
+#[test]
+fn bad_variants_are_errors_naming_the_field() {
+    let err = |src: &str| {
+        mortalsim::experiment::Experiment::from_toml(src, "x.toml", "x")
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let head = "learners = [\"bp-digital\", \"plain-2\"]\ndevices = [\"ideal\"]\n";
+    let e = err(&format!(
+        "{head}[learner.plain-2]\nlearner = \"backprop\"\n"
+    ));
+    assert!(
+        e.contains("x.toml:4") && e.contains("learner.plain-2.learner") && e.contains("backprop"),
+        "{e}"
+    );
+    let e = err(head);
+    assert!(
+        e.contains("learners.1") && e.contains("[learner.plain-2] learner = \"RULE\""),
+        "{e}"
+    );
+    let e = err("learners = [\"fa\"]\ndevices = [\"ideal\"]\n[learner.fa]\nlearner = \"dfa\"\n");
+    assert!(
+        e.contains("learner.fa.learner") && e.contains("another name"),
+        "{e}"
+    );
+    // A variant's options are checked against its rule.
+    let e = err(&format!(
+        "{head}[learner.plain-2]\nlearner = \"bp-oracle\"\noptions = {{ hwa = {{ modifier = \"add-normal\", std_dev = 0.1 }} }}\n"
+    ));
+    assert!(e.contains("learner.plain-2"), "{e}");
 }

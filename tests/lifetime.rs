@@ -203,6 +203,7 @@ fn idle_time_ages_the_chip_and_refresh_reprograms_it() {
     let spec = NetSpec {
         widths: vec![784, 16, 10],
         activation: Activation::Relu,
+        layer_devices: Vec::new(),
     };
     let dev = Device::load("idealized")
         .unwrap()

@@ -16,6 +16,7 @@ fn spec(widths: &[usize]) -> NetSpec {
     NetSpec {
         widths: widths.to_vec(),
         activation: Activation::Relu,
+        layer_devices: Vec::new(),
     }
 }
 

@@ -516,6 +516,7 @@ fn layers_and_networks_report_spares_and_refresh() {
     let spec = NetSpec {
         widths: vec![5, 4, 3],
         activation: Activation::Relu,
+        layer_devices: Vec::new(),
     };
     let mut chip = Chip::new(&spec, Some(&d), 1);
     let net = chip.network_mut();

@@ -13,6 +13,7 @@ fn spec() -> NetSpec {
     NetSpec {
         widths: vec![784, 24, 16, 10],
         activation: Activation::Relu,
+        layer_devices: Vec::new(),
     }
 }
 

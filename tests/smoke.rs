@@ -21,6 +21,7 @@ fn accuracy_after_one_epoch_on(name: &str, device: &Device) -> f64 {
     let spec = NetSpec {
         widths: vec![784, 100, 100, 10],
         activation: Activation::Relu,
+        layer_devices: Vec::new(),
     };
     let mut learner = learn::build(name, &spec, device, 1, &Options::default()).unwrap();
     let cfg = TrainConfig {
@@ -63,6 +64,7 @@ fn learners_on_a_noisy_device_give_the_same_bits_with_one_and_two_threads() {
     let spec = NetSpec {
         widths: vec![784, 600, 10], // 784 inputs: two tiles per layer
         activation: Activation::Relu,
+        layer_devices: Vec::new(),
     };
     let dev = Device::load("constant-step").unwrap();
     for name in ["bp-oracle", "fa", "dfa"] {

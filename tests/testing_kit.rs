@@ -18,6 +18,7 @@ fn spec(widths: &[usize], act: Activation) -> NetSpec {
     NetSpec {
         widths: widths.to_vec(),
         activation: act,
+        layer_devices: Vec::new(),
     }
 }
 

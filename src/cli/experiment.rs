@@ -101,8 +101,16 @@ pub fn run_command(args: RunArgs) -> Result<i32> {
         return Ok(0);
     }
     if !args.quiet {
+        let assignments = exp
+            .resolved
+            .sweep
+            .iter()
+            .find(|a| a.path == crate::experiment::file::LAYER_DEVICES_PATH)
+            .map_or(String::new(), |a| {
+                format!(" × {} layer assignments", a.values.len())
+            });
         eprintln!(
-            "{}: {} points ({} learners × {} devices × {} sweep values × {} seeds), shard {shard} runs {owned} · {}",
+            "{}: {} points ({} learners × {} devices{assignments} × {} sweep values × {} seeds), shard {shard} runs {owned} · {}",
             exp.name,
             exp.points.len(),
             exp.resolved.learners.len(),

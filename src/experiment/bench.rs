@@ -151,6 +151,7 @@ pub fn run(
         let spec = NetSpec {
             widths: widths.clone(),
             activation: plan.activation,
+            layer_devices: Vec::new(),
         };
         let weights: usize = widths.windows(2).map(|p| p[0] * p[1]).sum();
         let mut baselines: Vec<(usize, f64)> = Vec::new();

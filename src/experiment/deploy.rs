@@ -132,12 +132,14 @@ pub struct DeployRecord {
     pub energy_per_inference_j: f64,
 }
 
-/// Deploys `weights` (trained by the point with seed `seed`) by `plan` and evaluates every copy
+/// Deploys `weights` (trained by the point with seed `seed`) by `plan`, layer l kept digital
+/// where `digital[l]` ([`DeployedNetwork::program_keeping`]), and evaluates every copy
 /// on `test_set`. Copies run in parallel; the result is in (device, copy, time, compensation)
 /// order and the same bits with any number of threads.
 pub fn deploy_and_evaluate(
     plan: &DeployPlan,
     weights: &NetworkWeights,
+    digital: &[bool],
     readout_reads: u64,
     seed: u64,
     test_set: &Dataset,
@@ -150,7 +152,7 @@ pub fn deploy_and_evaluate(
         .map(|&(d, c)| {
             let (label, dev) = &plan.targets[d];
             let s = derive(seed, &[purpose::DEPLOY, d as u64, c as u64]);
-            let mut net = DeployedNetwork::program(weights, dev, &plan.spec, s);
+            let mut net = DeployedNetwork::program_keeping(weights, digital, dev, &plan.spec, s);
             net.calibrate_drift_reference();
             let mut out = Vec::new();
             for &t in &plan.times_s {

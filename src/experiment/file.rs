@@ -14,6 +14,7 @@
 //! [network]
 //! hidden = [500, 500]
 //! activation = "relu"
+//! layer_devices = ["digital", "device", "digital"]   # default: every layer on the device
 //!
 //! [train]
 //! epochs = 10
@@ -23,6 +24,10 @@
 //! [learner.ff]                          # per-learner overrides of [train], and learner options
 //! lr = 0.003
 //! options = { feedback_digital = false }
+//!
+//! [learner.dfa-digital-b]                # a labelled variant (listed in `learners`) of a rule
+//! learner = "dfa"
+//! options = { feedback_digital = true }
 //!
 //! [evaluate]
 //! drift_times_s = [1, 3600, 86400, 3.15e7]
@@ -38,7 +43,7 @@ use super::train::Countermeasures;
 use crate::config_file::{parse_toml, ConfigError};
 use crate::device::{Device, DeviceError, DeviceFile};
 use crate::learn::{registry, Options};
-use crate::net::Activation;
+use crate::net::{Activation, LayerDevice};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -170,6 +175,14 @@ pub struct NetworkSection {
     pub hidden: Vec<usize>,
     /// Hidden activation: relu (default), tanh or sigmoid.
     pub activation: String,
+    /// Where each layer's weights live, input side first, one entry per weight matrix
+    /// (hidden widths + 1): `"device"` (the point's device, from `devices`), `"digital"` (a
+    /// float matrix off the crossbars, counted as digital operations), or another device as
+    /// `devices` writes one (a preset, a file or a table). Default: every layer on the point's
+    /// device. Swept (`network.layer_devices`), each assignment is its own column in the tables
+    /// and its own panel in the figures, labelled with the assignment (`digital/pcm/digital`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_devices: Vec<toml::Value>,
 }
 
 impl Default for NetworkSection {
@@ -177,6 +190,7 @@ impl Default for NetworkSection {
         NetworkSection {
             hidden: vec![500, 500],
             activation: "relu".into(),
+            layer_devices: Vec::new(),
         }
     }
 }
@@ -227,10 +241,16 @@ impl Default for TrainSection {
     }
 }
 
-/// `[learner.NAME]`: overrides of `[train]` for one learner, and its options.
+/// `[learner.NAME]`: overrides of `[train]` for one learner, and its options. With `learner =
+/// RULE`, NAME is a labelled variant of the registered rule RULE (its own settings and options,
+/// its own rows and series), so one rule can appear several times in `learners`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LearnerSection {
+    /// The registered rule this entry runs, when NAME is a variant's label (default: NAME
+    /// itself is the rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learner: Option<String>,
     /// Passes over the training set.
     pub epochs: Option<usize>,
     /// Samples per update.
@@ -305,12 +325,18 @@ pub struct Point {
     pub index: usize,
     /// Readable unique id, also the file name `points/<id>.json`.
     pub id: String,
-    /// Learner name.
+    /// Learner label: the registered rule's name, or a variant's name (`[learner.LABEL]` with
+    /// `learner = RULE`).
     pub learner: String,
-    /// Device label.
+    /// The registered rule the point runs.
+    pub rule: String,
+    /// Device label; with layers placed elsewhere ([`NetworkSection::layer_devices`]) the
+    /// assignment, layer by layer (`digital/pcm/digital`).
     pub device_label: String,
     /// The device, overrides and sweep values applied, validated.
     pub device: Device,
+    /// Where each layer lives (empty: every layer on `device`).
+    pub layer_devices: Vec<LayerDevice>,
     /// (path, value) of each sweep axis.
     pub sweep: Vec<(String, toml::Value)>,
     /// The seed of the learner and of the data order.
@@ -375,6 +401,7 @@ pub fn never_touches_device(name: &str) -> bool {
     let spec = crate::net::NetSpec {
         widths: vec![3, 2, 2],
         activation: Activation::Relu,
+        layer_devices: Vec::new(),
     };
     match crate::learn::build(name, &spec, &Device::ideal(), 1, &Options::default()) {
         Ok(l) => l.chip().arrays().all(|(_, layer)| !layer.is_analog()),
@@ -466,9 +493,34 @@ fn check(
         p.at("learners", "list at least one learner");
     }
     for (i, l) in raw.learners.iter().enumerate() {
-        if let Err(m) = registry::lookup(l) {
-            p.at(&format!("learners.{i}"), m);
-        } else if raw.learners[..i].contains(l) {
+        let variant_of = raw.learner.get(l).and_then(|s| s.learner.as_ref());
+        if let Some(rule) = variant_of {
+            if let Err(m) = registry::lookup(rule) {
+                p.at(&format!("learner.{l}.learner"), m);
+            } else if rule != l && registry::lookup(l).is_ok() {
+                p.at(
+                    &format!("learner.{l}.learner"),
+                    format!(
+                        "`{l}` is a learner of its own: give the variant of `{rule}` another name"
+                    ),
+                );
+            } else if !l
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                || l.is_empty()
+            {
+                p.at(
+                    &format!("learners.{i}"),
+                    "a variant's name: use letters, digits, `-`, `_` and `.`",
+                );
+            }
+        } else if let Err(m) = registry::lookup(l) {
+            p.at(
+                &format!("learners.{i}"),
+                format!("{m}; a variant of one needs `[learner.{l}] learner = \"RULE\"`"),
+            );
+        }
+        if raw.learners[..i].contains(l) {
             p.at(&format!("learners.{i}"), format!("`{l}` is listed twice"));
         }
     }
@@ -572,7 +624,7 @@ fn check(
                 "give `[evaluate] drift_times_s`: the times after programming at which each copy is evaluated",
             );
         }
-        if raw.learners.iter().any(|l| l == "ff") {
+        if raw.learners.iter().any(|l| rule_of(&raw, l) == "ff") {
             p.at(
                 "deploy",
                 "`ff` classifies by goodness, not by the network's output scores: it cannot be deployed",
@@ -622,7 +674,7 @@ fn check(
     let digital: Vec<bool> = raw
         .learners
         .iter()
-        .map(|l| never_touches_device(l))
+        .map(|l| never_touches_device(rule_of(&raw, l)))
         .collect();
     let mut first_valid_device = None;
     for (d, (label, table)) in devices.iter().enumerate() {
@@ -647,13 +699,21 @@ fn check(
                     .iter()
                     .zip(combo)
                     .any(|(a, &v)| a.path.starts_with("device.") && v > 0);
-                if is_digital && device_axis_moved {
+                // A digital learner's layers are all digital: where they would sit matters
+                // only to its deployment.
+                let layers_axis_moved = raw
+                    .sweep
+                    .iter()
+                    .zip(combo)
+                    .any(|(a, &v)| a.path == LAYER_DEVICES_PATH && v > 0);
+                if is_digital && (device_axis_moved || layers_axis_moved && deploy.is_none()) {
                     continue;
                 }
                 let Resolved {
                     device,
                     settings,
                     sweep,
+                    layers,
                 } = match resolve(&raw, d, label, table, learner, combo) {
                     Ok(r) => r,
                     Err((at, m)) => {
@@ -663,14 +723,21 @@ fn check(
                         continue;
                     }
                 };
-                let (label, sweep): (String, Vec<_>) = if is_digital {
+                // The layer assignment is part of the label, not a sweep value.
+                let sweep: Vec<_> = sweep
+                    .into_iter()
+                    .filter(|(path, _)| path != LAYER_DEVICES_PATH)
+                    .collect();
+                let (label, sweep, layer_devices): (String, Vec<_>, _) = if is_digital {
                     let kept = sweep
                         .into_iter()
                         .filter(|(path, _)| !path.starts_with("device."))
                         .collect();
-                    (DIGITAL_LABEL.to_string(), kept)
+                    let deployed = deploy.is_some().then_some(layers.devices);
+                    let deployed = deployed.unwrap_or_default();
+                    (digital_label(&deployed), kept, deployed)
                 } else {
-                    (label.clone(), sweep)
+                    (layers.label(label), sweep, layers.devices)
                 };
                 for &seed in &raw.seeds {
                     let mut id = point_id(learner, &label, &sweep, seed);
@@ -700,12 +767,23 @@ fn check(
                     if is_digital {
                         hash_input["digital"] = serde_json::json!(true);
                     }
+                    if layer_devices.iter().any(|l| *l != LayerDevice::Chip) {
+                        hash_input["layer_devices"] = serde_json::json!(layer_devices
+                            .iter()
+                            .map(|l| match l {
+                                LayerDevice::On(dev) => serde_json::json!(dev.spec),
+                                l => serde_json::json!(format!("{l:?}")),
+                            })
+                            .collect::<Vec<_>>());
+                    }
                     points.push(Point {
                         index: points.len(),
                         id,
                         learner: learner.clone(),
+                        rule: rule_of(&raw, learner).to_string(),
                         device_label: label.clone(),
                         device: device.clone(),
+                        layer_devices: layer_devices.clone(),
                         sweep: sweep.clone(),
                         seed,
                         digital: is_digital,
@@ -722,6 +800,7 @@ fn check(
     let axes = raw
         .sweep
         .iter()
+        .filter(|a| a.path != LAYER_DEVICES_PATH)
         .map(|a| {
             (
                 a.path.clone(),
@@ -763,7 +842,8 @@ fn resolve(
     let overrides = raw.learner.get(learner).cloned().unwrap_or_default();
     let mut train = raw.train.clone();
     train.epochs = overrides.epochs.unwrap_or(train.epochs);
-    let recommended = registry::lookup(learner)
+    let rule = rule_of(raw, learner);
+    let recommended = registry::lookup(rule)
         .map_err(|m| ("learners".to_string(), m))?
         .recommended;
     train.batch = Some(overrides.batch.or(train.batch).unwrap_or(recommended.batch));
@@ -816,11 +896,13 @@ fn resolve(
         (at, format!("learner `{learner}`: {m}"))
     })?;
     let own_options = |s: &PointSettings| {
-        let entry = registry::lookup(learner).map_err(|m| ("learners".to_string(), m))?;
+        let entry = registry::lookup(rule).map_err(|m| ("learners".to_string(), m))?;
         (entry.check)(&s.options.rule).map_err(|(f, m)| match f.as_str() {
             "" => ("options.rule".to_string(), m),
             _ => (format!("options.rule.{f}"), m),
-        })
+        })?;
+        crate::learn::check_rule_options(rule, &s.options)
+            .map_err(|(f, m)| (format!("options.{f}"), m))
     };
     check_settings(&settings)
         .and_then(|()| own_options(&settings))
@@ -828,6 +910,7 @@ fn resolve(
             let at = match raw.sweep.iter().position(|a| a.path == field) {
                 Some(a) => format!("sweep.{a}.values.{}", combo[a]),
                 // Learner options come only from the learner's own table.
+                None if field.starts_with("network.") => field,
                 None if has_overrides && field.starts_with("options.") => {
                     format!("learner.{learner}.{field}")
                 }
@@ -836,6 +919,16 @@ fn resolve(
             };
             (at, m)
         })?;
+    let layers_at = |i: usize| match raw.sweep.iter().position(|a| a.path == LAYER_DEVICES_PATH) {
+        Some(a) => format!("sweep.{a}.values.{}.{i}", combo[a]),
+        None => format!("{LAYER_DEVICES_PATH}.{i}"),
+    };
+    let mut layers = Layers::default();
+    for (i, v) in settings.network.layer_devices.iter().enumerate() {
+        let (l, dev) = layer_device_entry(v, &settings.ageing).map_err(|m| (layers_at(i), m))?;
+        layers.labels.push(l);
+        layers.devices.push(dev);
+    }
     accelerate(&mut device_table, &settings.ageing);
     let device = device_from_table(&device_table, label)
         .map_err(|m| (at_value(&m), format!("device `{label}`: {m}")))?;
@@ -843,7 +936,78 @@ fn resolve(
         device,
         settings,
         sweep,
+        layers,
     })
+}
+
+/// The sweep path and field of [`NetworkSection::layer_devices`].
+pub const LAYER_DEVICES_PATH: &str = "network.layer_devices";
+
+/// The registered rule that `learners` entry `name` runs: its `[learner.NAME] learner`, or
+/// the name itself.
+fn rule_of<'a>(raw: &'a ExperimentFile, name: &'a str) -> &'a str {
+    raw.learner
+        .get(name)
+        .and_then(|s| s.learner.as_deref())
+        .unwrap_or(name)
+}
+
+/// One entry of `layer_devices` (or of `train --layer-devices`): `"device"` (the chip's
+/// device), `"digital"`, or a device as `devices` writes one, its failure rates scaled by
+/// `ageing` as the chip's; with the label it shows in the point's label.
+pub fn layer_device_entry(
+    v: &toml::Value,
+    ageing: &AgeingSection,
+) -> Result<(String, LayerDevice), String> {
+    match v.as_str() {
+        Some("device") => return Ok((String::new(), LayerDevice::Chip)),
+        Some(DIGITAL_LABEL) => return Ok((DIGITAL_LABEL.to_string(), LayerDevice::Digital)),
+        _ => {}
+    }
+    let (label, mut table) = device_entry(v).map_err(|m| {
+        format!("{m} (a layer is \"device\", \"digital\" or a device as in `devices`)")
+    })?;
+    accelerate(&mut table, ageing);
+    let dev = device_from_table(&table, &label).map_err(|m| format!("device `{label}`: {m}"))?;
+    Ok((label, LayerDevice::On(Box::new(dev))))
+}
+
+/// Where a point's layers live, with their labels (empty for the point's device).
+#[derive(Default)]
+struct Layers {
+    devices: Vec<LayerDevice>,
+    labels: Vec<String>,
+}
+
+impl Layers {
+    /// The point's label on device `device`: the device's label when every layer is on it,
+    /// else the assignment layer by layer (`digital/pcm/digital`).
+    fn label(&self, device: &str) -> String {
+        if self.devices.iter().all(|d| *d == LayerDevice::Chip) {
+            return device.to_string();
+        }
+        self.labels
+            .iter()
+            .map(|l| if l.is_empty() { device } else { l.as_str() })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+/// The label of a digital learner's point whose layers are deployed per `deployed`: `digital`,
+/// or with layers kept digital at deployment `digital (digital/analog/digital)`.
+fn digital_label(deployed: &[LayerDevice]) -> String {
+    if !deployed.contains(&LayerDevice::Digital) {
+        return DIGITAL_LABEL.to_string();
+    }
+    let parts: Vec<&str> = deployed
+        .iter()
+        .map(|d| match d {
+            LayerDevice::Digital => DIGITAL_LABEL,
+            _ => "analog",
+        })
+        .collect();
+    format!("{DIGITAL_LABEL} ({})", parts.join("/"))
 }
 
 /// One point's resolution, before its seeds.
@@ -851,6 +1015,7 @@ struct Resolved {
     device: Device,
     settings: PointSettings,
     sweep: Vec<(String, toml::Value)>,
+    layers: Layers,
 }
 
 #[derive(Serialize)]
@@ -914,6 +1079,16 @@ fn check_settings(s: &PointSettings) -> Result<(), (String, String)> {
         crate::memory::network_bytes(&widths, 3),
     ) {
         return Err(("network.hidden".to_string(), m));
+    }
+    let (given, layers) = (s.network.layer_devices.len(), s.network.hidden.len() + 1);
+    if given != 0 && given != layers {
+        return Err((
+            LAYER_DEVICES_PATH.to_string(),
+            format!(
+                "{given} entries for {layers} layers (hidden widths {:?}): give one per weight matrix, input side first",
+                s.network.hidden
+            ),
+        ));
     }
     match Activation::parse(&s.network.activation) {
         Some(a) if a != Activation::Identity => {}

@@ -11,7 +11,7 @@ use super::schema::{PointStatus, RunStatus};
 use super::train::{evaluate, train, EpochReport, TrainConfig};
 use crate::data::{DataError, Dataset, Split};
 use crate::learn;
-use crate::net::{Activation, NetSpec, NetworkWeights};
+use crate::net::{Activation, LayerDevice, NetSpec, NetworkWeights};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -377,6 +377,7 @@ pub fn run_point(
     let spec = NetSpec {
         widths,
         activation: Activation::parse(&s.network.activation).unwrap_or(Activation::Relu),
+        layer_devices: point.layer_devices.clone(),
     };
     let mut record = PointRecord {
         schema_version: SCHEMA_VERSION,
@@ -398,15 +399,16 @@ pub fn run_point(
         finished_utc: String::new(),
     };
     let evaluate = &exp.evaluate;
-    let built = learn::build(&point.learner, &spec, &point.device, point.seed, &s.options)
-        .and_then(|mut l| {
+    let built = learn::build(&point.rule, &spec, &point.device, point.seed, &s.options).and_then(
+        |mut l| {
             if let Some(path) = &exp.weights.load {
                 NetworkWeights::load(path)
                     .and_then(|w| w.write_into(l.network()))
                     .map_err(|e| format!("[weights] load: {e}"))?;
             }
             Ok(l)
-        });
+        },
+    );
     match built {
         Err(e) => {
             record.status = PointStatus::Failed;
@@ -497,8 +499,19 @@ fn after_training(
             .map_err(|e| e.to_string())?;
     }
     if let Some(plan) = &exp.deploy {
-        record.deploy =
-            super::deploy::deploy_and_evaluate(plan, &weights, readout_reads, point.seed, test_set);
+        let digital: Vec<bool> = point
+            .layer_devices
+            .iter()
+            .map(|d| *d == LayerDevice::Digital)
+            .collect();
+        record.deploy = super::deploy::deploy_and_evaluate(
+            plan,
+            &weights,
+            &digital,
+            readout_reads,
+            point.seed,
+            test_set,
+        );
     }
     Ok(())
 }

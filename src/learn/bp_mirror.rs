@@ -49,18 +49,19 @@ pub struct Mirror {
 
 impl Mirror {
     /// A mirror of forward layer `layer` of `chip`, whose weights were programmed to `w0`
-    /// (rows × cols): fabricated on the chip's device as cols × rows tiles (randomness from
-    /// `seed`) and programmed (write-and-verify, counted) to w0ᵀ. Always physical, also on an
-    /// ideal device.
+    /// (rows × cols): fabricated on that layer's device as cols × rows tiles (randomness from
+    /// `seed`) and programmed (write-and-verify, counted) to w0ᵀ. Physical, also on an ideal
+    /// device; a float matrix only when the layer itself is digital (off the chip, its
+    /// transpose is plain digital memory: [`Chip::allocate_beside`]).
     pub fn new(chip: &mut Chip, layer: usize, w0: &DMatrix<f32>, seed: u64) -> Mirror {
         let t = w0.transpose();
-        let tile = chip.allocate(
+        let tile = chip.allocate_beside(
+            layer,
             Role::Mirror,
             &t,
             DVector::zeros(t.nrows()),
             Activation::Identity,
             seed,
-            false,
         );
         Mirror {
             tile,

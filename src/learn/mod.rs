@@ -210,6 +210,20 @@ pub fn build(
     })
 }
 
+/// Checks the options that only some rules take: hardware-aware training ([`Options::hwa`])
+/// trains digital weights, so only `bp-digital` takes it. `Err((field, message))`.
+pub fn check_rule_options(name: &str, options: &Options) -> Result<(), (String, String)> {
+    if name != "bp-digital" && !options.hwa.is_default() {
+        return Err((
+            "hwa".into(),
+            format!(
+                "hardware-aware training trains digital weights: it is for bp-digital, not {name}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// As [`build`], the error as (field of the options, message): the field is empty when the
 /// problem is not one option's, `rule.FIELD` for a rule's own option.
 pub fn build_located(
@@ -228,14 +242,9 @@ pub fn build_located(
     )
     .map_err(|m| (String::new(), m))?;
     (entry.check)(&options.rule).map_err(|(f, m)| (format!("rule.{f}"), m))?;
-    if name != "bp-digital" && !options.hwa.is_default() {
-        return Err((
-            "hwa".into(),
-            format!(
-                "hardware-aware training trains digital weights: it is for bp-digital, not {name}"
-            ),
-        ));
-    }
+    spec.check_layers()
+        .map_err(|m| ("layer_devices".to_string(), m))?;
+    check_rule_options(name, options)?;
     let args = registry::BuildArgs {
         spec,
         device,

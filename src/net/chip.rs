@@ -1,4 +1,6 @@
-//! One chip: every tile a run uses, on one device and one simulated clock.
+//! One chip: every tile a run uses, on one simulated clock — on the chip's device, apart from
+//! the layers the network description puts elsewhere ([`super::LayerDevice`]: digital, or
+//! another device).
 //!
 //! A learning rule does not own tiles of its own: it asks the [`Chip`] for them. The chip holds
 //! the forward [`Network`] (role [`Role::Forward`]) and every other array a rule allocates —
@@ -24,7 +26,7 @@
 //! ```
 //! use mortalsim::device::Device;
 //! use mortalsim::net::{Activation, Chip, NetSpec};
-//! let spec = NetSpec { widths: vec![4, 3, 2], activation: Activation::Relu };
+//! let spec = NetSpec::new(vec![4, 3, 2], Activation::Relu);
 //! let mut chip = Chip::new(&spec, Some(&Device::ideal()), 1);
 //! let w = chip.network_mut().layer(0).readout(); // one-hot reads, counted
 //! assert_eq!(chip.network().layers().len(), 2);
@@ -37,7 +39,7 @@
 //! ```compile_fail
 //! # use mortalsim::device::Device;
 //! # use mortalsim::net::{Activation, Chip, NetSpec};
-//! # let spec = NetSpec { widths: vec![4, 3, 2], activation: Activation::Relu };
+//! # let spec = NetSpec::new(vec![4, 3, 2], Activation::Relu);
 //! let mut chip = Chip::new(&spec, Some(&Device::ideal()), 1);
 //! let w = chip.network().layers()[0].inspect_weights(); // crate-private
 //! ```
@@ -47,7 +49,7 @@
 //! ```compile_fail
 //! # use mortalsim::device::Device;
 //! # use mortalsim::net::{Activation, Chip, NetSpec};
-//! # let spec = NetSpec { widths: vec![4, 3, 2], activation: Activation::Relu };
+//! # let spec = NetSpec::new(vec![4, 3, 2], Activation::Relu);
 //! let mut chip = Chip::new(&spec, Some(&Device::ideal()), 1);
 //! # let delta = nalgebra::DMatrix::zeros(3, 1);
 //! let g = chip.network_mut().layer(0).privileged_transposed_product(&delta); // crate-private
@@ -58,7 +60,7 @@
 //! ```compile_fail
 //! # use mortalsim::device::Device;
 //! # use mortalsim::net::{Activation, Chip, NetSpec};
-//! # let spec = NetSpec { widths: vec![4, 3, 2], activation: Activation::Relu };
+//! # let spec = NetSpec::new(vec![4, 3, 2], Activation::Relu);
 //! let mut chip = Chip::new(&spec, Some(&Device::ideal()), 1);
 //! let digital = Chip::new(&spec, None, 1);
 //! chip.network_mut().layers[0] = digital.network().layers()[0].clone(); // private field
@@ -69,7 +71,7 @@
 //! ```compile_fail
 //! # use mortalsim::device::Device;
 //! # use mortalsim::net::{Activation, NetSpec, Network};
-//! # let spec = NetSpec { widths: vec![4, 3, 2], activation: Activation::Relu };
+//! # let spec = NetSpec::new(vec![4, 3, 2], Activation::Relu);
 //! let net = Network::new(&spec, Some(&Device::ideal()), 1); // crate-private
 //! ```
 
@@ -191,7 +193,9 @@ impl Chip {
         (chip, id)
     }
 
-    /// The chip's device (None for a digital chip).
+    /// The chip's device (None for a digital chip): its tiles' unless a layer is placed
+    /// elsewhere ([`super::LayerDevice`]), the arrays a rule allocates, and the price of the
+    /// digital work of every array.
     pub fn device(&self) -> Option<&Device> {
         self.device.as_ref()
     }
@@ -237,6 +241,26 @@ impl Chip {
     ) -> TileId {
         let device = self.device.as_ref().filter(|_| !digital);
         self.place(role, Layer::fixed(device, w, seed))
+    }
+
+    /// Allocates a trainable array as [`Chip::allocate`] does, but on the device of forward
+    /// layer `layer` (digital when that layer is digital, see [`super::LayerDevice`]): a
+    /// transposed copy of a layer is made of the same cells as the layer, and a digital layer
+    /// needs no physical copy.
+    ///
+    /// # Panics
+    /// If the network has no layer `layer`.
+    pub fn allocate_beside(
+        &mut self,
+        layer: usize,
+        role: Role,
+        w: &DMatrix<f32>,
+        bias: DVector<f32>,
+        activation: Activation,
+        seed: u64,
+    ) -> TileId {
+        let device = self.net.layers[layer].device().cloned();
+        self.place(role, Layer::new(device.as_ref(), w, bias, activation, seed))
     }
 
     fn place(&mut self, role: Role, layer: Layer) -> TileId {

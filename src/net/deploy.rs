@@ -19,6 +19,10 @@
 //! `src/aihwkit/inference/compensation/drift.py`): right after programming each layer reads the
 //! identity (one one-hot read per input) and keeps r₀ = max(mean|y|, 1e-4); at a later time it
 //! reads it again, r = max(mean|y|, 1e-4), and multiplies its outputs by α = r₀/r.
+//!
+//! **Digital layers** ([`DeployedNetwork::program_keeping`]): a layer the network description
+//! keeps digital stays a float matrix on the inference chip's periphery, neither programmed,
+//! drifting nor compensated; its products are counted as digital operations.
 
 use super::{Activation, NetworkWeights};
 use crate::crossbar::inference::{InferenceArray, ReadNoiseTiming};
@@ -82,6 +86,8 @@ impl Default for DeploySpec {
 
 #[derive(Debug, Clone)]
 enum Array {
+    /// A layer kept digital ([`super::LayerDevice::Digital`]): a float matrix, no drift.
+    Digital(DMatrix<f32>),
     Statistical(Box<InferenceArray>),
     Chip {
         xbar: Box<Crossbar>,
@@ -128,6 +134,10 @@ pub fn map_weights(w: &DMatrix<f32>, spec: &DeploySpec, dev: &Device) -> (DMatri
 impl DeployedLayer {
     fn read_raw(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
         match &mut self.array {
+            Array::Digital(w) => {
+                self.digital_ops += (2 * w.len() * x.ncols()) as u64;
+                par_matmul(w, x)
+            }
             Array::Statistical(a) => match a.exact_weights() {
                 Some(w) => {
                     let y = par_matmul(w, x);
@@ -167,6 +177,7 @@ impl DeployedLayer {
     /// readout`).
     fn one_hot_readout(&mut self) -> f64 {
         let cols = match &self.array {
+            Array::Digital(w) => w.ncols(),
             Array::Statistical(a) => a.cols(),
             Array::Chip { xbar, .. } => xbar.cols(),
         };
@@ -178,6 +189,7 @@ impl DeployedLayer {
     /// Operations of the layer (array and digital work).
     pub fn counters(&self) -> Counters {
         let mut c = match &self.array {
+            Array::Digital(_) => Counters::default(),
             Array::Statistical(a) => a.counters(),
             Array::Chip { xbar, .. } => xbar.counters(),
         };
@@ -189,8 +201,13 @@ impl DeployedLayer {
     pub fn inference_array(&self) -> Option<&InferenceArray> {
         match &self.array {
             Array::Statistical(a) => Some(a),
-            Array::Chip { .. } => None,
+            Array::Chip { .. } | Array::Digital(_) => None,
         }
+    }
+
+    /// Whether the layer was kept digital.
+    pub fn is_digital(&self) -> bool {
+        matches!(self.array, Array::Digital(_))
     }
 
     /// The digital gain of each output.
@@ -220,11 +237,37 @@ impl DeployedNetwork {
         spec: &DeploySpec,
         seed: u64,
     ) -> DeployedNetwork {
+        DeployedNetwork::program_keeping(weights, &[], dev, spec, seed)
+    }
+
+    /// As [`DeployedNetwork::program`], but layer l stays digital where `digital[l]` (a layer
+    /// the network description keeps off the crossbars, [`super::LayerDevice::Digital`]): its
+    /// float weights as trained, read as digital operations, never drifting; layers past the
+    /// end of `digital` are programmed. The random draws of the programmed layers are those of
+    /// [`DeployedNetwork::program`].
+    pub fn program_keeping(
+        weights: &NetworkWeights,
+        digital: &[bool],
+        dev: &Device,
+        spec: &DeploySpec,
+        seed: u64,
+    ) -> DeployedNetwork {
         let layers = weights
             .layers
             .iter()
             .enumerate()
             .map(|(l, lw)| {
+                if digital.get(l).copied().unwrap_or(false) {
+                    return DeployedLayer {
+                        array: Array::Digital(lw.weight.clone()),
+                        gain: vec![1.0; lw.weight.nrows()],
+                        bias: lw.bias.clone(),
+                        activation: lw.activation,
+                        reference: None,
+                        alpha: 1.0,
+                        digital_ops: 0,
+                    };
+                }
                 let (stored, gain) = map_weights(&lw.weight, spec, dev);
                 let s = derive(seed, &[l as u64]);
                 let array =
@@ -264,10 +307,10 @@ impl DeployedNetwork {
         &self.layers
     }
 
-    /// Global drift compensation, step 1: every layer reads the identity and keeps the mean |y|
+    /// Global drift compensation, step 1: every programmed layer reads the identity and keeps the mean |y|
     /// as its reference. Call it right after programming.
     pub fn calibrate_drift_reference(&mut self) {
-        for l in &mut self.layers {
+        for l in self.layers.iter_mut().filter(|l| !l.is_digital()) {
             l.reference = Some(l.one_hot_readout());
         }
     }
@@ -278,6 +321,7 @@ impl DeployedNetwork {
     pub fn age_to(&mut self, t_s: f64) {
         for l in &mut self.layers {
             match &mut l.array {
+                Array::Digital(_) => {}
                 Array::Statistical(a) => a.age_to(t_s),
                 Array::Chip { xbar, programmed_s } => {
                     let dt = *programmed_s + t_s - xbar.now_s();

@@ -178,6 +178,14 @@ impl Layer {
         self.activation
     }
 
+    /// The device of the layer's tiles (None for a digital layer).
+    pub fn device(&self) -> Option<&Device> {
+        match &self.weights {
+            Weights::Analog(x) => Some(x.device()),
+            Weights::Digital(_) => None,
+        }
+    }
+
     /// Whether the weights are on a chip.
     pub fn is_analog(&self) -> bool {
         matches!(self.weights, Weights::Analog(_))

@@ -27,6 +27,36 @@ pub struct NetSpec {
     pub widths: Vec<usize>,
     /// Activation of the hidden layers.
     pub activation: Activation,
+    /// Where each layer's weights live, input side first (one entry per weight matrix); empty
+    /// (the default): every layer on the chip's device. Checked by [`NetSpec::check_layers`].
+    pub layer_devices: Vec<LayerDevice>,
+}
+
+/// Where one layer's weights live on a [`Chip`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum LayerDevice {
+    /// On tiles of the chip's device (the default).
+    #[default]
+    Chip,
+    /// Digital: a float matrix in the periphery's memory, off the crossbars. Its arithmetic is
+    /// counted (and priced) as digital operations, it neither drifts nor fails, and since it is
+    /// not on the chip a rule may read it transposed (no mirror, no oracle needed).
+    Digital,
+    /// On tiles of this device: another device on the same chip and clock (a layer of a
+    /// different technology).
+    On(Box<Device>),
+}
+
+impl LayerDevice {
+    /// The device the layer's tiles are made of on a chip of `chip` (None: digital). On a
+    /// digital chip (`chip` None) every layer is digital.
+    pub fn resolve<'a>(&'a self, chip: Option<&'a Device>) -> Option<&'a Device> {
+        match (self, chip) {
+            (_, None) | (LayerDevice::Digital, _) => None,
+            (LayerDevice::Chip, Some(d)) => Some(d),
+            (LayerDevice::On(d), Some(_)) => Some(d),
+        }
+    }
 }
 
 impl Default for NetSpec {
@@ -35,11 +65,46 @@ impl Default for NetSpec {
         NetSpec {
             widths: vec![784, 500, 500, 10],
             activation: Activation::Relu,
+            layer_devices: Vec::new(),
         }
     }
 }
 
 impl NetSpec {
+    /// `widths` with hidden activation `activation`, every layer on the chip's device.
+    pub fn new(widths: Vec<usize>, activation: Activation) -> NetSpec {
+        NetSpec {
+            widths,
+            activation,
+            layer_devices: Vec::new(),
+        }
+    }
+
+    /// Where layer `l` (0 = the input side) lives ([`LayerDevice::Chip`] unless
+    /// [`NetSpec::layer_devices`] says otherwise).
+    pub fn layer_device(&self, l: usize) -> &LayerDevice {
+        const CHIP: LayerDevice = LayerDevice::Chip;
+        self.layer_devices.get(l).unwrap_or(&CHIP)
+    }
+
+    /// Whether some layer is not on the chip's device.
+    pub fn is_mixed(&self) -> bool {
+        self.layer_devices.iter().any(|d| *d != LayerDevice::Chip)
+    }
+
+    /// Checks [`NetSpec::layer_devices`]: empty, or one entry per layer.
+    pub fn check_layers(&self) -> Result<(), String> {
+        let n = self.widths.len().saturating_sub(1);
+        match self.layer_devices.len() {
+            0 => Ok(()),
+            k if k == n => Ok(()),
+            k => Err(format!(
+                "{k} layer devices for {n} layers (widths {:?}): give one per weight matrix",
+                self.widths
+            )),
+        }
+    }
+
     /// Parses widths written as `784,500,500,10`.
     pub fn parse_widths(s: &str) -> Result<Vec<usize>, String> {
         let widths: Result<Vec<usize>, _> =
@@ -66,9 +131,10 @@ pub struct Network {
 }
 
 impl Network {
-    /// Builds `spec` on `device` (or digital with `None`). Initial weights depend only on `seed`
-    /// and the layer's position, so the digital reference and every device start from the same
-    /// weights; analog layers are programmed to them (write-and-verify, counted).
+    /// Builds `spec` on `device` (or digital with `None`), each layer where
+    /// [`NetSpec::layer_devices`] puts it. Initial weights depend only on `seed` and the layer's
+    /// position, so the digital reference and every device start from the same weights; analog
+    /// layers are programmed to them (write-and-verify, counted).
     pub(crate) fn new(spec: &NetSpec, device: Option<&Device>, seed: u64) -> Network {
         let n = spec.widths.len() - 1;
         let layers = (0..n)
@@ -81,7 +147,8 @@ impl Network {
                 } else {
                     spec.activation
                 };
-                Layer::new(device, &w, b, act, derive(seed, &[purpose::TILE, l as u64]))
+                let dev = spec.layer_device(l).resolve(device);
+                Layer::new(dev, &w, b, act, derive(seed, &[purpose::TILE, l as u64]))
             })
             .collect();
         Network { layers }
