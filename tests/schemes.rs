@@ -1,4 +1,4 @@
-//! Update schemes (mixed precision, Tiki-Taka, TTv2, chopped TTv2): equal to SGD where the
+//! Update schemes (mixed precision, Tiki-Taka, TTv2, chopped TTv2, AGAD): equal to SGD where the
 //! algorithm says so, transfer reads and pulses exactly on schedule, chopping cancelling a fast
 //! array's drift toward its symmetry point, every rule stepping with every scheme, and clear
 //! errors for bad options.
@@ -227,7 +227,7 @@ fn drift_of_c(name: SchemeName, steps: u64) -> f32 {
     let dev = off_symmetry_device();
     let mut chip = one_layer(&dev, 8, 6, 9);
     let opts = SchemeOptions {
-        in_chop_prob: (name == SchemeName::CTtv2).then_some(0.2),
+        in_chop_prob: (name != SchemeName::Ttv2).then_some(0.2),
         auto_granularity: Some(0.0),
         ..Default::default()
     };
@@ -257,6 +257,41 @@ fn chopping_cancels_the_fast_arrays_drift_toward_its_symmetry_point() {
         chopped.abs() < 0.25 * plain,
         "chopped {chopped} vs plain {plain}"
     );
+    // AGAD subtracts a running reference of A's reads as well.
+    let agad = drift_of_c(SchemeName::Agad, 300);
+    assert!(agad.abs() < 0.25 * plain, "agad {agad} vs plain {plain}");
+}
+
+#[test]
+fn agad_writes_nothing_before_its_first_chopper_periods() {
+    // in_chop_prob 0.5: a period of N = 2 sweeps; 5 inputs and 5 samples per update, so one
+    // sweep per update. Transfers may write only once more than N sweeps are done (from the
+    // fourth update on); the columns are read from the first.
+    let dev = Device::load("constant-step").unwrap();
+    let mut chip = one_layer(&dev, 5, 3, 12);
+    let opts = SchemeOptions {
+        in_chop_prob: Some(0.5),
+        auto_granularity: Some(0.0),
+        transfer_lr: Some(1000.0),
+        ..Default::default()
+    };
+    chip.set_update_scheme(&scheme(SchemeName::Agad, opts), 12)
+        .unwrap();
+    let step = |chip: &mut Chip, s: u64| {
+        let x = random_matrix(5, 5, 300 + s, 1.0);
+        let d = random_matrix(3, 5, 400 + s, 0.5);
+        chip.network_mut().layer(0).update(&x, &d, 0.5);
+    };
+    for s in 0..3 {
+        step(&mut chip, s);
+    }
+    assert_eq!(chip.counters_of(Role::Transfer).transfer_reads, 15);
+    assert_eq!(chip.network().layers()[0].scheme_transfer_events(), 0);
+    for s in 3..8 {
+        step(&mut chip, s);
+    }
+    assert_eq!(chip.counters_of(Role::Transfer).transfer_reads, 40);
+    assert!(chip.network().layers()[0].scheme_transfer_events() > 0);
 }
 
 #[test]
@@ -272,6 +307,7 @@ fn every_rule_steps_with_every_scheme_and_pays_for_it() {
             SchemeName::TikiTaka,
             SchemeName::Ttv2,
             SchemeName::CTtv2,
+            SchemeName::Agad,
         ] {
             let options = Options {
                 update: UpdateScheme::named(name),
@@ -420,6 +456,7 @@ fn schemes_give_the_same_bits_on_one_and_two_threads() {
         SchemeName::MixedPrecision,
         SchemeName::TikiTaka,
         SchemeName::CTtv2,
+        SchemeName::Agad,
     ] {
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()

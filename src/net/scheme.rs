@@ -13,6 +13,7 @@
 //! | `tiki-taka` | A ← A − fast_lr·η·δxᵀ (pulsed); every `transfer_every` steps `columns_per_transfer` columns of A are read (one-hot forward reads) and pulsed into C: C ← C + transfer_lr·η·A[:, j]; W = γ·A + C | Gokmen & Haensch, Front. Neurosci. 14:103 (2020); aihwkit `TransferCompound` |
 //! | `ttv2` | A pulsed with an auto-scaled rate; after every `transfer_every` samples one column of A is read into a digital buffer H ← H + A[:, j]·η·transfer_lr/g_b, and where \|H\| ≥ 1 one pulse of C's step is sent and H forgotten (H ← momentum·H); W = γ·A + C | Gokmen, Front. AI 4:699148 (2021); aihwkit `ChoppedTransferCompound` with `in_chop_prob` 0 (its TTv2 presets) |
 //! | `c-ttv2` | `ttv2` with choppers: the sign c_j of input j into A flips with probability `in_chop_prob` after each read of column j, and reads of A are multiplied back by c_j, so A's drift toward its symmetry point averages out of H | Rasch et al., Nat. Commun. (2024); aihwkit `ChoppedTransferCompound` |
+//! | `agad` | chopped TTv2 with a dynamic reference: c_j flips regularly every N = max(⌈1/in_chop_prob⌉, 2) sweeps over the columns; each read updates a running mean M ← (1 − m)·M + m·A[:, j] (m = min(tail_weightening/N, 1)); at a chopper switch the past mean P ← M is kept, and H ← H + c_j·(A[:, j] − P)·η·transfer_lr/g_b; no transfer before N sweeps | Rasch et al., AGAD (2024); aihwkit `DynamicTransferCompound` (rpu_dynamic_transfer_device.cpp:198-340) |
 //!
 //! The defaults are aihwkit's (file and line of `src/aihwkit/simulator/configs/compounds.py`
 //! and `presets/configs.py` at commit 4545f11 are cited on each field of [`SchemeOptions`]).
@@ -53,16 +54,19 @@ pub enum SchemeName {
     /// Chopped TTv2 (TTv3).
     #[serde(rename = "c-ttv2")]
     CTtv2,
+    /// AGAD (TTv4): chopped TTv2 whose reference of A is tracked from running means.
+    Agad,
 }
 
 impl SchemeName {
     /// Every scheme, in report order.
-    pub const ALL: [SchemeName; 5] = [
+    pub const ALL: [SchemeName; 6] = [
         SchemeName::Sgd,
         SchemeName::MixedPrecision,
         SchemeName::TikiTaka,
         SchemeName::Ttv2,
         SchemeName::CTtv2,
+        SchemeName::Agad,
     ];
 
     /// The name as written in files and on the command line.
@@ -73,6 +77,7 @@ impl SchemeName {
             SchemeName::TikiTaka => "tiki-taka",
             SchemeName::Ttv2 => "ttv2",
             SchemeName::CTtv2 => "c-ttv2",
+            SchemeName::Agad => "agad",
         }
     }
 
@@ -129,7 +134,9 @@ pub struct SchemeOptions {
     pub with_reset_prob: Option<f32>,
     /// `c-ttv2`: probability that input j's chopper flips after a read of column j, default
     /// 0.01 (the ReRAM, capacitor and ECRAM presets, presets/configs.py:1049; the class default
-    /// is 0.1, compounds.py:689). `ttv2` has none (0).
+    /// is 0.1, compounds.py:689). `agad`: the regular switching frequency (a switch every
+    /// max(⌈1/in_chop_prob⌉, 2) sweeps), default 0.02 (the ReRAM AGAD preset,
+    /// presets/configs.py:1282; class default 0.1, compounds.py:902). `ttv2` has none (0).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_chop_prob: Option<f32>,
     /// `ttv2`/`c-ttv2`: the buffer's granularity is scaled by auto_granularity/(inputs ×
@@ -141,6 +148,10 @@ pub struct SchemeOptions {
     /// momentum·H), default 0 (compounds.py:730, :737).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub momentum: Option<f32>,
+    /// `agad`: weight of the tail of a chopper period in the running mean, default 5
+    /// (compounds.py:1002; the ReRAM preset's, presets/configs.py:1281).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tail_weightening: Option<f32>,
     /// `mixed-precision`: the step ε of a pulse, in weight units; default the device's
     /// `dw_min` (aihwkit's `granularity` 0, compounds.py:1148). 0 = no quantisation: χ is
     /// transferred whole at each transfer (a full-matrix pulse write).
@@ -172,6 +183,7 @@ impl SchemeOptions {
         add("auto_granularity", self.auto_granularity.is_some());
         add("momentum", self.momentum.is_some());
         add("granularity", self.granularity.is_some());
+        add("tail_weightening", self.tail_weightening.is_some());
         f
     }
 }
@@ -212,6 +224,8 @@ pub struct Resolved {
     pub momentum: f32,
     /// Mixed-precision step (None: the device's dw_min).
     pub granularity: Option<f32>,
+    /// AGAD's tail weighting.
+    pub tail_weightening: f32,
 }
 
 impl UpdateScheme {
@@ -266,6 +280,16 @@ impl UpdateScheme {
                 "auto_granularity",
                 "momentum",
             ],
+            Agad => &[
+                "transfer_every",
+                "gamma",
+                "fast_lr",
+                "transfer_lr",
+                "in_chop_prob",
+                "auto_granularity",
+                "momentum",
+                "tail_weightening",
+            ],
         };
         if let Some(f) = self
             .options
@@ -279,7 +303,7 @@ impl UpdateScheme {
             ));
         }
         let o = &self.options;
-        let transfer = matches!(name, Ttv2 | CTtv2);
+        let transfer = matches!(name, Ttv2 | CTtv2 | Agad);
         let r = Resolved {
             name,
             transfer_every: o.transfer_every.unwrap_or(1),
@@ -288,12 +312,15 @@ impl UpdateScheme {
             fast_lr: o.fast_lr.unwrap_or(if transfer { 0.5 } else { 1.0 }),
             transfer_lr: o.transfer_lr.unwrap_or(1.0),
             with_reset_prob: o.with_reset_prob.unwrap_or(0.0),
-            in_chop_prob: o
-                .in_chop_prob
-                .unwrap_or(if name == CTtv2 { 0.01 } else { 0.0 }),
+            in_chop_prob: o.in_chop_prob.unwrap_or(match name {
+                CTtv2 => 0.01,
+                Agad => 0.02,
+                _ => 0.0,
+            }),
             auto_granularity: o.auto_granularity.unwrap_or(1000.0),
             momentum: o.momentum.unwrap_or(0.0),
             granularity: o.granularity,
+            tail_weightening: o.tail_weightening.unwrap_or(5.0),
         };
         let bad = |f: &str, m: &str| Err((f.to_string(), m.to_string()));
         if r.transfer_every == 0 {
@@ -323,6 +350,9 @@ impl UpdateScheme {
         }
         if !(0.0..1.0).contains(&r.momentum) {
             return bad("momentum", "must be in [0, 1)");
+        }
+        if !(r.tail_weightening.is_finite() && r.tail_weightening > 0.0) {
+            return bad("tail_weightening", "must be a positive number");
         }
         if let Some(g) = r.granularity {
             if !(g.is_finite() && g >= 0.0) {
@@ -361,8 +391,15 @@ pub(crate) struct SchemeState {
     /// coincidences on C; this is the scheme's own tally for checks).
     transfer_events: u64,
     /// Signed transfer pulses (up − down) asked of C by thresholded transfers (`ttv2`,
-    /// `c-ttv2`, `mixed-precision`).
+    /// `c-ttv2`, `agad`, `mixed-precision`).
     net_pulses: i64,
+    /// `agad`: running mean M and past mean P of A's reads (rows × cols; empty otherwise).
+    running_mean: DMatrix<f32>,
+    past_mean: DMatrix<f32>,
+    /// `agad`: whether input j's chopper switched since column j was last read.
+    switched: Vec<bool>,
+    /// `agad`: full sweeps over the columns so far.
+    sweeps: u64,
 }
 
 impl SchemeState {
@@ -376,7 +413,7 @@ impl SchemeState {
         seed: u64,
     ) -> SchemeState {
         use SchemeName::*;
-        let fast = matches!(p.name, TikiTaka | Ttv2 | CTtv2).then(|| {
+        let fast = matches!(p.name, TikiTaka | Ttv2 | CTtv2 | Agad).then(|| {
             Box::new(Layer::new(
                 Some(device),
                 &DMatrix::zeros(rows, cols),
@@ -386,7 +423,7 @@ impl SchemeState {
             ))
         });
         let buffer = match p.name {
-            MixedPrecision | Ttv2 | CTtv2 => DMatrix::zeros(rows, cols),
+            MixedPrecision | Ttv2 | CTtv2 | Agad => DMatrix::zeros(rows, cols),
             _ => DMatrix::zeros(0, 0),
         };
         SchemeState {
@@ -404,6 +441,10 @@ impl SchemeState {
             seed,
             transfer_events: 0,
             net_pulses: 0,
+            running_mean: agad_matrix(p.name, rows, cols),
+            past_mean: agad_matrix(p.name, rows, cols),
+            switched: vec![false; if p.name == Agad { cols } else { 0 }],
+            sweeps: 0,
         }
     }
 
@@ -502,7 +543,9 @@ impl SchemeState {
             SchemeName::Sgd => c.pulse_update(x, delta, lr),
             SchemeName::MixedPrecision => self.mixed_precision(c, x, delta, lr, buffer_ops),
             SchemeName::TikiTaka => self.tiki_taka(c, x, delta, lr),
-            SchemeName::Ttv2 | SchemeName::CTtv2 => self.buffered(c, x, delta, lr),
+            SchemeName::Ttv2 | SchemeName::CTtv2 | SchemeName::Agad => {
+                self.buffered(c, x, delta, lr)
+            }
         }
         self.steps += 1;
         self.samples += x.ncols() as u64;
@@ -688,25 +731,55 @@ impl SchemeState {
                 let sign = if self.chopper[j] { -1.0 } else { 1.0 };
                 let mut d = vec![0f32; rows];
                 let mut any = false;
+                // AGAD's dynamic reference (rpu_dynamic_transfer_device.cpp:245-325).
+                let agad = self.p.name == SchemeName::Agad;
+                let n_samples = agad_period(self.p.in_chop_prob);
+                let sample_momentum = (self.p.tail_weightening / n_samples as f32).min(1.0);
+                let switched = agad && std::mem::take(&mut self.switched[j]);
                 for (i, di) in d.iter_mut().enumerate() {
-                    let mut h = self.buffer[(i, j)] + sign * v[(i, k)] * lr_scale;
+                    let val = v[(i, k)];
+                    let reference = if !agad {
+                        0.0
+                    } else if switched {
+                        let m = self.running_mean[(i, j)];
+                        self.past_mean[(i, j)] = m;
+                        m
+                    } else {
+                        self.past_mean[(i, j)]
+                    };
+                    let mut h = self.buffer[(i, j)] + sign * (val - reference) * lr_scale;
                     if h.abs() >= 1.0 {
                         let steps = h.trunc().clamp(-1.0, 1.0);
-                        self.net_pulses += steps as i64;
                         h *= self.p.momentum;
                         *di = -steps;
                         any = true;
                     }
                     self.buffer[(i, j)] = h;
+                    if agad {
+                        let m = &mut self.running_mean[(i, j)];
+                        *m = *m * (1.0 - sample_momentum) + val * sample_momentum;
+                    }
                 }
+                // AGAD writes nothing before its first N sweeps (.cpp:327).
+                let any = any && (!agad || self.sweeps > n_samples);
                 if any {
+                    self.net_pulses -= d.iter().map(|&v| v as i64).sum::<i64>();
                     let mut e = vec![0f32; cols];
                     e[j] = 1.0;
                     xs.extend(e);
                     ds.extend(d);
                     pairs += 1;
                 }
-                if self.p.in_chop_prob > 0.0 && rng.random::<f32>() < self.p.in_chop_prob {
+                if agad {
+                    // Regular switching: all inputs at the last sample of a period (.cpp:329-340).
+                    if self.sweeps % n_samples + 1 == n_samples {
+                        self.chopper[j] = !self.chopper[j];
+                        self.switched[j] = true;
+                    }
+                    if j == cols - 1 {
+                        self.sweeps += 1;
+                    }
+                } else if self.p.in_chop_prob > 0.0 && rng.random::<f32>() < self.p.in_chop_prob {
                     self.chopper[j] = !self.chopper[j];
                 }
             }
@@ -718,6 +791,25 @@ impl SchemeState {
                 c.pulse_update_with(&xm, &dm, self.dw_min, &up);
             }
         }
+    }
+}
+
+/// AGAD's chopper period in sweeps, N = max(⌈1/in_chop_prob⌉, 2) (2 when 0;
+/// rpu_dynamic_transfer_device.cpp:52-59).
+fn agad_period(in_chop_prob: f32) -> u64 {
+    if in_chop_prob > 0.0 {
+        ((1.0 / in_chop_prob).ceil() as u64).max(2)
+    } else {
+        2
+    }
+}
+
+/// A rows × cols matrix of zeros for `agad`'s means, empty for other schemes.
+fn agad_matrix(name: SchemeName, rows: usize, cols: usize) -> DMatrix<f32> {
+    if name == SchemeName::Agad {
+        DMatrix::zeros(rows, cols)
+    } else {
+        DMatrix::zeros(0, 0)
     }
 }
 
