@@ -480,3 +480,75 @@ fn schemes_give_the_same_bits_on_one_and_two_threads() {
         assert_eq!(run(1), run(2), "{name:?}");
     }
 }
+
+#[test]
+fn with_gamma_the_fast_array_joins_every_read_and_readout() {
+    // W = γ·(A − R)·diag(c) + C: a forward read of the identity, the one-hot readout and the
+    // trained network's predictions agree, choppers and symmetry-point reference included.
+    let dev = off_symmetry_device();
+    for name in [SchemeName::TikiTaka, SchemeName::CTtv2] {
+        let mut chip = one_layer(&dev, 6, 4, 13);
+        let opts = SchemeOptions {
+            gamma: Some(0.5),
+            symmetry_pulses: Some(20),
+            in_chop_prob: (name == SchemeName::CTtv2).then_some(0.3),
+            ..Default::default()
+        };
+        chip.set_update_scheme(&scheme(name, opts), 13).unwrap();
+        for s in 0..6 {
+            let x = random_matrix(6, 3, 500 + s, 1.0);
+            let d = random_matrix(4, 3, 600 + s, 0.5);
+            chip.network_mut().layer(0).update(&x, &d, 0.2);
+        }
+        let layer = chip.network_mut().layer(0);
+        let by_read = layer.read(&DMatrix::identity(6, 6));
+        let by_readout = layer.readout();
+        assert!((by_read - &by_readout).amax() < 1e-5, "{name:?}");
+        let reads_before = chip.counters_of(Role::Transfer).reads;
+        chip.network_mut()
+            .layer(0)
+            .read(&random_matrix(6, 2, 1, 1.0));
+        assert_eq!(
+            chip.counters_of(Role::Transfer).reads,
+            reads_before + 2,
+            "{name:?}: each read of the layer reads A too"
+        );
+    }
+}
+
+#[test]
+fn the_symmetry_point_search_finds_the_devices_symmetry_point_and_is_counted() {
+    // 200 alternating up/down pairs drive every cell of A to w* = 0.5; the reference is read
+    // once per column, and subtracting it cancels A's offset in the transfers as chopping does.
+    let dev = off_symmetry_device();
+    let mut chip = one_layer(&dev, 8, 6, 9);
+    let opts = SchemeOptions {
+        symmetry_pulses: Some(200),
+        auto_granularity: Some(0.0),
+        ..Default::default()
+    };
+    chip.set_update_scheme(&scheme(SchemeName::Ttv2, opts), 9)
+        .unwrap();
+    let a = chip.counters_of(Role::Transfer);
+    assert_eq!(a.coincidences, 2 * 200 * 48, "one pulse per cell per slot");
+    assert_eq!(a.pulse_slots, 2 * 200);
+    assert_eq!(a.transfer_reads, 8, "one one-hot read per column");
+    let w = chip
+        .arrays()
+        .find(|(r, _)| *r == Role::Transfer)
+        .map(|(_, l)| l.mean_abs_weight())
+        .unwrap();
+    assert!((w - 0.5).abs() < 0.02, "A sits at its symmetry point: {w}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for _ in 0..300 {
+        let x = DMatrix::from_fn(8, 4, |_, _| if rng.random::<bool>() { 1.0 } else { -1.0 });
+        let d = DMatrix::from_fn(6, 4, |_, _| if rng.random::<bool>() { 0.1 } else { -0.1 });
+        chip.network_mut().layer(0).update(&x, &d, 0.05);
+    }
+    let with_reference = chip.network().layers()[0].scheme_net_pulses() as f32 / 48.0;
+    let plain = drift_of_c(SchemeName::Ttv2, 300);
+    assert!(
+        with_reference.abs() < 0.25 * plain,
+        "with reference {with_reference} vs plain {plain}"
+    );
+}

@@ -524,6 +524,14 @@ impl Crossbar {
         self.tiles.iter().map(Tile::heap_bytes).sum()
     }
 
+    /// One pulse slot in which every row and column of every tile fires: each alive cell gets
+    /// one pulse up (`up`) or down (see [`Tile::pulse_all`]); counted.
+    pub fn pulse_all(&mut self, up: bool) {
+        self.tiles.par_iter_mut().for_each(|t| t.pulse_all(up));
+        self.sync();
+        self.maintain_spares(true);
+    }
+
     /// Lets `dt_s` seconds pass: drift, leak and random failures act on every tile.
     pub fn advance(&mut self, dt_s: f64) {
         self.tiles.par_iter_mut().for_each(|t| t.advance(dt_s));

@@ -388,6 +388,14 @@ impl Layer {
         self.read_main(e)
     }
 
+    /// Sends one pulse up (`up`) or down to every cell of the layer's tiles (one slot in which
+    /// every line fires, counted); nothing on a digital layer.
+    pub(crate) fn pulse_all(&mut self, up: bool) {
+        if let Weights::Analog(xbar) = &mut self.weights {
+            xbar.pulse_all(up);
+        }
+    }
+
     /// Counts `n` digital operations on an update scheme's buffers (in `digital_ops` and in
     /// `buffer_ops`).
     pub(crate) fn count_buffer_ops(&mut self, n: u64) {
@@ -464,6 +472,8 @@ impl Layer {
     /// Writes unit `i`'s incoming weights W[i, :] = `weights` (write-and-verify of row i's cells
     /// on the chip, counted; a copy in digital) and its bias b_i = `bias`. With momentum, the unit's
     /// velocity restarts at 0.
+    /// Under an update scheme the main array C is written; the fast array and the buffer keep
+    /// their contents (with the default γ = 0 they do not enter the weights).
     pub fn program_unit(&mut self, i: usize, weights: &[f32], bias: f32) {
         assert!(i < self.rows(), "program_unit: unit {i} out of range");
         assert_eq!(
@@ -657,11 +667,16 @@ impl Layer {
         // W = C + γ·A·diag(c): Wᵀδ = Cᵀδ + γ·diag(c)·Aᵀδ.
         let fast = match self.scheme.as_mut() {
             Some(s) if s.params().gamma != 0.0 => {
+                // γ·diag(c)·(A − R)ᵀδ.
                 let a = s
                     .fast_mut()
                     .map(|f| f.privileged_transposed_product(key, delta));
-                a.and_then(|a| s.fast_share(a.transpose()))
-                    .map(|a| a.transpose())
+                a.map(|a| match s.reference() {
+                    Some(r) => a - r.tr_mul(delta),
+                    None => a,
+                })
+                .and_then(|a| s.fast_share_of_product(a.transpose()))
+                .map(|a| a.transpose())
             }
             _ => None,
         };
@@ -672,13 +687,14 @@ impl Layer {
     }
 
     /// Heap memory held by the weights (tiles or float matrix) and the bias, bytes: simulator
-    /// memory, for `mortalsim bench` (momentum buffers are not counted).
+    /// memory, for `mortalsim bench` (momentum buffers are not counted; an update scheme's fast
+    /// array is).
     pub fn heap_bytes(&self) -> usize {
         let w = match &self.weights {
             Weights::Analog(xbar) => xbar.heap_bytes(),
             Weights::Digital(w) => w.len() * 4,
         };
-        w + self.bias.len() * 4
+        w + self.bias.len() * 4 + self.scheme_fast().map_or(0, Layer::heap_bytes)
     }
 
     /// Counts `n` digital operations done on this layer's behalf (a backward product, a

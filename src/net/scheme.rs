@@ -152,6 +152,16 @@ pub struct SchemeOptions {
     /// (compounds.py:1002; the ReRAM preset's, presets/configs.py:1281).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tail_weightening: Option<f32>,
+    /// Tiki-Taka family (`tiki-taka`, `ttv2`, `c-ttv2`, `agad`): symmetry-point reference of
+    /// the fast array found on the chip, default 0 = none. With n > 0, A receives n alternating
+    /// up/down pulse pairs at allocation (every cell, counted), which drive each cell toward its
+    /// symmetry point (where up and down steps are equal); A is then read out (one-hot reads,
+    /// counted as transfer reads) into a digital reference R, subtracted from every later read
+    /// of A (counted). aihwkit computes the same point per device from its parameters at
+    /// fabrication (`subtract_symmetry_point`, rpu_powstep_reference_device.cpp:52-74;
+    /// mortalsim's soft-bounds devices have that too, `response.subtract_symmetry_point`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symmetry_pulses: Option<u32>,
     /// `mixed-precision`: the step ε of a pulse, in weight units; default the device's
     /// `dw_min` (aihwkit's `granularity` 0, compounds.py:1148). 0 = no quantisation: χ is
     /// transferred whole at each transfer (a full-matrix pulse write).
@@ -184,6 +194,7 @@ impl SchemeOptions {
         add("momentum", self.momentum.is_some());
         add("granularity", self.granularity.is_some());
         add("tail_weightening", self.tail_weightening.is_some());
+        add("symmetry_pulses", self.symmetry_pulses.is_some());
         f
     }
 }
@@ -226,6 +237,8 @@ pub struct Resolved {
     pub granularity: Option<f32>,
     /// AGAD's tail weighting.
     pub tail_weightening: f32,
+    /// Up/down pulse pairs of the symmetry-point search (0 = none).
+    pub symmetry_pulses: u32,
 }
 
 impl UpdateScheme {
@@ -262,6 +275,7 @@ impl UpdateScheme {
                 "fast_lr",
                 "transfer_lr",
                 "with_reset_prob",
+                "symmetry_pulses",
             ],
             Ttv2 => &[
                 "transfer_every",
@@ -270,6 +284,7 @@ impl UpdateScheme {
                 "transfer_lr",
                 "auto_granularity",
                 "momentum",
+                "symmetry_pulses",
             ],
             CTtv2 => &[
                 "transfer_every",
@@ -279,6 +294,7 @@ impl UpdateScheme {
                 "in_chop_prob",
                 "auto_granularity",
                 "momentum",
+                "symmetry_pulses",
             ],
             Agad => &[
                 "transfer_every",
@@ -289,6 +305,7 @@ impl UpdateScheme {
                 "auto_granularity",
                 "momentum",
                 "tail_weightening",
+                "symmetry_pulses",
             ],
         };
         if let Some(f) = self
@@ -321,6 +338,7 @@ impl UpdateScheme {
             momentum: o.momentum.unwrap_or(0.0),
             granularity: o.granularity,
             tail_weightening: o.tail_weightening.unwrap_or(5.0),
+            symmetry_pulses: o.symmetry_pulses.unwrap_or(0),
         };
         let bad = |f: &str, m: &str| Err((f.to_string(), m.to_string()));
         if r.transfer_every == 0 {
@@ -400,6 +418,8 @@ pub(crate) struct SchemeState {
     switched: Vec<bool>,
     /// `agad`: full sweeps over the columns so far.
     sweeps: u64,
+    /// The fast array's symmetry-point reference R (rows × cols), when searched for.
+    reference: Option<DMatrix<f32>>,
 }
 
 impl SchemeState {
@@ -413,7 +433,7 @@ impl SchemeState {
         seed: u64,
     ) -> SchemeState {
         use SchemeName::*;
-        let fast = matches!(p.name, TikiTaka | Ttv2 | CTtv2 | Agad).then(|| {
+        let mut fast = matches!(p.name, TikiTaka | Ttv2 | CTtv2 | Agad).then(|| {
             Box::new(Layer::new(
                 Some(device),
                 &DMatrix::zeros(rows, cols),
@@ -422,6 +442,17 @@ impl SchemeState {
                 seed,
             ))
         });
+        // The symmetry-point search: alternating pulses, then a readout as the reference.
+        let reference = match fast.as_mut() {
+            Some(a) if p.symmetry_pulses > 0 => {
+                for _ in 0..p.symmetry_pulses {
+                    a.pulse_all(true);
+                    a.pulse_all(false);
+                }
+                Some(a.transfer_read(&DMatrix::identity(cols, cols)))
+            }
+            _ => None,
+        };
         let buffer = match p.name {
             MixedPrecision | Ttv2 | CTtv2 | Agad => DMatrix::zeros(rows, cols),
             _ => DMatrix::zeros(0, 0),
@@ -445,6 +476,7 @@ impl SchemeState {
             past_mean: agad_matrix(p.name, rows, cols),
             switched: vec![false; if p.name == Agad { cols } else { 0 }],
             sweeps: 0,
+            reference,
         }
     }
 
@@ -491,31 +523,54 @@ impl SchemeState {
         let signs = self.chop_signs();
         let chopped = self.p.in_chop_prob > 0.0;
         let fast = self.fast.as_mut()?;
-        let y = if chopped {
-            let mut xc = x.clone();
+        let mut xc = x.clone();
+        if chopped {
             for (mut row, s) in xc.row_iter_mut().zip(&signs) {
                 row *= *s;
             }
             fast.count_buffer_ops(x.len() as u64);
-            fast.read(&xc)
-        } else {
-            fast.read(x)
-        };
+        }
+        let mut y = fast.read(&xc);
+        if let Some(r) = &self.reference {
+            y -= r * &xc;
+            fast.count_buffer_ops((2 * r.len() * x.ncols()) as u64);
+        }
         fast.count_digital_ops(2 * y.len() as u64);
         Some(y * gamma)
     }
 
-    /// γ·A·diag(c) as a matrix from `a` (A's weights however they were obtained); None when
-    /// γ = 0.
+    /// γ·(A − R)·diag(c) as a matrix from `a` (A's weights however they were obtained; R the
+    /// symmetry-point reference, if any); None when γ = 0.
     pub(crate) fn fast_share(&self, a: DMatrix<f32>) -> Option<DMatrix<f32>> {
         if self.p.gamma == 0.0 {
             return None;
         }
+        let a = match &self.reference {
+            Some(r) => a - r,
+            None => a,
+        };
         let mut a = a * self.p.gamma;
         for (mut col, s) in a.column_iter_mut().zip(self.chop_signs()) {
             col *= s;
         }
         Some(a)
+    }
+
+    /// γ·g·diag(c) for a product g (batch × cols) already taken against A − R; None when γ = 0.
+    pub(crate) fn fast_share_of_product(&self, g: DMatrix<f32>) -> Option<DMatrix<f32>> {
+        if self.p.gamma == 0.0 {
+            return None;
+        }
+        let mut g = g * self.p.gamma;
+        for (mut col, s) in g.column_iter_mut().zip(self.chop_signs()) {
+            col *= s;
+        }
+        Some(g)
+    }
+
+    /// The fast array's symmetry-point reference R, if one was searched for.
+    pub(crate) fn reference(&self) -> Option<&DMatrix<f32>> {
+        self.reference.as_ref()
     }
 
     /// Forgets the fast array and the buffer after the layer was re-programmed: A is programmed
@@ -641,7 +696,14 @@ impl SchemeState {
             let columns: Vec<usize> = (0..n).map(|k| (self.next_column + k) % cols).collect();
             self.next_column = (self.next_column + n) % cols;
             let e = one_hot(cols, &columns);
-            let v = fast.transfer_read(&e);
+            let mut v = fast.transfer_read(&e);
+            if let Some(r) = &self.reference {
+                for (k, &j) in columns.iter().enumerate() {
+                    let mut vk = v.column_mut(k);
+                    vk -= r.column(j);
+                }
+                fast.count_buffer_ops(v.len() as u64);
+            }
             c.pulse_update(&e, &(-v), self.p.transfer_lr * lr);
             self.transfer_events += n as u64;
             if self.p.with_reset_prob > 0.0 {
@@ -723,7 +785,14 @@ impl SchemeState {
             left -= n;
             let columns: Vec<usize> = (0..n).map(|k| (self.next_column + k) % cols).collect();
             self.next_column = (self.next_column + n) % cols;
-            let v = fast.transfer_read(&one_hot(cols, &columns));
+            let mut v = fast.transfer_read(&one_hot(cols, &columns));
+            if let Some(r) = &self.reference {
+                for (k, &j) in columns.iter().enumerate() {
+                    let mut vk = v.column_mut(k);
+                    vk -= r.column(j);
+                }
+                fast.count_buffer_ops(v.len() as u64);
+            }
             let mut xs: Vec<f32> = Vec::new();
             let mut ds: Vec<f32> = Vec::new();
             let mut pairs = 0;
