@@ -24,6 +24,11 @@
 //! operation on a digital buffer (H, χ, choppers, running maxima) in `digital_ops` and in
 //! `buffer_ops`.
 //!
+//! Symmetry point: a fast array's cells drift toward the point where their up and down steps are
+//! equal, and TTv2 transfers that offset into C unless it is removed. `c-ttv2` and `agad` remove
+//! it by chopping; [`SchemeOptions::symmetry_pulses`] removes it with a reference found on the
+//! chip (alternating up/down pulses, then a readout, all counted), subtracted from every read of A.
+//!
 //! Deviations from aihwkit, all documented here: one update per mini-batch (aihwkit applies the
 //! vector pairs of a batch one by one; here the transfers due during a batch follow its update);
 //! the auto-scale running maxima of `ttv2`/`c-ttv2` are updated with every sample of a batch
@@ -889,4 +894,42 @@ fn one_hot(n: usize, columns: &[usize]) -> DMatrix<f32> {
         e[(j, k)] = 1.0;
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crossbar::OracleKey;
+    use crate::net::{Chip, NetSpec};
+
+    #[test]
+    fn the_privileged_product_sees_the_fast_array_with_its_reference_and_choppers() {
+        let spec = NetSpec {
+            widths: vec![5, 3],
+            activation: crate::net::Activation::Relu,
+        };
+        let dev = Device::ideal();
+        let mut chip = Chip::new(&spec, Some(&dev), 2);
+        let scheme = UpdateScheme {
+            name: SchemeName::CTtv2,
+            options: SchemeOptions {
+                gamma: Some(0.7),
+                in_chop_prob: Some(0.5),
+                symmetry_pulses: Some(3),
+                ..Default::default()
+            },
+        };
+        chip.set_update_scheme(&scheme, 2).unwrap();
+        let layer = chip.network_mut().layer(0);
+        for s in 0..5 {
+            let x = DMatrix::from_fn(5, 4, |i, j| ((i * 7 + j * 3 + s) % 5) as f32 - 2.0);
+            let d = DMatrix::from_fn(3, 4, |i, j| ((i * 5 + j + s) % 3) as f32 - 1.0);
+            layer.update(&x, &d, 0.1);
+        }
+        let delta = DMatrix::from_fn(3, 2, |i, j| (i + 2 * j) as f32 - 1.5);
+        let w = layer.readout();
+        let g = layer.privileged_transposed_product(&OracleKey::new(), &delta);
+        assert!((g - w.tr_mul(&delta)).amax() < 1e-5);
+        assert!((layer.inspect_weights() - w).amax() < 1e-6);
+    }
 }
