@@ -432,6 +432,19 @@ fn experiment_files_choose_and_sweep_schemes() {
             .collect::<Vec<_>>()
             .join("\n")
     };
+    // A scheme's option is swept like any field.
+    let swept_option = FILE.replace(
+        "[train.scheme]\nin_chop_prob = 0.05\n",
+        "[[sweep]]\npath = \"train.scheme.in_chop_prob\"\nvalues = [0.0, 0.1]\n",
+    );
+    let exp = Experiment::from_toml(&swept_option, "s.toml", "s").unwrap();
+    let probs: Vec<_> = exp
+        .points
+        .iter()
+        .map(|p| p.settings.train.scheme.in_chop_prob)
+        .collect();
+    assert_eq!(probs, [Some(0.0), Some(0.1)]);
+
     let e = err(&FILE.replace("in_chop_prob = 0.05", "chop = 0.05"));
     assert!(e.contains("chop"), "{e}");
     let e = err(&FILE.replace("in_chop_prob = 0.05", "in_chop_prob = 1.5"));
