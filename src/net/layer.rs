@@ -267,6 +267,10 @@ impl Layer {
     /// With a probe that scales the teaching signal ([`Probe::scale`]; e.g. a per-unit step size
     /// δ_i ← s_i·δ_i) the scaled signal is applied.
     ///
+    /// With an update scheme ([`super::Chip::set_update_scheme`]) the weights' step goes through
+    /// the scheme (mixed precision, Tiki-Taka, TTv2, chopped TTv2, AGAD; [`super::scheme`]): every
+    /// rule's update reaches the cells here, and only here.
+    ///
     /// With momentum ([`Layer::set_momentum`]) the gradient G = Σ_b δ_b x_bᵀ is formed in digital
     /// and folded into the velocity v, and the step is W ← W − lr·v: on the chip a full-matrix
     /// write, one update cycle per input line ([`Crossbar::pulse_write`]), instead of one rank-1
