@@ -129,6 +129,11 @@ struct TrainArgs {
     /// Dampening τ of the momentum, v ← μ·v + (1 − τ)·g [default: 0].
     #[arg(long)]
     dampening: Option<f32>,
+    /// Update scheme of the network's layers: sgd (the plain pulsed update), mixed-precision,
+    /// tiki-taka, ttv2 or c-ttv2, with aihwkit's defaults (options in an experiment file's
+    /// `[train.scheme]`); not for bp-digital, which has no device.
+    #[arg(long, default_value = "sgd")]
+    update: String,
     /// ff: goodness threshold per unit (θ = value × layer width for the sum measure, the value
     /// itself for the mean) [default: the learner's].
     #[arg(long)]
@@ -193,6 +198,9 @@ fn learner_options(args: &TrainArgs) -> Result<crate::learn::Options> {
     if let Some(v) = args.dampening {
         o.dampening = v;
     }
+    o.update = crate::net::UpdateScheme::named(
+        crate::net::SchemeName::parse(&args.update).map_err(|m| input(format!("--update: {m}")))?,
+    );
     let ff = &mut o.ff;
     if let Some(v) = args.ff_theta {
         ff.theta_per_unit = v;

@@ -63,6 +63,8 @@ pub mod purpose {
     pub const DEPLOY: u64 = 14;
     /// Hardware-aware training: the weight modifiers' noise.
     pub const HWA: u64 = 15;
+    /// Update schemes: fabrication of their fast arrays, choppers and column resets.
+    pub const SCHEME: u64 = 16;
 }
 
 const ZIG_C: usize = 128;

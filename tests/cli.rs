@@ -788,3 +788,53 @@ fn train_places_layers_and_rejects_bad_layer_devices() {
     let e = assert_bad_input(&with(&["--layer-devices", "digital,memristor9"]), "unknown");
     assert!(e.contains("layer 1") && e.contains("memristor9"), "{e}");
 }
+
+#[test]
+fn train_takes_an_update_scheme_and_names_a_bad_one() {
+    let o = run(&[
+        "train",
+        "--learner",
+        "dfa",
+        "--device",
+        "constant-step",
+        "--layers",
+        "784,16,10",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "200",
+        "--test-limit",
+        "100",
+        "--update",
+        "ttv2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(last_json_line(&o)["test_accuracy"].as_f64().is_some());
+    let o = run(&[
+        "train",
+        "--learner",
+        "dfa",
+        "--layers",
+        "784,16,10",
+        "--update",
+        "ttv3",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--update") && stderr(&o).contains("ttv3"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "train",
+        "--learner",
+        "bp-digital",
+        "--layers",
+        "784,16,10",
+        "--update",
+        "ttv2",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("needs a device"), "{}", stderr(&o));
+}

@@ -45,6 +45,19 @@ pub struct Counters {
     /// counted in `reads` and `programming_pulses`.
     #[serde(default)]
     pub spare_remaps: u64,
+    /// Vector reads of an update scheme's transfers (one-hot forward reads of a fast array's
+    /// columns, [`crate::net::scheme`]); included in `reads`. Not written out when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub transfer_reads: u64,
+    /// Digital operations on an update scheme's buffers (the transfer buffer H, the
+    /// mixed-precision accumulator χ, their choppers and running means); included in
+    /// `digital_ops`. Not written out when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub buffer_ops: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl AddAssign for Counters {
@@ -65,6 +78,8 @@ impl AddAssign for Counters {
         self.hazard_failures += o.hazard_failures;
         self.refreshes += o.refreshes;
         self.spare_remaps += o.spare_remaps;
+        self.transfer_reads += o.transfer_reads;
+        self.buffer_ops += o.buffer_ops;
     }
 }
 

@@ -301,6 +301,19 @@ impl Crossbar {
 
     /// The rank-1 pulse update W ← W − lr·Σ_b d_b x_bᵀ (`x`: cols × batch, `d`: rows × batch).
     pub fn pulse_update(&mut self, x: &DMatrix<f32>, d: &DMatrix<f32>, lr: f32) {
+        let up = self.dev.spec.update.clone();
+        self.pulse_update_with(x, d, lr, &up);
+    }
+
+    /// [`Crossbar::pulse_update`] with the pulse-train settings `up` instead of the device's
+    /// (see [`Tile::pulse_update_with`]).
+    pub fn pulse_update_with(
+        &mut self,
+        x: &DMatrix<f32>,
+        d: &DMatrix<f32>,
+        lr: f32,
+        up: &crate::device::UpdateSection,
+    ) {
         assert_eq!(
             x.nrows(),
             self.cols,
@@ -316,7 +329,7 @@ impl Crossbar {
             self.rows
         );
         if self.tiles.len() == 1 && self.spares.is_none() {
-            self.tiles[0].pulse_update(x, d, lr);
+            self.tiles[0].pulse_update_with(x, d, lr, up);
             return;
         }
         let nc = self.col_blocks.len();
@@ -329,7 +342,7 @@ impl Crossbar {
         self.tiles
             .par_iter_mut()
             .enumerate()
-            .for_each(|(k, t)| t.pulse_update(&xs[k % nc], &ds[k / nc], lr));
+            .for_each(|(k, t)| t.pulse_update_with(&xs[k % nc], &ds[k / nc], lr, up));
         self.sync();
         self.maintain_spares(true);
     }
@@ -509,6 +522,14 @@ impl Crossbar {
     /// quantity).
     pub fn heap_bytes(&self) -> usize {
         self.tiles.iter().map(Tile::heap_bytes).sum()
+    }
+
+    /// One pulse slot in which every row and column of every tile fires: each alive cell gets
+    /// one pulse up (`up`) or down (see [`Tile::pulse_all`]); counted.
+    pub fn pulse_all(&mut self, up: bool) {
+        self.tiles.par_iter_mut().for_each(|t| t.pulse_all(up));
+        self.sync();
+        self.maintain_spares(true);
     }
 
     /// Lets `dt_s` seconds pass: drift, leak and random failures act on every tile.

@@ -583,6 +583,20 @@ impl Tile {
     /// rows × batch. With stochastic pulses each vector pair drives row and column pulse trains;
     /// every coincidence applies one update-once of the device model to that cell.
     pub fn pulse_update(&mut self, x: &DMatrix<f32>, d: &DMatrix<f32>, lr: f32) {
+        let up = self.dev.spec.update.clone();
+        self.pulse_update_with(x, d, lr, &up);
+    }
+
+    /// [`Tile::pulse_update`] with the pulse-train settings `up` instead of the device's (its
+    /// `pulse_type` is the device's): how an update scheme's transfer drives its own trains
+    /// (aihwkit's `transfer_update`, e.g. one slot without update management).
+    pub fn pulse_update_with(
+        &mut self,
+        x: &DMatrix<f32>,
+        d: &DMatrix<f32>,
+        lr: f32,
+        up: &crate::device::UpdateSection,
+    ) {
         assert_eq!(
             x.nrows(),
             self.cols,
@@ -606,7 +620,7 @@ impl Tile {
         let stochastic = self.dev.spec.update.pulse_type == PulseType::StochasticCompressed
             && !matches!(self.dev.shape, Shape::Ideal);
         if stochastic {
-            self.stochastic_update(x, d, lr);
+            self.stochastic_update(x, d, lr, up);
         } else {
             self.float_update(x, d, lr);
         }
@@ -619,7 +633,13 @@ impl Tile {
         self.refresh_read_var();
     }
 
-    fn stochastic_update(&mut self, x: &DMatrix<f32>, d: &DMatrix<f32>, lr: f32) {
+    fn stochastic_update(
+        &mut self,
+        x: &DMatrix<f32>,
+        d: &DMatrix<f32>,
+        lr: f32,
+        up: &crate::device::UpdateSection,
+    ) {
         let op = self.next_op();
         let batch = x.ncols();
         let dw_min = self.dev.spec.response.dw_min as f32;
@@ -642,7 +662,7 @@ impl Tile {
             let dc = &ds[b * rows..(b + 1) * rows];
             let x_max = xc.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d_max = dc.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let Some(plan) = TrainPlan::new(&self.dev.spec.update, lr, dw_min, x_max, d_max) else {
+            let Some(plan) = TrainPlan::new(up, lr, dw_min, x_max, d_max) else {
                 plans.push(None);
                 continue;
             };

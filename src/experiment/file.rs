@@ -43,7 +43,7 @@ use super::train::Countermeasures;
 use crate::config_file::{parse_toml, ConfigError};
 use crate::device::{Device, DeviceError, DeviceFile};
 use crate::learn::{registry, Options};
-use crate::net::{Activation, LayerDevice};
+use crate::net::{Activation, LayerDevice, SchemeName, SchemeOptions, UpdateScheme};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -213,6 +213,19 @@ pub struct TrainSection {
     /// Learning-rate schedule: `constant` (default), `cosine` (annealed to 0 over the run) or
     /// `cooldown` (constant for the first half, then linear to 0).
     pub schedule: super::Schedule,
+    /// The update scheme every rule's update goes through: `sgd` (default, the plain pulsed
+    /// update), `mixed-precision`, `tiki-taka`, `ttv2` or `c-ttv2` (see
+    /// [`crate::net::scheme`]). Not written out when `sgd`.
+    #[serde(skip_serializing_if = "is_sgd")]
+    pub update: SchemeName,
+    /// `[train.scheme]`: the scheme's options, each defaulting to aihwkit's value
+    /// ([`SchemeOptions`]). Not written out when empty.
+    #[serde(skip_serializing_if = "SchemeOptions::is_default")]
+    pub scheme: SchemeOptions,
+}
+
+fn is_sgd(n: &SchemeName) -> bool {
+    *n == SchemeName::Sgd
 }
 
 /// A point's training settings: [`TrainSection`] after per-learner overrides, the learner's
@@ -228,6 +241,22 @@ pub struct TrainSettings {
     pub lr: f32,
     /// Learning-rate schedule.
     pub schedule: super::Schedule,
+    /// The update scheme (see [`TrainSection::update`]).
+    #[serde(default, skip_serializing_if = "is_sgd")]
+    pub update: SchemeName,
+    /// Its options.
+    #[serde(default, skip_serializing_if = "SchemeOptions::is_default")]
+    pub scheme: SchemeOptions,
+}
+
+impl TrainSettings {
+    /// The update scheme with its options.
+    pub fn update_scheme(&self) -> UpdateScheme {
+        UpdateScheme {
+            name: self.update,
+            options: self.scheme.clone(),
+        }
+    }
 }
 
 impl Default for TrainSection {
@@ -237,6 +266,8 @@ impl Default for TrainSection {
             batch: None,
             lr: None,
             schedule: super::Schedule::Constant,
+            update: SchemeName::Sgd,
+            scheme: SchemeOptions::default(),
         }
     }
 }
@@ -886,6 +917,7 @@ fn resolve(
         format!("sweep.{a}.values.{}", combo[a])
     };
     let has_overrides = raw.learner.contains_key(learner);
+
     let settings: PointSettings = toml::Value::Table(t).try_into().map_err(|e| {
         let m = e.message().trim().to_string();
         let at = if has_overrides && raw.sweep.is_empty() {
@@ -904,8 +936,23 @@ fn resolve(
         crate::learn::check_rule_options(rule, &s.options)
             .map_err(|(f, m)| (format!("options.{f}"), m))
     };
+    // A scheme on bp-digital is an error rather than ignored: a comparison that lists it under
+    // a scheme would claim what did not run.
+    let digital_scheme = |s: &PointSettings| match s.train.update {
+        SchemeName::Sgd => Ok(()),
+        u if learner == "bp-digital" => Err((
+            "train.update".to_string(),
+            format!(
+                "bp-digital trains float matrices with no device: the update scheme `{}` has \
+                 no cells to reach (run it with the analog rules only)",
+                u.name()
+            ),
+        )),
+        _ => Ok(()),
+    };
     check_settings(&settings)
         .and_then(|()| own_options(&settings))
+        .and_then(|()| digital_scheme(&settings))
         .map_err(|(field, m)| {
             let at = match raw.sweep.iter().position(|a| a.path == field) {
                 Some(a) => format!("sweep.{a}.values.{}", combo[a]),
@@ -1068,6 +1115,10 @@ fn check_settings(s: &PointSettings) -> Result<(), (String, String)> {
         .schedule
         .validate()
         .map_err(|(f, m)| (f.to_string(), m))?;
+    s.train
+        .update_scheme()
+        .validate()
+        .map_err(|(f, m)| (format!("train.scheme.{f}"), m))?;
     if s.network.hidden.contains(&0) {
         return bad("network.hidden", "a hidden width of 0");
     }

@@ -399,16 +399,19 @@ pub fn run_point(
         finished_utc: String::new(),
     };
     let evaluate = &exp.evaluate;
-    let built = learn::build(&point.rule, &spec, &point.device, point.seed, &s.options).and_then(
-        |mut l| {
+    let options = learn::Options {
+        update: s.train.update_scheme(),
+        ..s.options.clone()
+    };
+    let built =
+        learn::build(&point.rule, &spec, &point.device, point.seed, &options).and_then(|mut l| {
             if let Some(path) = &exp.weights.load {
                 NetworkWeights::load(path)
                     .and_then(|w| w.write_into(l.network()))
                     .map_err(|e| format!("[weights] load: {e}"))?;
             }
             Ok(l)
-        },
-    );
+        });
     match built {
         Err(e) => {
             record.status = PointStatus::Failed;

@@ -2,7 +2,8 @@
 //!
 //! Every rule ends in the rank-1 update ΔW_l = −η δ_l h_{l−1}ᵀ, applied by [`Layer::update`]
 //! (a pulse update on the chip; with [`Options::momentum`] a momentum step, written column by
-//! column); rules differ in how the teaching signal δ_l is produced:
+//! column; with [`Options::update`] an update scheme such as Tiki-Taka, [`crate::net::scheme`]);
+//! rules differ in how the teaching signal δ_l is produced:
 //!
 //! | rule | δ_l of hidden layer l | needs |
 //! | --- | --- | --- |
@@ -33,7 +34,7 @@ pub mod utility;
 
 use crate::crossbar::Counters;
 use crate::device::Device;
-use crate::net::{Chip, Forward, Layer, Momentum, NetSpec, Network, Role, TileId};
+use crate::net::{Chip, Forward, Layer, Momentum, NetSpec, Network, Role, TileId, UpdateScheme};
 use nalgebra::DMatrix;
 
 /// A learning rule training one network. All learners share the network description, the seed
@@ -130,6 +131,11 @@ pub struct Options {
     /// written out when default).
     #[serde(skip_serializing_if = "hwa::HwaConfig::is_default")]
     pub hwa: hwa::HwaConfig,
+    /// The update scheme of the network's layers ([`crate::net::scheme`]; default `sgd`, the
+    /// plain pulsed update), installed by [`build`] on every rule alike. Set from `[train]
+    /// update` and `[train.scheme]` of an experiment file or `--update`; not an `options` key.
+    #[serde(skip)]
+    pub update: UpdateScheme,
 }
 
 fn is_zero(v: &f32) -> bool {
@@ -256,6 +262,14 @@ pub fn build_located(
         (f, m)
     })?;
     plain.network().set_momentum(options.momentum());
+    // The update scheme: how every rule's x·δᵀ reaches the forward layers' cells.
+    plain
+        .chip_mut()
+        .set_update_scheme(&options.update, seed)
+        .map_err(|(f, m)| match f.as_str() {
+            "" => ("update".to_string(), m),
+            _ => (format!("scheme.{f}"), m),
+        })?;
     if options.continual.is_active() {
         Ok(Box::new(
             continual::Continual::new(plain, options.continual.clone(), seed)

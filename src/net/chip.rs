@@ -94,11 +94,19 @@ pub enum Role {
     Mirror,
     /// Trained helper modules (synthetic-gradient modules, a user's own auxiliary arrays).
     Module,
+    /// The fast arrays of an update scheme (Tiki-Taka's A, [`super::scheme`]).
+    Transfer,
 }
 
 impl Role {
     /// Every role, in report order.
-    pub const ALL: [Role; 4] = [Role::Forward, Role::Feedback, Role::Mirror, Role::Module];
+    pub const ALL: [Role; 5] = [
+        Role::Forward,
+        Role::Feedback,
+        Role::Mirror,
+        Role::Module,
+        Role::Transfer,
+    ];
 
     /// The role's name in results (`forward`, `feedback`, `mirror`, `module`).
     pub fn name(self) -> &'static str {
@@ -107,6 +115,7 @@ impl Role {
             Role::Feedback => "feedback",
             Role::Mirror => "mirror",
             Role::Module => "module",
+            Role::Transfer => "transfer",
         }
     }
 }
@@ -297,12 +306,65 @@ impl Chip {
 
     /// Every array with its role: the forward layers first, then the others in allocation
     /// order.
+    /// An update scheme's fast arrays follow their forward layer, with role [`Role::Transfer`].
     pub fn arrays(&self) -> impl Iterator<Item = (Role, &Layer)> + '_ {
         self.net
             .layers
             .iter()
-            .map(|l| (Role::Forward, l))
+            .flat_map(|l| {
+                std::iter::once((Role::Forward, l))
+                    .chain(l.scheme_fast().map(|a| (Role::Transfer, a)))
+            })
             .chain(self.tiles.iter().map(|p| (p.role, &p.layer)))
+    }
+
+    /// Installs the update scheme `scheme` on every forward layer (see [`super::scheme`]): its
+    /// fast arrays are fabricated on the chip's device from `seed`, programmed to 0
+    /// (write-and-verify, counted) and start at the chip's time. `sgd` with no options leaves
+    /// the chip exactly as it was. Errors: the scheme's options (as (field, message), the field
+    /// under `[train.scheme]`), a digital chip (a scheme needs a device), momentum on a layer
+    /// (both shape the step: choose one).
+    pub fn set_update_scheme(
+        &mut self,
+        scheme: &super::UpdateScheme,
+        seed: u64,
+    ) -> Result<(), (String, String)> {
+        let resolved = scheme.validate()?;
+        if scheme.is_sgd() {
+            return Ok(());
+        }
+        let Some(device) = self.device.clone() else {
+            return Err((
+                String::new(),
+                format!(
+                    "the update scheme `{}` needs a device; this chip is digital (bp-digital \
+                     trains float matrices)",
+                    scheme.name.name()
+                ),
+            ));
+        };
+        let now = self.now_s();
+        for (l, layer) in self.net.layers.iter_mut().enumerate() {
+            if layer.has_momentum() {
+                return Err((
+                    String::new(),
+                    format!(
+                        "the update scheme `{}` and momentum both shape the step: choose one",
+                        scheme.name.name()
+                    ),
+                ));
+            }
+            let state = super::scheme::SchemeState::new(
+                resolved,
+                &device,
+                layer.rows(),
+                layer.cols(),
+                crate::random::derive(seed, &[crate::random::purpose::SCHEME, l as u64]),
+            );
+            layer.set_scheme(Some(state));
+            layer.sync_clock(now);
+        }
+        Ok(())
     }
 
     fn arrays_mut(&mut self) -> impl Iterator<Item = &mut Layer> + '_ {

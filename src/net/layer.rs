@@ -8,6 +8,7 @@
 //! `bp-oracle` reference (counted as impossible on this hardware).
 
 use super::momentum::{Momentum, Velocity};
+use super::scheme::SchemeState;
 use super::Activation;
 use crate::crossbar::{Counters, Crossbar, OracleKey, TileView};
 use crate::device::Device;
@@ -52,6 +53,12 @@ pub struct Layer {
     probe: Option<Box<dyn Probe>>,
     /// Momentum buffers of the weights and the bias ([`Layer::set_momentum`]); None = plain SGD.
     velocity: Option<LayerVelocity>,
+    /// The update scheme's state ([`Layer::set_scheme`]); None = the plain pulsed update.
+    scheme: Option<Box<SchemeState>>,
+    /// Vector reads of update-scheme transfers (also in the crossbar's reads).
+    transfer_reads: u64,
+    /// Digital operations on update-scheme buffers (also in `digital_ops`).
+    buffer_ops: u64,
 }
 
 /// The digital velocity buffers of one layer.
@@ -127,6 +134,9 @@ impl Layer {
             drift_scale: 1.0,
             probe: None,
             velocity: None,
+            scheme: None,
+            transfer_reads: 0,
+            buffer_ops: 0,
         }
     }
 
@@ -194,6 +204,15 @@ impl Layer {
     /// The product W·x of a batch without the bias (cols × batch → rows × batch): one forward
     /// read on the chip (digital gain and drift compensation applied), or a float product.
     pub fn read(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        let y = self.read_main(x);
+        match self.scheme.as_mut().and_then(|s| s.fast_read(x)) {
+            Some(fast) => y + fast,
+            None => y,
+        }
+    }
+
+    /// The read of the main array alone (C under a transfer scheme).
+    fn read_main(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
         let scale = self.gain * self.drift_scale;
         match &mut self.weights {
             Weights::Analog(xbar) if scale != 1.0 => {
@@ -256,6 +275,10 @@ impl Layer {
     /// With a probe that scales the teaching signal ([`Probe::scale`]; e.g. a per-unit step size
     /// δ_i ← s_i·δ_i) the scaled signal is applied.
     ///
+    /// With an update scheme ([`super::Chip::set_update_scheme`]) the weights' step goes through
+    /// the scheme (mixed precision, Tiki-Taka, TTv2, chopped TTv2, AGAD; [`super::scheme`]): every
+    /// rule's update reaches the cells here, and only here.
+    ///
     /// With momentum ([`Layer::set_momentum`]) the gradient G = Σ_b δ_b x_bᵀ is formed in digital
     /// and folded into the velocity v, and the step is W ← W − lr·v: on the chip a full-matrix
     /// write, one update cycle per input line ([`Crossbar::pulse_write`]), instead of one rank-1
@@ -274,10 +297,15 @@ impl Layer {
             self.momentum_update(x, delta, lr);
             return;
         }
-        match &mut self.weights {
+        match (&mut self.weights, self.scheme.as_mut()) {
+            (Weights::Analog(xbar), Some(scheme)) => {
+                let mut ops = 0;
+                scheme.update(xbar, x, delta, lr / self.gain, &mut ops);
+                self.count_buffer_ops(ops);
+            }
             // The stored weights are W/g: their update is ΔW/g.
-            Weights::Analog(xbar) => xbar.pulse_update(x, delta, lr / self.gain),
-            Weights::Digital(w) => {
+            (Weights::Analog(xbar), None) => xbar.pulse_update(x, delta, lr / self.gain),
+            (Weights::Digital(w), _) => {
                 par_gemm(w, -lr, delta, &x.transpose(), 1.0);
                 self.digital_ops += (2 * w.len() * x.ncols()) as u64;
             }
@@ -320,11 +348,71 @@ impl Layer {
         }
     }
 
-    /// Moves the layer's clock forward to the chip's time `t_s` (see `Chip::sync_clock`).
+    /// Moves the layer's clock forward to the chip's time `t_s` (see `Chip::sync_clock`), and
+    /// its update scheme's fast array's.
     pub(crate) fn sync_clock(&mut self, t_s: f64) {
         if let Weights::Analog(xbar) = &mut self.weights {
             xbar.sync_to(t_s);
         }
+        if let Some(fast) = self.scheme_fast_mut() {
+            fast.sync_clock(t_s);
+        }
+    }
+
+    /// Installs the update scheme `scheme` (None: the plain pulsed update). Crate-private: the
+    /// chip installs it on its forward layers ([`super::Chip::set_update_scheme`]), so that the
+    /// scheme's arrays are the chip's.
+    pub(crate) fn set_scheme(&mut self, scheme: Option<SchemeState>) {
+        self.scheme = scheme.map(Box::new);
+    }
+
+    /// The update scheme's fast array A, if the layer has one (a tile of role
+    /// [`super::Role::Transfer`]).
+    pub fn scheme_fast(&self) -> Option<&Layer> {
+        self.scheme.as_ref().and_then(|s| s.fast())
+    }
+
+    fn scheme_fast_mut(&mut self) -> Option<&mut Layer> {
+        self.scheme.as_mut().and_then(|s| s.fast_mut())
+    }
+
+    /// The update scheme's transfer events so far: vector pairs pulsed into the main array by
+    /// transfers (0 without a scheme).
+    pub fn scheme_transfer_events(&self) -> u64 {
+        self.scheme.as_ref().map_or(0, |s| s.transfer_events())
+    }
+
+    /// The update scheme's signed transfer pulses so far (up − down, asked of the main array by
+    /// thresholded transfers: `ttv2`, `c-ttv2`, `mixed-precision`; 0 otherwise).
+    pub fn scheme_net_pulses(&self) -> i64 {
+        self.scheme.as_ref().map_or(0, |s| s.net_pulses())
+    }
+
+    /// The update scheme's resolved parameters, if one is installed.
+    pub fn scheme_params(&self) -> Option<&super::scheme::Resolved> {
+        self.scheme.as_ref().map(|s| s.params())
+    }
+
+    /// Reads with the one-hot inputs `e` (cols × n) for an update scheme's transfer: forward
+    /// reads (gain and drift compensation applied), counted as reads and as transfer reads.
+    pub(crate) fn transfer_read(&mut self, e: &DMatrix<f32>) -> DMatrix<f32> {
+        self.transfer_reads += e.ncols() as u64;
+        self.read_main(e)
+    }
+
+    /// Sends one pulse up (`up`) or down to every cell of the layer's tiles (one slot in which
+    /// every line fires, counted); nothing on a digital layer.
+    pub(crate) fn pulse_all(&mut self, up: bool) {
+        if let Weights::Analog(xbar) = &mut self.weights {
+            xbar.pulse_all(up);
+        }
+    }
+
+    /// Counts `n` digital operations on an update scheme's buffers (in `digital_ops` and in
+    /// `buffer_ops`).
+    pub(crate) fn count_buffer_ops(&mut self, n: u64) {
+        self.digital_ops += n;
+        self.buffer_ops += n;
     }
 
     /// The step of [`Layer::update`] with momentum.
@@ -351,6 +439,11 @@ impl Layer {
             *b -= lr * v;
         }
         self.digital_ops += 2 * rows as u64;
+    }
+
+    /// Whether the layer has momentum ([`Layer::set_momentum`]).
+    pub fn has_momentum(&self) -> bool {
+        self.velocity.is_some()
     }
 
     /// The weights' velocity under momentum (digital memory of the periphery, rows × cols), once
@@ -391,6 +484,8 @@ impl Layer {
     /// Writes unit `i`'s incoming weights W[i, :] = `weights` (write-and-verify of row i's cells
     /// on the chip, counted; a copy in digital) and its bias b_i = `bias`. With momentum, the unit's
     /// velocity restarts at 0.
+    /// Under an update scheme the main array C is written; the fast array and the buffer keep
+    /// their contents (with the default γ = 0 they do not enter the weights).
     pub fn program_unit(&mut self, i: usize, weights: &[f32], bias: f32) {
         assert!(i < self.rows(), "program_unit: unit {i} out of range");
         assert_eq!(
@@ -441,6 +536,16 @@ impl Layer {
     /// one-hot input e_j (noisy, counted), without the bias; the column itself in digital.
     pub fn input_column(&mut self, j: usize) -> DVector<f32> {
         assert!(j < self.cols(), "input_column: input {j} out of range");
+        if self
+            .scheme
+            .as_ref()
+            .is_some_and(|s| s.params().gamma != 0.0)
+        {
+            let mut e = DMatrix::zeros(self.cols(), 1);
+            e[(j, 0)] = 1.0;
+            let y = self.read(&e);
+            return DVector::from_column_slice(y.as_slice());
+        }
         let scale = self.gain * self.drift_scale;
         match &mut self.weights {
             Weights::Analog(xbar) => {
@@ -489,9 +594,17 @@ impl Layer {
     /// The weights as the simulator knows them (gain applied), without counting anything:
     /// crate-private introspection (metrics, tests of the crate); rules use `readout`.
     pub(crate) fn inspect_weights(&self) -> DMatrix<f32> {
-        match &self.weights {
+        let w = match &self.weights {
             Weights::Analog(xbar) => xbar.inspect_weights() * self.gain,
             Weights::Digital(w) => w.clone(),
+        };
+        match self
+            .scheme
+            .as_ref()
+            .and_then(|s| s.fast_share(s.fast()?.inspect_weights()))
+        {
+            Some(a) => w + a,
+            None => w,
         }
     }
 
@@ -508,17 +621,37 @@ impl Layer {
     /// The weights as the learner may know them: a one-hot readout on the chip (noisy, counted),
     /// the matrix itself in digital.
     pub fn readout(&mut self) -> DMatrix<f32> {
-        match &mut self.weights {
+        let w = match &mut self.weights {
             Weights::Analog(xbar) => xbar.readout() * self.gain,
             Weights::Digital(w) => w.clone(),
+        };
+        let fast = match self.scheme.as_mut() {
+            Some(s) if s.params().gamma != 0.0 => {
+                let a = s.fast_mut().map(|f| f.readout());
+                a.and_then(|a| s.fast_share(a))
+            }
+            _ => None,
+        };
+        match fast {
+            Some(a) => {
+                self.digital_ops += 2 * a.len() as u64;
+                w + a
+            }
+            None => w,
         }
     }
 
     /// Re-programs the weights to `w` (write-and-verify on the chip).
+    ///
+    /// Under an update scheme the main array C is programmed to `w` and the fast array A to 0,
+    /// the scheme's buffer cleared (as aihwkit sets a compound's weights).
     pub fn program(&mut self, w: &DMatrix<f32>) {
         match &mut self.weights {
             Weights::Analog(xbar) => xbar.program_all(&(w / self.gain)),
             Weights::Digital(m) => m.copy_from(w),
+        }
+        if let Some(s) = self.scheme.as_mut() {
+            s.reset();
         }
     }
 
@@ -539,20 +672,41 @@ impl Layer {
         key: &OracleKey,
         delta: &DMatrix<f32>,
     ) -> DMatrix<f32> {
-        match &mut self.weights {
+        let g = match &mut self.weights {
             Weights::Analog(xbar) => xbar.privileged_transposed_product(key, delta, self.gain),
             Weights::Digital(w) => crate::kernel::par_tr_matmul(w, delta),
+        };
+        // W = C + γ·A·diag(c): Wᵀδ = Cᵀδ + γ·diag(c)·Aᵀδ.
+        let fast = match self.scheme.as_mut() {
+            Some(s) if s.params().gamma != 0.0 => {
+                // γ·diag(c)·(A − R)ᵀδ.
+                let a = s
+                    .fast_mut()
+                    .map(|f| f.privileged_transposed_product(key, delta));
+                a.map(|a| match s.reference() {
+                    Some(r) => a - r.tr_mul(delta),
+                    None => a,
+                })
+                .and_then(|a| s.fast_share_of_product(a.transpose()))
+                .map(|a| a.transpose())
+            }
+            _ => None,
+        };
+        match fast {
+            Some(a) => g + a,
+            None => g,
         }
     }
 
     /// Heap memory held by the weights (tiles or float matrix) and the bias, bytes: simulator
-    /// memory, for `mortalsim bench` (momentum buffers are not counted).
+    /// memory, for `mortalsim bench` (momentum buffers are not counted; an update scheme's fast
+    /// array is).
     pub fn heap_bytes(&self) -> usize {
         let w = match &self.weights {
             Weights::Analog(xbar) => xbar.heap_bytes(),
             Weights::Digital(w) => w.len() * 4,
         };
-        w + self.bias.len() * 4
+        w + self.bias.len() * 4 + self.scheme_fast().map_or(0, Layer::heap_bytes)
     }
 
     /// Counts `n` digital operations done on this layer's behalf (a backward product, a
@@ -579,12 +733,18 @@ impl Layer {
     /// the reference. Call it right after programming or training. No-op on digital layers.
     pub fn calibrate_drift_reference(&mut self) {
         self.drift_reference = self.one_hot_mean_abs();
+        if let Some(fast) = self.scheme_fast_mut() {
+            fast.calibrate_drift_reference();
+        }
     }
 
     /// Global drift compensation, step 2: reads the one-hot inputs again and sets the digital
     /// factor α = reference / now (now clamped ≥ 1e-4 of the reference) by which every later
     /// read is multiplied; `false` switches compensation off (α = 1). Returns α.
     pub fn compensate_drift(&mut self, on: bool) -> f32 {
+        if let Some(fast) = self.scheme_fast_mut() {
+            fast.compensate_drift(on);
+        }
         self.drift_scale = 1.0;
         if on {
             if let (Some(reference), Some(now)) = (self.drift_reference, self.one_hot_mean_abs()) {
@@ -634,6 +794,9 @@ impl Layer {
         if let Weights::Analog(xbar) = &mut self.weights {
             xbar.advance(dt_s);
         }
+        if let Some(fast) = self.scheme_fast_mut() {
+            fast.advance(dt_s);
+        }
     }
 
     /// Physical operation counts, including the digital work of the layer.
@@ -643,6 +806,8 @@ impl Layer {
             Weights::Digital(_) => Counters::default(),
         };
         c.digital_ops += self.digital_ops;
+        c.transfer_reads += self.transfer_reads;
+        c.buffer_ops += self.buffer_ops;
         c
     }
 
@@ -678,6 +843,9 @@ impl Layer {
     /// with a per-cell spread of ν (or the PCM model's ν per conductance), each cell keeps its
     /// own deviation from the mean drift, read into R and written back.
     pub fn refresh(&mut self) {
+        if let Some(fast) = self.scheme_fast_mut() {
+            fast.refresh();
+        }
         let Weights::Analog(xbar) = &mut self.weights else {
             return;
         };

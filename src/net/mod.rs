@@ -7,12 +7,14 @@ pub mod deploy;
 pub mod layer;
 pub mod metrics;
 pub mod momentum;
+pub mod scheme;
 pub mod weights_file;
 
 pub use activation::Activation;
 pub use chip::{Chip, FailedDevices, Role, TileId};
 pub use layer::{torch_default_init, Forward, Layer, Weights};
 pub use momentum::Momentum;
+pub use scheme::{SchemeName, SchemeOptions, UpdateScheme};
 pub use weights_file::{LayerWeights, NetworkWeights, WeightsError};
 
 use crate::device::Device;
