@@ -701,14 +701,7 @@ impl SchemeState {
             let columns: Vec<usize> = (0..n).map(|k| (self.next_column + k) % cols).collect();
             self.next_column = (self.next_column + n) % cols;
             let e = one_hot(cols, &columns);
-            let mut v = fast.transfer_read(&e);
-            if let Some(r) = &self.reference {
-                for (k, &j) in columns.iter().enumerate() {
-                    let mut vk = v.column_mut(k);
-                    vk -= r.column(j);
-                }
-                fast.count_buffer_ops(v.len() as u64);
-            }
+            let v = read_columns(fast, self.reference.as_ref(), &e, &columns);
             c.pulse_update(&e, &(-v), self.p.transfer_lr * lr);
             self.transfer_events += n as u64;
             if self.p.with_reset_prob > 0.0 {
@@ -784,31 +777,29 @@ impl SchemeState {
             ..self.update.clone()
         };
         let mut rng = stream(self.seed, &[purpose::SCHEME, 2, self.steps]);
+        // AGAD's dynamic reference (rpu_dynamic_transfer_device.cpp:245-325).
+        let agad = self.p.name == SchemeName::Agad;
+        let n_samples = agad_period(self.p.in_chop_prob);
+        let sample_momentum = (self.p.tail_weightening / n_samples as f32).min(1.0);
+        let mut d = vec![0f32; rows];
         let mut left = due as usize;
         while left > 0 {
             let n = left.min(cols);
             left -= n;
             let columns: Vec<usize> = (0..n).map(|k| (self.next_column + k) % cols).collect();
             self.next_column = (self.next_column + n) % cols;
-            let mut v = fast.transfer_read(&one_hot(cols, &columns));
-            if let Some(r) = &self.reference {
-                for (k, &j) in columns.iter().enumerate() {
-                    let mut vk = v.column_mut(k);
-                    vk -= r.column(j);
-                }
-                fast.count_buffer_ops(v.len() as u64);
-            }
-            let mut xs: Vec<f32> = Vec::new();
+            let v = read_columns(
+                fast,
+                self.reference.as_ref(),
+                &one_hot(cols, &columns),
+                &columns,
+            );
+            let mut pulsed: Vec<usize> = Vec::new();
             let mut ds: Vec<f32> = Vec::new();
-            let mut pairs = 0;
             for (k, &j) in columns.iter().enumerate() {
                 let sign = if self.chopper[j] { -1.0 } else { 1.0 };
-                let mut d = vec![0f32; rows];
+                d.fill(0.0);
                 let mut any = false;
-                // AGAD's dynamic reference (rpu_dynamic_transfer_device.cpp:245-325).
-                let agad = self.p.name == SchemeName::Agad;
-                let n_samples = agad_period(self.p.in_chop_prob);
-                let sample_momentum = (self.p.tail_weightening / n_samples as f32).min(1.0);
                 let switched = agad && std::mem::take(&mut self.switched[j]);
                 for (i, di) in d.iter_mut().enumerate() {
                     let val = v[(i, k)];
@@ -838,11 +829,8 @@ impl SchemeState {
                 let any = any && (!agad || self.sweeps > n_samples);
                 if any {
                     self.net_pulses -= d.iter().map(|&v| v as i64).sum::<i64>();
-                    let mut e = vec![0f32; cols];
-                    e[j] = 1.0;
-                    xs.extend(e);
-                    ds.extend(d);
-                    pairs += 1;
+                    ds.extend_from_slice(&d);
+                    pulsed.push(j);
                 }
                 if agad {
                     // Regular switching: all inputs at the last sample of a period (.cpp:329-340).
@@ -858,11 +846,10 @@ impl SchemeState {
                 }
             }
             fast.count_buffer_ops(5 * (rows * n) as u64);
-            if pairs > 0 {
-                self.transfer_events += pairs as u64;
-                let xm = DMatrix::from_vec(cols, pairs, xs);
-                let dm = DMatrix::from_vec(rows, pairs, ds);
-                c.pulse_update_with(&xm, &dm, self.dw_min, &up);
+            if !pulsed.is_empty() {
+                self.transfer_events += pulsed.len() as u64;
+                let dm = DMatrix::from_vec(rows, pulsed.len(), ds);
+                c.pulse_update_with(&one_hot(cols, &pulsed), &dm, self.dw_min, &up);
             }
         }
     }
@@ -885,6 +872,25 @@ fn agad_matrix(name: SchemeName, rows: usize, cols: usize) -> DMatrix<f32> {
     } else {
         DMatrix::zeros(0, 0)
     }
+}
+
+/// Transfer reads of the fast array `fast` with the one-hot inputs `e` of `columns`, minus the
+/// symmetry-point reference's columns when there is one (counted as buffer work).
+fn read_columns(
+    fast: &mut Layer,
+    reference: Option<&DMatrix<f32>>,
+    e: &DMatrix<f32>,
+    columns: &[usize],
+) -> DMatrix<f32> {
+    let mut v = fast.transfer_read(e);
+    if let Some(r) = reference {
+        for (k, &j) in columns.iter().enumerate() {
+            let mut vk = v.column_mut(k);
+            vk -= r.column(j);
+        }
+        fast.count_buffer_ops(v.len() as u64);
+    }
+    v
 }
 
 /// The one-hot inputs e_j of `columns` (n × k).
