@@ -108,7 +108,7 @@ impl Role {
         Role::Transfer,
     ];
 
-    /// The role's name in results (`forward`, `feedback`, `mirror`, `module`).
+    /// The role's name in results (`forward`, `feedback`, `mirror`, `module`, `transfer`).
     pub fn name(self) -> &'static str {
         match self {
             Role::Forward => "forward",
