@@ -176,11 +176,7 @@ mod tests {
     /// The output layer receives the exact gradient, as under any feedback rule.
     #[test]
     fn the_output_layer_gets_the_exact_gradient() {
-        let spec = NetSpec {
-            widths: vec![6, 5, 3],
-            activation: Activation::Tanh,
-            layer_devices: Vec::new(),
-        };
+        let spec = NetSpec::new(vec![6, 5, 3], Activation::Tanh);
         let ideal = Device::ideal();
         let x = DMatrix::from_fn(6, 4, |i, b| ((i + 2 * b) % 5) as f32 / 5.0);
         let y = vec![0, 2, 1, 2];

@@ -564,9 +564,8 @@ fn train(args: TrainArgs) -> Result<i32> {
         Some(list) => parse_layer_devices(list, &device.spec.name)?,
     };
     let spec = NetSpec {
-        widths,
-        activation,
         layer_devices,
+        ..NetSpec::new(widths, activation)
     };
     spec.check_layers()
         .map_err(|m| input(format!("--layer-devices: {m}")))?;

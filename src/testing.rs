@@ -326,11 +326,7 @@ pub fn net_and_batch() -> impl Strategy<Value = (NetSpec, DMatrix<f32>, Vec<usiz
             let classes = *widths.last().unwrap();
             let y = (0..n).map(|_| rng.random_range(0..classes)).collect();
             (
-                NetSpec {
-                    widths,
-                    activation,
-                    layer_devices: Vec::new(),
-                },
+                NetSpec::new(widths, activation),
                 x,
                 y,
             )

@@ -14,11 +14,7 @@ use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
 
 fn spec(widths: &[usize]) -> NetSpec {
-    NetSpec {
-        widths: widths.to_vec(),
-        activation: Activation::Relu,
-        layer_devices: Vec::new(),
-    }
+    NetSpec::new(widths.to_vec(), Activation::Relu)
 }
 
 fn idealized() -> Device {

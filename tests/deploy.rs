@@ -24,11 +24,7 @@ fn data() -> &'static (Dataset, Dataset) {
 /// A small digitally trained network (784-32-10 sigmoid, three epochs on 1000 samples).
 fn trained(seed: u64) -> Box<dyn Learner> {
     let (tr, te) = data();
-    let spec = NetSpec {
-        widths: vec![784, 32, 10],
-        activation: Activation::Sigmoid,
-        layer_devices: Vec::new(),
-    };
+    let spec = NetSpec::new(vec![784, 32, 10], Activation::Sigmoid);
     let mut l = learn::build(
         "bp-digital",
         &spec,
@@ -315,11 +311,7 @@ fn saved_then_loaded_weights_give_bit_identical_predictions() {
     std::fs::remove_file(&path).ok();
     assert_eq!(back, w);
     // A network of another seed, loaded with the saved weights, predicts the same bits.
-    let spec = NetSpec {
-        widths: vec![784, 32, 10],
-        activation: Activation::Sigmoid,
-        layer_devices: Vec::new(),
-    };
+    let spec = NetSpec::new(vec![784, 32, 10], Activation::Sigmoid);
     let mut b = learn::build(
         "bp-digital",
         &spec,
@@ -351,11 +343,7 @@ fn saved_then_loaded_weights_give_bit_identical_predictions() {
 fn a_wrong_shaped_file_is_an_error_naming_the_tensor_and_both_shapes() {
     let mut a = trained(6);
     let w = NetworkWeights::read_out(a.network());
-    let spec = NetSpec {
-        widths: vec![784, 64, 10],
-        activation: Activation::Sigmoid,
-        layer_devices: Vec::new(),
-    };
+    let spec = NetSpec::new(vec![784, 64, 10], Activation::Sigmoid);
     let mut b = learn::build(
         "bp-digital",
         &spec,

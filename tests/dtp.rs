@@ -13,11 +13,7 @@ use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
 
 fn spec(widths: &[usize], act: Activation) -> NetSpec {
-    NetSpec {
-        widths: widths.to_vec(),
-        activation: act,
-        layer_devices: Vec::new(),
-    }
+    NetSpec::new(widths.to_vec(), act)
 }
 
 /// A random n × n matrix with entries U(−1, 1).

@@ -12,11 +12,7 @@ use nalgebra::DMatrix;
 use rand::{RngExt, SeedableRng};
 
 fn spec(widths: &[usize]) -> NetSpec {
-    NetSpec {
-        widths: widths.to_vec(),
-        activation: Activation::Relu,
-        layer_devices: Vec::new(),
-    }
+    NetSpec::new(widths.to_vec(), Activation::Relu)
 }
 
 fn batch(rows: usize, n: usize, classes: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
@@ -271,11 +267,7 @@ fn same_seed_same_losses() {
 fn rejects_what_it_cannot_train() {
     let d = Device::ideal();
     let o = Options::default();
-    let tanh = NetSpec {
-        widths: vec![30, 20, 5],
-        activation: Activation::Tanh,
-        layer_devices: Vec::new(),
-    };
+    let tanh = NetSpec::new(vec![30, 20, 5], Activation::Tanh);
     assert!(Ff::new(&tanh, &d, 1, &o).is_err());
     assert!(Ff::new(&spec(&[4, 20, 5]), &d, 1, &o).is_err());
     assert!(Ff::new(&spec(&[30, 5]), &d, 1, &o).is_err());

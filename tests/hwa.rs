@@ -101,11 +101,7 @@ fn discretisation_drop_connect_prog_noise_and_clipping() {
 
 #[test]
 fn bp_digital_trains_hardware_aware_and_only_bp_digital_does() {
-    let spec = NetSpec {
-        widths: vec![20, 16, 4],
-        activation: Activation::Relu,
-        layer_devices: Vec::new(),
-    };
+    let spec = NetSpec::new(vec![20, 16, 4], Activation::Relu);
     let x = DMatrix::from_fn(20, 8, |i, j| ((i + 3 * j) % 7) as f32 / 7.0);
     let labels = [0, 1, 2, 3, 0, 1, 2, 3];
     let plain = Options::default();

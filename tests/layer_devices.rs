@@ -14,9 +14,8 @@ use nalgebra::DMatrix;
 
 fn spec(layers: Vec<LayerDevice>) -> NetSpec {
     NetSpec {
-        widths: vec![20, 16, 12, 4],
-        activation: Activation::Relu,
         layer_devices: layers,
+        ..NetSpec::new(vec![20, 16, 12, 4], Activation::Relu)
     }
 }
 

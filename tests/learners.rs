@@ -10,11 +10,7 @@ use mortalsim::testing::{assert_params_close, random_batch, readout_params};
 use nalgebra::DMatrix;
 
 fn spec(widths: &[usize], act: Activation) -> NetSpec {
-    NetSpec {
-        widths: widths.to_vec(),
-        activation: act,
-        layer_devices: Vec::new(),
-    }
+    NetSpec::new(widths.to_vec(), act)
 }
 
 #[test]

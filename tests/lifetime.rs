@@ -200,11 +200,7 @@ fn a_lifetime_records_every_task_and_does_not_depend_on_the_thread_count() {
 fn idle_time_ages_the_chip_and_refresh_reprograms_it() {
     let (train_set, test_set) = Split::load_dir(mortalsim::data::default_mnist_dir()).unwrap();
     let (train_set, test_set) = (train_set.subset(500), test_set.subset(100));
-    let spec = NetSpec {
-        widths: vec![784, 16, 10],
-        activation: Activation::Relu,
-        layer_devices: Vec::new(),
-    };
+    let spec = NetSpec::new(vec![784, 16, 10], Activation::Relu);
     let dev = Device::load("idealized")
         .unwrap()
         .edited("idealized+drift", |s| {

@@ -13,11 +13,7 @@ use mortalsim::net::{Activation, NetSpec};
 use mortalsim::testing::{assert_params_close, random_batch, readout_params};
 
 fn spec(widths: &[usize], act: Activation) -> NetSpec {
-    NetSpec {
-        widths: widths.to_vec(),
-        activation: act,
-        layer_devices: Vec::new(),
-    }
+    NetSpec::new(widths.to_vec(), act)
 }
 
 fn refresh(k: usize) -> Options {

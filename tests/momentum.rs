@@ -13,11 +13,7 @@ use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
 
 fn spec(widths: &[usize]) -> NetSpec {
-    NetSpec {
-        widths: widths.to_vec(),
-        activation: Activation::Relu,
-        layer_devices: Vec::new(),
-    }
+    NetSpec::new(widths.to_vec(), Activation::Relu)
 }
 
 fn random_matrix(rows: usize, cols: usize, seed: u64) -> DMatrix<f32> {

@@ -513,11 +513,7 @@ fn layers_and_networks_report_spares_and_refresh() {
         "spare_lines_per_tile = 2\nmax_tile_rows = 3",
         "[drift]\nmodel = \"power-law\"\nnu_mean = 0.05",
     );
-    let spec = NetSpec {
-        widths: vec![5, 4, 3],
-        activation: Activation::Relu,
-        layer_devices: Vec::new(),
-    };
+    let spec = NetSpec::new(vec![5, 4, 3], Activation::Relu);
     let mut chip = Chip::new(&spec, Some(&d), 1);
     let net = chip.network_mut();
     // Layer 1: 4 rows in 2 row-blocks (2 + 2), layer 2: 3 rows in one block.

@@ -10,11 +10,7 @@ use mortalsim::learn::{self, Learner, Options};
 use mortalsim::net::{Activation, FailedDevices, NetSpec, Role};
 
 fn spec() -> NetSpec {
-    NetSpec {
-        widths: vec![784, 24, 16, 10],
-        activation: Activation::Relu,
-        layer_devices: Vec::new(),
-    }
+    NetSpec::new(vec![784, 24, 16, 10], Activation::Relu)
 }
 
 /// `idealized` cells that fail at random at `rate` per second, to a random state.

@@ -18,11 +18,7 @@ fn accuracy_after_one_epoch_on(name: &str, device: &Device) -> f64 {
     let (train_set, test_set) =
         Split::load_dir(default_mnist_dir()).expect("MNIST ships in data/mnist");
     let (train_set, test_set) = (train_set.subset(3000), test_set.subset(1000));
-    let spec = NetSpec {
-        widths: vec![784, 100, 100, 10],
-        activation: Activation::Relu,
-        layer_devices: Vec::new(),
-    };
+    let spec = NetSpec::new(vec![784, 100, 100, 10], Activation::Relu);
     let mut learner = learn::build(name, &spec, device, 1, &Options::default()).unwrap();
     let cfg = TrainConfig {
         epochs: 1,
@@ -61,11 +57,7 @@ fn every_learner_learns_clearly_above_chance_in_one_epoch() {
 fn learners_on_a_noisy_device_give_the_same_bits_with_one_and_two_threads() {
     let (train_set, _) = Split::load_dir(default_mnist_dir()).unwrap();
     let data = train_set.subset(256);
-    let spec = NetSpec {
-        widths: vec![784, 600, 10], // 784 inputs: two tiles per layer
-        activation: Activation::Relu,
-        layer_devices: Vec::new(),
-    };
+    let spec = NetSpec::new(vec![784, 600, 10], Activation::Relu); // 784 inputs: two tiles per layer
     let dev = Device::load("constant-step").unwrap();
     for name in ["bp-oracle", "fa", "dfa"] {
         let run = |threads: usize| {

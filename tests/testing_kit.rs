@@ -15,11 +15,7 @@ use mortalsim::testing::{self, ChipSnapshot};
 use nalgebra::DMatrix;
 
 fn spec(widths: &[usize], act: Activation) -> NetSpec {
-    NetSpec {
-        widths: widths.to_vec(),
-        activation: act,
-        layer_devices: Vec::new(),
-    }
+    NetSpec::new(widths.to_vec(), act)
 }
 
 /// `n` values of `strategy`, the same on every run.

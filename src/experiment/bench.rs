@@ -148,11 +148,7 @@ pub fn run(
 ) -> Result<Vec<BenchRow>, String> {
     let mut rows = Vec::new();
     for widths in &plan.sizes {
-        let spec = NetSpec {
-            widths: widths.clone(),
-            activation: plan.activation,
-            layer_devices: Vec::new(),
-        };
+        let spec = NetSpec::new(widths.clone(), plan.activation);
         let weights: usize = widths.windows(2).map(|p| p[0] * p[1]).sum();
         let mut baselines: Vec<(usize, f64)> = Vec::new();
         for learner_name in &plan.learners {

@@ -183,6 +183,16 @@ pub struct NetworkSection {
     /// and its own panel in the figures, labelled with the assignment (`digital/pcm/digital`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layer_devices: Vec<toml::Value>,
+    /// How the initial weights are drawn: `torch-default` (the default, PyTorch's `nn.Linear`)
+    /// or `kaiming-uniform` (Dohare et al.'s learners; biases 0). Continual backprop redraws
+    /// replaced units from the same distribution. Not written out when default, so existing
+    /// configs keep their hashes.
+    #[serde(default, skip_serializing_if = "is_torch_default")]
+    pub init: crate::net::WeightInit,
+}
+
+fn is_torch_default(init: &crate::net::WeightInit) -> bool {
+    *init == crate::net::WeightInit::TorchDefault
 }
 
 impl Default for NetworkSection {
@@ -191,6 +201,7 @@ impl Default for NetworkSection {
             hidden: vec![500, 500],
             activation: "relu".into(),
             layer_devices: Vec::new(),
+            init: crate::net::WeightInit::TorchDefault,
         }
     }
 }
@@ -429,11 +440,7 @@ pub const DIGITAL_LABEL: &str = "digital";
 /// device with default options, none of its chip's arrays is analog (`bp-digital`). A rule
 /// that cannot be built so is taken to touch the device.
 pub fn never_touches_device(name: &str) -> bool {
-    let spec = crate::net::NetSpec {
-        widths: vec![3, 2, 2],
-        activation: Activation::Relu,
-        layer_devices: Vec::new(),
-    };
+    let spec = crate::net::NetSpec::new(vec![3, 2, 2], Activation::Relu);
     match crate::learn::build(name, &spec, &Device::ideal(), 1, &Options::default()) {
         Ok(l) => l.chip().arrays().all(|(_, layer)| !layer.is_analog()),
         Err(_) => false,

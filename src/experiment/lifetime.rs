@@ -4,12 +4,17 @@
 //! cells, pulses spent, spare lines used) and the plasticity of the network (dead units, stable
 //! rank, weight magnitude, replacements, backbone).
 
-use super::train::{evaluate_on, pass, pulses_spent, Caretaker, Countermeasures, RoleReport};
-use crate::data::stream::{class_incremental, PermutedTasks};
+use super::train::{
+    evaluate_on, pass, pass_steps, pulses_spent, Caretaker, Countermeasures, RoleReport,
+};
+use crate::data::stream::{
+    class_incremental, PermutedTasks, SlowlyChangingRegression, SlowlyChangingRegressionConfig,
+};
 use crate::data::Dataset;
 use crate::learn::Learner;
 use crate::net::{metrics, Layer};
 use crate::random::{derive, purpose};
+use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -24,6 +29,12 @@ pub enum StreamKind {
     /// Class-incremental: task k holds the classes k·c … k·c + c − 1 of the dataset (c =
     /// `classes_per_task`); the output layer keeps all classes.
     ClassIncremental,
+    /// Dohare et al.'s slowly-changing regression ([`SlowlyChangingRegression`], configured by
+    /// `[stream.regression]`): no dataset; the network has the stream's binary inputs and one
+    /// linear output trained with the squared-error head ([`Learner::step_regression`]). A task
+    /// is `samples_per_task` examples (default: the examples between two changes of the slow
+    /// bits), and its report's `train_loss` is the online squared error, the paper's measure.
+    SlowlyChangingRegression,
 }
 
 /// `[stream]` of an experiment file: continual learning on a stream of tasks instead of epochs
@@ -47,6 +58,15 @@ pub struct StreamSection {
     /// Training images of the current task on which the plasticity metrics (dead units,
     /// stable rank) are measured (default 500, Dohare et al. use 2000).
     pub metrics_samples: usize,
+    /// The slowly-changing regression problem (default: the paper's, see
+    /// [`SlowlyChangingRegressionConfig`]); read only by that kind. Not written out when
+    /// default, so that other streams' configs keep their hashes.
+    #[serde(skip_serializing_if = "is_default_regression")]
+    pub regression: SlowlyChangingRegressionConfig,
+}
+
+fn is_default_regression(c: &SlowlyChangingRegressionConfig) -> bool {
+    *c == SlowlyChangingRegressionConfig::default()
 }
 
 impl Default for StreamSection {
@@ -58,6 +78,7 @@ impl Default for StreamSection {
             classes_per_task: 2,
             eval_limit: 2000,
             metrics_samples: 500,
+            regression: SlowlyChangingRegressionConfig::default(),
         }
     }
 }
@@ -77,7 +98,21 @@ impl StreamSection {
         if self.eval_limit == 0 {
             return Err(("stream.eval_limit", "must be at least 1".into()));
         }
-        Ok(())
+        self.regression
+            .validate()
+            .map_err(|m| ("stream.regression", m))
+    }
+
+    /// Whether the stream is made without a dataset (the regression stream).
+    pub fn needs_no_data(&self) -> bool {
+        self.kind == StreamKind::SlowlyChangingRegression
+    }
+
+    /// Input and output widths of the network the stream trains, when the stream fixes them
+    /// (the regression stream: its inputs and one output); None for image streams, whose widths
+    /// come from the data.
+    pub fn widths(&self) -> Option<(usize, usize)> {
+        self.needs_no_data().then_some((self.regression.inputs, 1))
     }
 }
 
@@ -197,6 +232,9 @@ impl Tasks {
                 samples_per_task: s.samples_per_task.unwrap_or(train.len()),
                 seed,
             }),
+            StreamKind::SlowlyChangingRegression => {
+                return Err("the regression stream has no image tasks".into())
+            }
             StreamKind::ClassIncremental => {
                 let tr = class_incremental(train, s.classes_per_task)?;
                 let te = class_incremental(test, s.classes_per_task)?;
@@ -278,6 +316,9 @@ pub fn train_lifetime(
     cfg: &LifetimeConfig,
     mut on_task: impl FnMut(&TaskReport),
 ) -> Result<Vec<TaskReport>, String> {
+    if cfg.stream.kind == StreamKind::SlowlyChangingRegression {
+        return regression_lifetime(learner, cfg, on_task);
+    }
     let tasks = Tasks::new(&cfg.stream, train_set, test_set, cfg.seed)?;
     let width = train_set.input_width();
     let first_perm = tasks.permutation(0, width);
@@ -300,7 +341,6 @@ pub fn train_lifetime(
             || cfg.lr,
         );
         seen += p.samples as u64;
-        let (loss_sum, batches, diverged) = (p.loss_sum, p.batches, p.diverged);
         let secs = start.elapsed().as_secs_f64();
         let energy = (learner.energy_j() - e0) / order.len().max(1) as f64;
         care.before_evaluation(learner);
@@ -320,45 +360,158 @@ pub fn train_lifetime(
             .copied()
             .take(cfg.stream.metrics_samples)
             .collect();
-        let (dead_fraction, stable_rank) = if sample.is_empty() {
-            (Vec::new(), Vec::new())
-        } else {
-            let b = train_set.batch_permuted(&sample, perm.as_deref());
-            let hidden = learner.hidden_activities(&b.inputs);
+        let metric_inputs =
+            (!sample.is_empty()).then(|| train_set.batch_permuted(&sample, perm.as_deref()).inputs);
+        let report = measure_task(
+            learner,
+            TaskOutcome {
+                task: t + 1,
+                seen,
+                train_loss: p.mean_loss(),
+                samples: order.len(),
+                secs,
+                energy_per_sample_j: energy,
+                accuracy,
+                first_task_accuracy,
+                metric_inputs,
+                diverged: p.diverged || !accuracy.is_finite(),
+            },
+        );
+        on_task(&report);
+        let stop = report.diverged;
+        reports.push(report);
+        if stop {
+            break;
+        }
+    }
+    Ok(reports)
+}
+
+/// A task's training as measured before the chip's state is read.
+struct TaskOutcome {
+    /// 1-based task.
+    task: usize,
+    /// Training samples since the start of the lifetime.
+    seen: u64,
+    /// Mean training loss over the task's batches (before each step).
+    train_loss: f64,
+    /// Samples the task presented.
+    samples: usize,
+    /// Wall-clock seconds of the pass.
+    secs: f64,
+    /// Simulated energy per training sample during the task, joules.
+    energy_per_sample_j: f64,
+    /// Test accuracy on the task, fraction (NaN for a regression stream).
+    accuracy: f64,
+    /// Test accuracy on the first task, fraction (NaN for a regression stream).
+    first_task_accuracy: f64,
+    /// Inputs (one per column) on which the plasticity metrics are measured; None: none.
+    metric_inputs: Option<DMatrix<f32>>,
+    /// Whether training diverged during the task.
+    diverged: bool,
+}
+
+/// The report of a task: its outcome, the plasticity metrics on its metric inputs, and the
+/// chip's state (its clock brought to the present).
+fn measure_task(learner: &mut dyn Learner, o: TaskOutcome) -> TaskReport {
+    let (dead_fraction, stable_rank) = match &o.metric_inputs {
+        None => (Vec::new(), Vec::new()),
+        Some(x) => {
+            let hidden = learner.hidden_activities(x);
             (
                 hidden.iter().map(metrics::dead_fraction).collect(),
                 hidden.iter().map(metrics::stable_rank).collect(),
             )
-        };
-        let stats = learner.continual_stats();
-        let pulses = pulses_spent(learner);
-        let chip = learner.chip_mut();
-        chip.sync_clock();
-        let report = TaskReport {
-            task: t + 1,
-            samples_seen: seen,
-            train_loss: loss_sum / batches.max(1) as f64,
-            accuracy,
-            first_task_accuracy,
-            sim_time_s: chip.now_s(),
-            failed_fraction: chip.failed_fraction(),
-            pulses,
-            roles: RoleReport::of(chip),
-            spare_lines: chip.spare_lines(),
-            energy_per_sample_j: energy,
-            samples_per_s: order.len() as f64 / secs.max(1e-12),
-            dead_fraction,
-            stable_rank,
-            mean_abs_weight: chip
-                .network()
-                .layers()
-                .iter()
-                .map(Layer::mean_abs_weight)
-                .collect(),
-            replacements: stats.as_ref().map_or(0, |s| s.replacements),
-            backbone_fraction: stats.and_then(|s| s.backbone_fraction).unwrap_or_default(),
-            diverged: diverged || !accuracy.is_finite(),
-        };
+        }
+    };
+    let stats = learner.continual_stats();
+    let pulses = pulses_spent(learner);
+    let chip = learner.chip_mut();
+    chip.sync_clock();
+    TaskReport {
+        task: o.task,
+        samples_seen: o.seen,
+        train_loss: o.train_loss,
+        accuracy: o.accuracy,
+        first_task_accuracy: o.first_task_accuracy,
+        sim_time_s: chip.now_s(),
+        failed_fraction: chip.failed_fraction(),
+        pulses,
+        roles: RoleReport::of(chip),
+        spare_lines: chip.spare_lines(),
+        energy_per_sample_j: o.energy_per_sample_j,
+        samples_per_s: o.samples as f64 / o.secs.max(1e-12),
+        dead_fraction,
+        stable_rank,
+        mean_abs_weight: chip
+            .network()
+            .layers()
+            .iter()
+            .map(Layer::mean_abs_weight)
+            .collect(),
+        replacements: stats.as_ref().map_or(0, |s| s.replacements),
+        backbone_fraction: stats.and_then(|s| s.backbone_fraction).unwrap_or_default(),
+        diverged: o.diverged,
+    }
+}
+
+/// The lifetime on the slowly-changing regression stream (see
+/// [`StreamKind::SlowlyChangingRegression`]): the stream is drawn from `derive(seed, [STREAM])`;
+/// each task trains on the next `samples_per_task` examples in batches with the squared-error
+/// head; the plasticity metrics are measured on the next `metrics_samples` examples of a copy of
+/// the stream (the stream itself does not advance). Accuracies are NaN. A rule without a
+/// regression head is an error.
+fn regression_lifetime(
+    learner: &mut dyn Learner,
+    cfg: &LifetimeConfig,
+    mut on_task: impl FnMut(&TaskReport),
+) -> Result<Vec<TaskReport>, String> {
+    let s = &cfg.stream;
+    let mut stream = SlowlyChangingRegression::new(
+        s.regression.clone(),
+        derive(cfg.seed, &[purpose::STREAM]),
+    )
+    .map_err(|m| format!("stream.regression: {m}"))?;
+    let per_task = s
+        .samples_per_task
+        .unwrap_or(s.regression.change_every as usize);
+    let mut care = Caretaker::start(learner, cfg.idle_s_per_sample, cfg.countermeasures);
+    let mut reports = Vec::with_capacity(s.tasks);
+    let mut seen = 0u64;
+    for t in 0..s.tasks {
+        let e0 = learner.energy_j();
+        let start = Instant::now();
+        let mut left = per_task;
+        let p = pass_steps(learner, &mut care, |learner| {
+            if left == 0 {
+                return None;
+            }
+            let n = left.min(cfg.batch.max(1));
+            left -= n;
+            let (x, y) = stream.next_batch(n);
+            let y = DMatrix::from_vec(1, n, y);
+            Some(learner.step_regression(&x, &y, cfg.lr).map(|loss| (n, loss)))
+        })?;
+        seen += p.samples as u64;
+        let secs = start.elapsed().as_secs_f64();
+        let energy = (learner.energy_j() - e0) / per_task.max(1) as f64;
+        let metric_inputs =
+            (s.metrics_samples > 0).then(|| stream.clone().next_batch(s.metrics_samples).0);
+        let report = measure_task(
+            learner,
+            TaskOutcome {
+                task: t + 1,
+                seen,
+                train_loss: p.mean_loss(),
+                samples: per_task,
+                secs,
+                energy_per_sample_j: energy,
+                accuracy: f64::NAN,
+                first_task_accuracy: f64::NAN,
+                metric_inputs,
+                diverged: p.diverged,
+            },
+        );
         on_task(&report);
         let stop = report.diverged;
         reports.push(report);

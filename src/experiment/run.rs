@@ -264,6 +264,15 @@ pub fn run(
 
     let data = if todo.is_empty() {
         None
+    } else if todo.iter().all(|p| {
+        p.settings
+            .stream
+            .as_ref()
+            .is_some_and(|s| s.needs_no_data())
+    }) {
+        // A regression stream makes its own examples: no dataset is read.
+        let none = || Dataset::from_parts(Vec::new(), Vec::new(), 0, 0, 0);
+        Some((none()?, none()?))
     } else {
         Some(Split::load_dir(&exp.data_dir)?)
     };
@@ -371,13 +380,19 @@ pub fn run_point(
         limit(train_set, s.data.train_limit),
         limit(test_set, s.data.test_limit),
     );
-    let mut widths = vec![tr.input_width()];
+    let (inputs, outputs) = s
+        .stream
+        .as_ref()
+        .and_then(|st| st.widths())
+        .unwrap_or((tr.input_width(), tr.classes()));
+    let mut widths = vec![inputs];
     widths.extend(&s.network.hidden);
-    widths.push(tr.classes());
+    widths.push(outputs);
     let spec = NetSpec {
         widths,
         activation: Activation::parse(&s.network.activation).unwrap_or(Activation::Relu),
         layer_devices: point.layer_devices.clone(),
+        init: s.network.init,
     };
     let mut record = PointRecord {
         schema_version: SCHEMA_VERSION,

@@ -161,6 +161,13 @@ pub(crate) struct Pass {
     pub max_loss: f64,
 }
 
+impl Pass {
+    /// Mean loss over the batches with a finite loss (0 for none).
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.batches.max(1) as f64
+    }
+}
+
 /// Steps `learner` through the samples `order` of `data` in batches of `batch`, their pixels
 /// permuted by `perm`, with the learning rate `lr()` gives for each step in turn; the chip's
 /// caretaker acts after each step. Stops at the first non-finite loss.
@@ -173,6 +180,23 @@ pub(crate) fn pass(
     care: &mut Caretaker,
     mut lr: impl FnMut() -> f32,
 ) -> Pass {
+    let mut chunks = order.chunks(batch.max(1));
+    let stepped: Result<Pass, String> = pass_steps(learner, care, |learner| {
+        let chunk = chunks.next()?;
+        let b = data.batch_permuted(chunk, perm);
+        Some(Ok((chunk.len(), learner.step(&b.inputs, &b.labels, lr()))))
+    });
+    stepped.expect("classification steps do not fail")
+}
+
+/// The loop of every training pass: `step` makes one step of `learner` on the next batch and
+/// returns its samples and loss (None: the pass is over; an error stops the pass and is
+/// returned); the caretaker acts after each step; the pass stops at the first non-finite loss.
+pub(crate) fn pass_steps<E>(
+    learner: &mut dyn Learner,
+    care: &mut Caretaker,
+    mut step: impl FnMut(&mut dyn Learner) -> Option<Result<(usize, f32), E>>,
+) -> Result<Pass, E> {
     let mut p = Pass {
         loss_sum: 0.0,
         batches: 0,
@@ -181,10 +205,9 @@ pub(crate) fn pass(
         first_loss: None,
         max_loss: f64::NEG_INFINITY,
     };
-    for chunk in order.chunks(batch.max(1)) {
-        let b = data.batch_permuted(chunk, perm);
-        let loss = learner.step(&b.inputs, &b.labels, lr());
-        p.samples += chunk.len();
+    while let Some(stepped) = step(&mut *learner) {
+        let (samples, loss) = stepped?;
+        p.samples += samples;
         if !loss.is_finite() {
             p.diverged = true;
             break;
@@ -193,9 +216,9 @@ pub(crate) fn pass(
         p.batches += 1;
         p.first_loss.get_or_insert(loss as f64);
         p.max_loss = p.max_loss.max(loss as f64);
-        care.after_step(learner, chunk.len());
+        care.after_step(learner, samples);
     }
-    p
+    Ok(p)
 }
 
 /// Physical pulses spent so far by `learner`'s tiles: update coincidences and programming
@@ -486,7 +509,7 @@ pub fn train(
                     .lr_in_epochs(cfg.lr, step - 1, total_steps, cfg.epochs)
             },
         );
-        let (loss_sum, batches, diverged) = (p.loss_sum, p.batches, p.diverged);
+        let diverged = p.diverged;
         first_loss = first_loss.or(p.first_loss);
         max_loss = max_loss.max(p.max_loss);
         let secs = start.elapsed().as_secs_f64();
@@ -502,7 +525,7 @@ pub fn train(
         let roles = RoleReport::of(chip);
         let report = EpochReport {
             epoch,
-            train_loss: loss_sum / batches.max(1) as f64,
+            train_loss: p.mean_loss(),
             test_loss,
             test_accuracy,
             train_seconds: secs,

@@ -3,7 +3,7 @@
 //! (weight modifiers, clipping and output noise, see [`super::hwa`]).
 
 use super::hwa::HwaConfig;
-use super::{apply_updates, backprop_deltas, output_error, Learner};
+use super::{apply_updates, backprop_deltas, output_error, check_regression_targets, Learner, Targets};
 use crate::net::{Chip, Forward, NetSpec};
 use crate::random::{derive, normal, purpose, stream};
 use nalgebra::DMatrix;
@@ -39,7 +39,13 @@ impl BpDigital {
     /// One hardware-aware step: modified weights W′ for the forward and backward pass, output
     /// noise on the pre-activations, the update applied to the reference weights W
     /// (W ← W + (W′_after − W′)), then clipping.
-    fn hwa_step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32, hwa: &HwaConfig) -> f32 {
+    fn hwa_step(
+        &mut self,
+        x: &DMatrix<f32>,
+        targets: Targets<'_>,
+        lr: f32,
+        hwa: &HwaConfig,
+    ) -> f32 {
         self.steps += 1;
         let key =
             |l: usize, what: u64| derive(self.seed, &[purpose::HWA, self.steps, l as u64, what]);
@@ -73,7 +79,7 @@ impl BpDigital {
             }
             fwd.push(f);
         }
-        let (loss, e) = output_error(net, &fwd[n - 1].h, labels);
+        let (loss, e) = output_error(net, &fwd[n - 1].h, targets);
         let deltas = backprop_deltas(net, &fwd, e, digital_transposed_product);
         apply_updates(net, x, &fwd, &deltas, lr);
         for (l, (w, wm)) in saved.into_iter().enumerate() {
@@ -91,19 +97,31 @@ impl BpDigital {
     }
 }
 
-impl Learner for BpDigital {
-    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+impl BpDigital {
+    /// One step toward `targets` (either head), the rule's whole step.
+    fn train_on(&mut self, x: &DMatrix<f32>, targets: Targets<'_>, lr: f32) -> f32 {
         if let Some(hwa) = self.hwa.take() {
-            let loss = self.hwa_step(x, labels, lr, &hwa);
+            let loss = self.hwa_step(x, targets, lr, &hwa);
             self.hwa = Some(hwa);
             return loss;
         }
         let net = &mut self.chip.net;
         let fwd = net.forward(x);
-        let (loss, e) = output_error(net, &fwd[fwd.len() - 1].h, labels);
+        let (loss, e) = output_error(net, &fwd[fwd.len() - 1].h, targets);
         let deltas = backprop_deltas(net, &fwd, e, digital_transposed_product);
         apply_updates(net, x, &fwd, &deltas, lr);
         loss
+    }
+}
+
+impl Learner for BpDigital {
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+        self.train_on(x, Targets::Classes(labels), lr)
+    }
+
+    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+        check_regression_targets(self.chip.network(), x, y)?;
+        Ok(self.train_on(x, Targets::Values(y), lr))
     }
 
     fn chip(&self) -> &Chip {

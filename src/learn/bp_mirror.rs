@@ -24,10 +24,10 @@
 //! of an address map (write row j of Wᵀ from column j of W), which the chip's controller can do:
 //! it reaches no weight the chip could not read forward.
 
-use super::{output_error, Learner, Options};
+use super::{output_error, check_regression_targets, Learner, Targets, Options};
 use crate::device::Device;
-use crate::net::{torch_default_init, Activation, Chip, NetSpec, Role, TileId};
-use crate::random::{derive, purpose};
+use crate::net::{Activation, Chip, NetSpec, Role, TileId};
+use crate::random::derive;
 use nalgebra::{DMatrix, DVector};
 
 /// Steps between two refreshes of the transposed copies when the options do not say.
@@ -134,17 +134,14 @@ pub struct Mirrors {
 
 impl Mirrors {
     /// Mirrors of layers 1..L−1 of `spec`, allocated on `chip`. Their initial weights are those
-    /// the chip's network got for `seed` (the same `torch_default_init` draw with the same
-    /// derived seed), so both arrays are programmed to the same targets and differ only by
+    /// the chip's network got for `seed` ([`NetSpec::initial_weights`] for the same seed), so both arrays are programmed to the same targets and differ only by
     /// programming noise. They refresh every [`Mirrors::refresh_every`] steps of `options`
     /// (0 = never).
     pub fn new(chip: &mut Chip, spec: &NetSpec, seed: u64, options: &Options) -> Mirrors {
         let n = spec.widths.len() - 1;
         let mirrors = (1..n)
             .map(|l| {
-                let (rows, cols) = (spec.widths[l + 1], spec.widths[l]);
-                let (w0, _) =
-                    torch_default_init(rows, cols, derive(seed, &[purpose::LAYER, l as u64]));
+                let (w0, _) = spec.initial_weights(l, seed);
                 Mirror::new(chip, l, &w0, derive(seed, &[MIRROR_KEY, l as u64]))
             })
             .collect();
@@ -243,12 +240,13 @@ impl BpMirror {
     }
 }
 
-impl Learner for BpMirror {
-    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+impl BpMirror {
+    /// One step toward `targets` (either head), the rule's whole step.
+    fn train_on(&mut self, x: &DMatrix<f32>, targets: Targets<'_>, lr: f32) -> f32 {
         let chip = &mut self.chip;
         let fwd = chip.net.forward(x);
         let n = chip.net.layers.len();
-        let (loss, e) = output_error(&mut chip.net, &fwd[n - 1].h, labels);
+        let (loss, e) = output_error(&mut chip.net, &fwd[n - 1].h, targets);
         let (mirrors, tiles) = (&self.mirrors, &mut chip.tiles);
         let deltas = super::chain_deltas(&mut chip.net, &fwd, e, |_, l, delta| {
             tiles[mirrors.mirrors[l].tile.index()].layer.read(delta)
@@ -257,6 +255,17 @@ impl Learner for BpMirror {
         let hs: Vec<&DMatrix<f32>> = fwd[..n - 1].iter().map(|f| &f.h).collect();
         self.mirrors.after_step(chip, &hs, &deltas, lr);
         loss
+    }
+}
+
+impl Learner for BpMirror {
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+        self.train_on(x, Targets::Classes(labels), lr)
+    }
+
+    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+        check_regression_targets(self.chip.network(), x, y)?;
+        Ok(self.train_on(x, Targets::Values(y), lr))
     }
 
     fn chip(&self) -> &Chip {

@@ -3,7 +3,7 @@
 //! apparent weights, which this hardware cannot read: every use is counted as an oracle read.
 //! It is the reference for what backprop could do if a transpose were free.
 
-use super::{apply_updates, backprop_deltas, output_error, Learner};
+use super::{apply_updates, backprop_deltas, output_error, check_regression_targets, Learner, Targets};
 use crate::crossbar::OracleKey;
 use crate::device::Device;
 use crate::net::{Chip, NetSpec};
@@ -27,16 +27,28 @@ impl BpOracle {
     }
 }
 
-impl Learner for BpOracle {
-    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+impl BpOracle {
+    /// One step toward `targets` (either head), the rule's whole step.
+    fn train_on(&mut self, x: &DMatrix<f32>, targets: Targets<'_>, lr: f32) -> f32 {
         let (net, key) = (&mut self.chip.net, &self.key);
         let fwd = net.forward(x);
-        let (loss, e) = output_error(net, &fwd[fwd.len() - 1].h, labels);
+        let (loss, e) = output_error(net, &fwd[fwd.len() - 1].h, targets);
         let deltas = backprop_deltas(net, &fwd, e, |layer, delta| {
             layer.privileged_transposed_product(key, delta)
         });
         apply_updates(net, x, &fwd, &deltas, lr);
         loss
+    }
+}
+
+impl Learner for BpOracle {
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+        self.train_on(x, Targets::Classes(labels), lr)
+    }
+
+    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+        check_regression_targets(self.chip.network(), x, y)?;
+        Ok(self.train_on(x, Targets::Values(y), lr))
     }
 
     fn chip(&self) -> &Chip {

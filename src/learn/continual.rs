@@ -26,8 +26,9 @@
 //!   the smallest û are replaced — units on failed cells first
 //!   ([`ContinualConfig::prefer_failed_units`]), ties by index;
 //! * replacing unit i: its incoming weights are programmed to a fresh draw from the initial
-//!   distribution U(−1/√fan_in, 1/√fan_in) ([`crate::net::torch_default_init`], stream
-//!   `(seed, [CONTINUAL, 0, l, k])` for the k-th replacement in layer l), its bias set to 0; the
+//!   distribution (the network's [`crate::net::WeightInit`], by default
+//!   U(−1/√fan_in, 1/√fan_in); stream `(seed, [CONTINUAL, 0, l, k])` for the k-th replacement
+//!   in layer l), its bias set to 0; the
 //!   next layer's bias is corrected by b_{l+1} ← b_{l+1} + W_{l+1}[:, i]·f̂_i (W_{l+1}[:, i] from
 //!   one one-hot read, [`Layer::input_column`]), then its outgoing weights W_{l+1}[:, i] are
 //!   programmed to 0; age, u, f are reset to 0. With outgoing weights zero a new unit has
@@ -64,7 +65,7 @@
 
 use super::utility::{self, UtilityPropagationConfig};
 use super::Learner;
-use crate::net::{torch_default_init, Chip, Layer, Network};
+use crate::net::{Chip, Layer, Network};
 use crate::random::{derive, normal, purpose, stream};
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
@@ -574,6 +575,19 @@ impl State {
         }
     }
 
+    /// Undoes [`State::before_step`] when the inner rule did not step: the activity sums
+    /// recorded since are discarded.
+    fn cancel_step(&mut self, net: &mut Network) {
+        if !self.tracks_units() {
+            return;
+        }
+        for l in 0..self.units.len() {
+            let layer = &mut net.layers[l];
+            let rows = layer.rows();
+            UnitProbe::on(layer).record(rows, false);
+        }
+    }
+
     fn after_step(&mut self, net: &mut Network, lr: f32) {
         self.steps += 1;
         if self.tracks_units() {
@@ -746,9 +760,10 @@ impl State {
     fn replace(&mut self, net: &mut Network, l: usize, i: usize) {
         let k = self.units[l].replacements;
         let fan_in = net.layers[l].cols();
-        let (w, _) = torch_default_init(
+        let (w, _) = net.weight_init().draw(
             1,
             fan_in,
+            net.layers[l].activation(),
             derive(self.seed, &[purpose::CONTINUAL, 0, l as u64, k]),
         );
         net.layers[l].program_unit(i, w.as_slice(), 0.0);
@@ -881,6 +896,22 @@ impl Learner for Continual {
         let loss = self.inner.step(x, labels, lr);
         self.state.after_step(self.inner.network(), lr);
         loss
+    }
+
+    /// As [`Continual::step`], with the inner learner's regression step; an inner rule without
+    /// a regression head gives its error and nothing is recorded.
+    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+        self.state.before_step(self.inner.network());
+        match self.inner.step_regression(x, y, lr) {
+            Ok(loss) => {
+                self.state.after_step(self.inner.network(), lr);
+                Ok(loss)
+            }
+            Err(e) => {
+                self.state.cancel_step(self.inner.network());
+                Err(e)
+            }
+        }
     }
 
     fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {

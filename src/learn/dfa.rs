@@ -5,7 +5,7 @@
 //! ([`Options::activity_l2`]). The output layer receives the exact gradient;
 //! no transposed read and no sequential backward pass are needed.
 
-use super::{add_activity_penalty, apply_updates, feedback_layers, output_error, Learner, Options};
+use super::{add_activity_penalty, apply_updates, feedback_layers, output_error, check_regression_targets, Learner, Targets, Options};
 use crate::device::Device;
 use crate::net::{Chip, NetSpec, TileId};
 use nalgebra::DMatrix;
@@ -38,12 +38,13 @@ impl Dfa {
     }
 }
 
-impl Learner for Dfa {
-    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+impl Dfa {
+    /// One step toward `targets` (either head), the rule's whole step.
+    fn train_on(&mut self, x: &DMatrix<f32>, targets: Targets<'_>, lr: f32) -> f32 {
         let chip = &mut self.chip;
         let fwd = chip.net.forward(x);
         let n = chip.net.layers.len();
-        let (loss, e) = output_error(&mut chip.net, &fwd[n - 1].h, labels);
+        let (loss, e) = output_error(&mut chip.net, &fwd[n - 1].h, targets);
         let mut deltas = vec![DMatrix::zeros(0, 0); n];
         for l in 0..n - 1 {
             let mut g = chip.tile(self.feedback[l]).preactivation(&e);
@@ -54,6 +55,17 @@ impl Learner for Dfa {
         deltas[n - 1] = e;
         apply_updates(&mut chip.net, x, &fwd, &deltas, lr);
         loss
+    }
+}
+
+impl Learner for Dfa {
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+        self.train_on(x, Targets::Classes(labels), lr)
+    }
+
+    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+        check_regression_targets(self.chip.network(), x, y)?;
+        Ok(self.train_on(x, Targets::Values(y), lr))
     }
 
     fn chip(&self) -> &Chip {

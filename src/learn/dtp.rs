@@ -28,7 +28,7 @@
 //! difference does not cancel: DTP pays for its inverses in noise as well as in reads.
 
 use super::registry::{BuildArgs, Entry, Recommended};
-use super::{apply_updates, output_error, Learner};
+use super::{apply_updates, output_error, check_regression_targets, Learner, Targets};
 use crate::device::Device;
 use crate::net::{Chip, NetSpec, Role, TileId};
 use crate::random::{derive, stream, Normal};
@@ -239,12 +239,13 @@ impl Dtp {
     }
 }
 
-impl Learner for Dtp {
-    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+impl Dtp {
+    /// One step toward `targets` (either head), the rule's whole step.
+    fn train_on(&mut self, x: &DMatrix<f32>, targets: Targets<'_>, lr: f32) -> f32 {
         let fwd = self.chip.net.forward(x);
         let n = fwd.len();
         let batch = x.ncols() as f32;
-        let (loss, e) = output_error(&mut self.chip.net, &fwd[n - 1].h, labels);
+        let (loss, e) = output_error(&mut self.chip.net, &fwd[n - 1].h, targets);
         {
             let hs: Vec<&DMatrix<f32>> = fwd[..n - 1].iter().map(|f| &f.h).collect();
             for _ in 0..self.config.inverse_steps {
@@ -280,6 +281,17 @@ impl Learner for Dtp {
         apply_updates(&mut self.chip.net, x, &fwd, &deltas, lr);
         self.last_targets = targets;
         loss
+    }
+}
+
+impl Learner for Dtp {
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+        self.train_on(x, Targets::Classes(labels), lr)
+    }
+
+    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+        check_regression_targets(self.chip.network(), x, y)?;
+        Ok(self.train_on(x, Targets::Values(y), lr))
     }
 
     fn chip(&self) -> &Chip {

@@ -7,7 +7,7 @@
 //! penalty ([`Options::activity_l2`]) joins each hidden layer's signal.
 
 use super::{
-    add_activity_penalty, apply_updates, chain_deltas, feedback_layers, output_error, Learner,
+    add_activity_penalty, apply_updates, chain_deltas, feedback_layers, output_error, check_regression_targets, Learner, Targets,
     Options,
 };
 use crate::device::Device;
@@ -41,12 +41,13 @@ impl Fa {
     }
 }
 
-impl Learner for Fa {
-    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+impl Fa {
+    /// One step toward `targets` (either head), the rule's whole step.
+    fn train_on(&mut self, x: &DMatrix<f32>, targets: Targets<'_>, lr: f32) -> f32 {
         let chip = &mut self.chip;
         let fwd = chip.net.forward(x);
         let n = chip.net.layers.len();
-        let (loss, e) = output_error(&mut chip.net, &fwd[n - 1].h, labels);
+        let (loss, e) = output_error(&mut chip.net, &fwd[n - 1].h, targets);
         let (feedback, tiles) = (&self.feedback, &mut chip.tiles);
         let lambda = self.activity_l2;
         let deltas = chain_deltas(&mut chip.net, &fwd, e, |net, l, delta| {
@@ -56,6 +57,17 @@ impl Learner for Fa {
         });
         apply_updates(&mut chip.net, x, &fwd, &deltas, lr);
         loss
+    }
+}
+
+impl Learner for Fa {
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+        self.train_on(x, Targets::Classes(labels), lr)
+    }
+
+    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+        check_regression_targets(self.chip.network(), x, y)?;
+        Ok(self.train_on(x, Targets::Values(y), lr))
     }
 
     fn chip(&self) -> &Chip {

@@ -16,8 +16,11 @@
 //! Continual-learning mechanisms that wrap any of them are in [`continual`] (continual backprop,
 //! L2, shrink-and-perturb) and [`utility`] (utility propagation, backbone and fringe).
 //!
-//! The output error is e = ∂L/∂z of the mean softmax cross-entropy over the batch, so a batch
-//! update equals a step on the mean loss (as PyTorch's default reduction).
+//! The output error is e = ∂L/∂z of the head's loss averaged over the batch, so a batch update
+//! equals a step on the mean loss (as PyTorch's default reduction). Two heads on the linear
+//! output layer ([`Targets`]): softmax cross-entropy against class labels ([`Learner::step`]),
+//! and squared error against real-valued targets ([`Learner::step_regression`], for regression
+//! streams such as Dohare et al.'s slowly-changing regression).
 
 pub mod bp_digital;
 pub mod bp_mirror;
@@ -43,6 +46,15 @@ pub trait Learner {
     /// One step on a batch (`x`: inputs × batch) with learning rate `lr`; returns the mean
     /// cross-entropy loss of the batch before the step.
     fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32;
+    /// One step on a batch toward real-valued targets `y` (outputs × batch) under the
+    /// squared-error head ([`squared_error`]; the output layer is linear); returns the mean
+    /// squared error of the batch before the step. A rule without a regression head (the
+    /// default; Forward-Forward, whose goodness needs classes) returns an error and does not
+    /// step.
+    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+        let _ = (x, y, lr);
+        Err("this learning rule has no regression head (it needs class labels)".into())
+    }
     /// Class scores of a batch (classes × batch), for inference: by default the network's
     /// output scores.
     fn scores(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
@@ -280,15 +292,118 @@ pub fn build_located(
     }
 }
 
-/// [`softmax_cross_entropy`] of the network's output scores `z`, its digital work counted on
-/// the output layer: per score the maximum, an exponential, a sum, a log-probability and the
-/// error, 5 operations. Every rule forms its output error with it.
-pub fn output_error(net: &mut Network, z: &DMatrix<f32>, labels: &[usize]) -> (f32, DMatrix<f32>) {
-    let out = softmax_cross_entropy(z, labels);
+/// What a batch teaches: the targets of the network's head.
+#[derive(Debug, Clone, Copy)]
+pub enum Targets<'a> {
+    /// Class labels, one per sample: the softmax cross-entropy head.
+    Classes(&'a [usize]),
+    /// Real-valued targets, outputs × batch: the squared-error head on the linear output.
+    Values(&'a DMatrix<f32>),
+}
+
+impl<'a> From<&'a [usize]> for Targets<'a> {
+    fn from(labels: &'a [usize]) -> Self {
+        Targets::Classes(labels)
+    }
+}
+
+impl<'a> From<&'a Vec<usize>> for Targets<'a> {
+    fn from(labels: &'a Vec<usize>) -> Self {
+        Targets::Classes(labels)
+    }
+}
+
+impl<'a> From<&'a DMatrix<f32>> for Targets<'a> {
+    fn from(y: &'a DMatrix<f32>) -> Self {
+        Targets::Values(y)
+    }
+}
+
+impl Targets<'_> {
+    /// Samples in the batch.
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Classes(l) => l.len(),
+            Targets::Values(y) => y.ncols(),
+        }
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The targets as a `outputs` × batch matrix: one-hot columns of the labels, or the values
+    /// themselves (what a rule conditions on, e.g. synthetic gradients' modules).
+    pub fn as_matrix(&self, outputs: usize) -> DMatrix<f32> {
+        match self {
+            Targets::Classes(labels) => {
+                let mut m = DMatrix::zeros(outputs, labels.len());
+                for (b, &y) in labels.iter().enumerate() {
+                    m[(y, b)] = 1.0;
+                }
+                m
+            }
+            Targets::Values(y) => (*y).clone(),
+        }
+    }
+}
+
+/// The head's loss of the network's output scores `z` and its error e = ∂L/∂z
+/// ([`softmax_cross_entropy`] for class labels, [`squared_error`] for values), its digital work
+/// counted on the output layer: per score 5 operations for the softmax (the maximum, an
+/// exponential, a sum, a log-probability and the error), 3 for the squared error (a difference,
+/// a square and a sum, the error a scaled difference). Every rule forms its output error with
+/// it.
+pub fn output_error<'a>(
+    net: &mut Network,
+    z: &DMatrix<f32>,
+    targets: impl Into<Targets<'a>>,
+) -> (f32, DMatrix<f32>) {
+    let (out, ops) = match targets.into() {
+        Targets::Classes(labels) => (softmax_cross_entropy(z, labels), 5),
+        Targets::Values(y) => (squared_error(z, y), 3),
+    };
     if let Some(last) = net.layers.last_mut() {
-        last.count_digital_ops(5 * z.len() as u64);
+        last.count_digital_ops(ops * z.len() as u64);
     }
     out
+}
+
+/// Checks regression targets `y` against the network and the batch `x`: one row per output,
+/// one column per sample, every value finite. The error says what is wrong.
+pub fn check_regression_targets(
+    net: &Network,
+    x: &DMatrix<f32>,
+    y: &DMatrix<f32>,
+) -> Result<(), String> {
+    let outputs = net.layers.last().map_or(0, Layer::rows);
+    if y.shape() != (outputs, x.ncols()) {
+        return Err(format!(
+            "regression targets are {}×{}, the network has {outputs} outputs and the batch {} samples",
+            y.nrows(),
+            y.ncols(),
+            x.ncols()
+        ));
+    }
+    if let Some(v) = y.iter().find(|v| !v.is_finite()) {
+        return Err(format!("a regression target of {v} is not finite"));
+    }
+    Ok(())
+}
+
+/// Mean squared error of outputs `z` against targets `y` (both outputs × batch), averaged over
+/// every element as PyTorch's `F.mse_loss` (Dohare et al.'s regression learner), and its
+/// gradient e = 2(z − y)/(outputs·batch).
+///
+/// # Panics
+/// If the shapes differ.
+pub fn squared_error(z: &DMatrix<f32>, y: &DMatrix<f32>) -> (f32, DMatrix<f32>) {
+    assert_eq!(z.shape(), y.shape(), "one target per output and sample");
+    let n = z.len().max(1) as f32;
+    let d = z - y;
+    let loss = d.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>() / f64::from(n);
+    (loss as f32, d * (2.0 / n))
 }
 
 /// Mean softmax cross-entropy of scores `z` (classes × batch) against `labels`, and its

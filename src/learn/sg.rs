@@ -30,7 +30,7 @@
 //! exact device (property 12 of the reference notes); the modules still learn.
 
 use super::bp_mirror::Mirrors;
-use super::{add_activity_penalty, output_error, Learner, Options};
+use super::{add_activity_penalty, output_error, check_regression_targets, Learner, Targets, Options};
 use crate::device::Device;
 use crate::net::{Activation, Chip, NetSpec, Role, TileId};
 use crate::random::derive;
@@ -146,27 +146,28 @@ impl Sg {
         self.chip.tile(self.modules[l])
     }
 
-    /// [h; onehot(labels)] of a batch.
-    fn module_input(&self, h: &DMatrix<f32>, labels: &[usize]) -> DMatrix<f32> {
+    /// [h; y] of a batch, y the one-hot labels or the regression targets
+    /// ([`Targets::as_matrix`]): what Jaderberg et al.'s modules condition on.
+    fn module_input(&self, h: &DMatrix<f32>, head: Targets<'_>) -> DMatrix<f32> {
         let n = h.nrows();
         let mut u = DMatrix::zeros(n + self.classes, h.ncols());
         u.rows_mut(0, n).copy_from(h);
-        for (b, &y) in labels.iter().enumerate() {
-            u[(n + y, b)] = 1.0;
-        }
+        u.rows_mut(n, self.classes)
+            .copy_from(&head.as_matrix(self.classes));
         u
     }
 }
 
-impl Learner for Sg {
-    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+impl Sg {
+    /// One step toward `targets` (either head), the rule's whole step.
+    fn train_on(&mut self, x: &DMatrix<f32>, head: Targets<'_>, lr: f32) -> f32 {
         let fwd = self.chip.net.forward(x);
         let n = self.chip.net.layers.len();
         let batch = x.ncols() as f32;
-        let (loss, e) = output_error(&mut self.chip.net, &fwd[n - 1].h, labels);
+        let (loss, e) = output_error(&mut self.chip.net, &fwd[n - 1].h, head);
         // Synthetic gradients of every hidden layer, on the mean-loss scale.
         let inputs: Vec<DMatrix<f32>> = (0..n - 1)
-            .map(|l| self.module_input(&fwd[l].h, labels))
+            .map(|l| self.module_input(&fwd[l].h, head))
             .collect();
         let chip = &mut self.chip;
         let mut g_hat: Vec<DMatrix<f32>> = Vec::with_capacity(n - 1);
@@ -214,6 +215,17 @@ impl Learner for Sg {
         self.mirrors.after_step(chip, &hs, &deltas, lr);
         self.last_targets = targets;
         loss
+    }
+}
+
+impl Learner for Sg {
+    fn step(&mut self, x: &DMatrix<f32>, labels: &[usize], lr: f32) -> f32 {
+        self.train_on(x, Targets::Classes(labels), lr)
+    }
+
+    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+        check_regression_targets(self.chip.network(), x, y)?;
+        Ok(self.train_on(x, Targets::Values(y), lr))
     }
 
     fn chip(&self) -> &Chip {

@@ -181,7 +181,7 @@ impl Chip {
     /// are allocated with [`Chip::allocate`] like any rule's.
     pub fn bare(device: Option<&Device>) -> Chip {
         Chip {
-            net: Network { layers: Vec::new() },
+            net: Network::empty(),
             tiles: Vec::new(),
             device: device.cloned(),
             pricing: device.cloned().unwrap_or_else(Device::ideal),

@@ -97,6 +97,58 @@ pub fn torch_default_init(rows: usize, cols: usize, seed: u64) -> (DMatrix<f32>,
     (w, b)
 }
 
+/// How a network's weights are first drawn, and how continual backprop redraws a replaced
+/// unit's incoming weights ("the initial distribution").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightInit {
+    /// PyTorch's `nn.Linear` default, [`torch_default_init`]: W, b ~ U(−1/√fan_in, 1/√fan_in)
+    /// (the default).
+    #[default]
+    TorchDefault,
+    /// Kaiming-uniform in fan-in mode (He et al. 2015; `torch.nn.init.kaiming_uniform_` with
+    /// the layer's activation as nonlinearity): W ~ U(−g·√(3/fan_in), g·√(3/fan_in)) with gain
+    /// g = √2 for ReLU, 5/3 for tanh, 1 for sigmoid and the linear output; biases 0. Dohare et
+    /// al.'s learners (`lop/nets/ffnn.py`; `lop/algos/gnt.py` redraws from it).
+    KaimingUniform,
+}
+
+impl WeightInit {
+    /// Parses `torch-default` or `kaiming-uniform`.
+    pub fn parse(name: &str) -> Option<WeightInit> {
+        match name {
+            "torch-default" => Some(WeightInit::TorchDefault),
+            "kaiming-uniform" => Some(WeightInit::KaimingUniform),
+            _ => None,
+        }
+    }
+
+    /// The initial weights and biases of a `rows` × `cols` layer whose output goes through
+    /// `activation`, from `random::stream(seed, [INIT])`.
+    pub fn draw(
+        self,
+        rows: usize,
+        cols: usize,
+        activation: Activation,
+        seed: u64,
+    ) -> (DMatrix<f32>, DVector<f32>) {
+        match self {
+            WeightInit::TorchDefault => torch_default_init(rows, cols, seed),
+            WeightInit::KaimingUniform => {
+                let gain = match activation {
+                    Activation::Relu => std::f32::consts::SQRT_2,
+                    Activation::Tanh => 5.0 / 3.0,
+                    Activation::Sigmoid | Activation::Identity => 1.0,
+                };
+                let bound = gain * (3.0 / cols as f32).sqrt();
+                let mut rng = stream(seed, &[crate::random::purpose::INIT]);
+                let w = DMatrix::from_fn(rows, cols, |_, _| rng.random_range(-bound..bound));
+                (w, DVector::zeros(rows))
+            }
+        }
+    }
+}
+
 impl Layer {
     /// A layer of `rows` outputs × `cols` inputs. With a device its weights are fabricated on
     /// tiles of that device and programmed (write-and-verify, counted) to `w`; without one they

@@ -12,7 +12,7 @@ pub mod weights_file;
 
 pub use activation::Activation;
 pub use chip::{Chip, FailedDevices, Role, TileId};
-pub use layer::{torch_default_init, Forward, Layer, Weights};
+pub use layer::{torch_default_init, Forward, Layer, WeightInit, Weights};
 pub use momentum::Momentum;
 pub use scheme::{SchemeName, SchemeOptions, UpdateScheme};
 pub use weights_file::{LayerWeights, NetworkWeights, WeightsError};
@@ -32,6 +32,8 @@ pub struct NetSpec {
     /// Where each layer's weights live, input side first (one entry per weight matrix); empty
     /// (the default): every layer on the chip's device. Checked by [`NetSpec::check_layers`].
     pub layer_devices: Vec<LayerDevice>,
+    /// How the initial weights are drawn (default [`WeightInit::TorchDefault`]).
+    pub init: WeightInit,
 }
 
 /// Where one layer's weights live on a [`Chip`].
@@ -68,6 +70,7 @@ impl Default for NetSpec {
             widths: vec![784, 500, 500, 10],
             activation: Activation::Relu,
             layer_devices: Vec::new(),
+            init: WeightInit::TorchDefault,
         }
     }
 }
@@ -79,7 +82,31 @@ impl NetSpec {
             widths,
             activation,
             layer_devices: Vec::new(),
+            init: WeightInit::TorchDefault,
         }
+    }
+
+    /// The activation of layer `l` (0 = the input side): the hidden activation, identity for
+    /// the output layer.
+    pub fn layer_activation(&self, l: usize) -> Activation {
+        if l + 2 == self.widths.len() {
+            Activation::Identity
+        } else {
+            self.activation
+        }
+    }
+
+    /// The initial weights and biases of layer `l` for `seed` ([`NetSpec::init`]): every
+    /// array programmed to a layer's starting weights (the layer itself, a mirror) draws them
+    /// here, so they are the same targets.
+    pub fn initial_weights(&self, l: usize, seed: u64) -> (DMatrix<f32>, nalgebra::DVector<f32>) {
+        let (rows, cols) = (self.widths[l + 1], self.widths[l]);
+        self.init.draw(
+            rows,
+            cols,
+            self.layer_activation(l),
+            derive(seed, &[purpose::LAYER, l as u64]),
+        )
     }
 
     /// Where layer `l` (0 = the input side) lives ([`LayerDevice::Chip`] unless
@@ -130,6 +157,8 @@ impl NetSpec {
 pub struct Network {
     /// The layers, input side first.
     pub(crate) layers: Vec<Layer>,
+    /// How the initial weights were drawn (continual backprop redraws units from it).
+    init: WeightInit,
 }
 
 impl Network {
@@ -141,19 +170,24 @@ impl Network {
         let n = spec.widths.len() - 1;
         let layers = (0..n)
             .map(|l| {
-                let (rows, cols) = (spec.widths[l + 1], spec.widths[l]);
-                let (w, b) =
-                    torch_default_init(rows, cols, derive(seed, &[purpose::LAYER, l as u64]));
-                let act = if l + 1 == n {
-                    Activation::Identity
-                } else {
-                    spec.activation
-                };
+                let (w, b) = spec.initial_weights(l, seed);
                 let dev = spec.layer_device(l).resolve(device);
+                let act = spec.layer_activation(l);
                 Layer::new(dev, &w, b, act, derive(seed, &[purpose::TILE, l as u64]))
             })
             .collect();
-        Network { layers }
+        Network {
+            layers,
+            init: spec.init,
+        }
+    }
+
+    /// A network without layers (a bare chip's).
+    pub(crate) fn empty() -> Network {
+        Network {
+            layers: Vec::new(),
+            init: WeightInit::TorchDefault,
+        }
     }
 
     /// Forward pass of a batch through every layer.
@@ -184,6 +218,11 @@ impl Network {
     /// Layer `l` (0 = the input side), for its physical operations.
     pub fn layer(&mut self, l: usize) -> &mut Layer {
         &mut self.layers[l]
+    }
+
+    /// How the initial weights were drawn: the distribution a replaced unit is redrawn from.
+    pub fn weight_init(&self) -> WeightInit {
+        self.init
     }
 
     /// Number of layers (weight matrices).
