@@ -64,6 +64,20 @@ pub struct Countermeasures {
     /// readout times the compensation factor (`Layer::refresh`), which restarts the cells'
     /// drift clocks (default ∞: never).
     pub refresh_every_s: f64,
+    /// Simulator-only diagnostic, not a chip feature: refresh and drift compensation take the
+    /// true weights (privileged reads, counted as `oracle_reads`) instead of one-hot readouts,
+    /// to measure what readout noise costs them (default false; not written out when false).
+    #[serde(skip_serializing_if = "is_false")]
+    pub diagnostic_exact_readouts: bool,
+    /// Simulator-only diagnostic, not a chip feature: a refresh leaves every re-programmed
+    /// device's drift clock and drift exponent as they were, to measure what restarting the
+    /// drift clocks costs (default false; not written out when false).
+    #[serde(skip_serializing_if = "is_false")]
+    pub diagnostic_keep_drift_clocks: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 impl Default for Countermeasures {
@@ -72,6 +86,8 @@ impl Default for Countermeasures {
             drift_compensation: false,
             compensate_every_steps: 0,
             refresh_every_s: f64::INFINITY,
+            diagnostic_exact_readouts: false,
+            diagnostic_keep_drift_clocks: false,
         }
     }
 }
@@ -105,6 +121,12 @@ impl Caretaker {
         cm: Countermeasures,
     ) -> Caretaker {
         let chip = learner.chip_mut();
+        if cm.diagnostic_exact_readouts || cm.diagnostic_keep_drift_clocks {
+            chip.set_diagnostics(crate::net::Diagnostics {
+                exact_readouts: cm.diagnostic_exact_readouts,
+                keep_drift_clocks: cm.diagnostic_keep_drift_clocks,
+            });
+        }
         if cm.drift_compensation {
             chip.calibrate_drift_reference();
         }
