@@ -64,20 +64,48 @@ pub struct Countermeasures {
     /// readout times the compensation factor (`Layer::refresh`), which restarts the cells'
     /// drift clocks (default ∞: never).
     pub refresh_every_s: f64,
-    /// Simulator-only diagnostic, not a chip feature: refresh and drift compensation take the
-    /// true weights (privileged reads, counted as `oracle_reads`) instead of one-hot readouts,
-    /// to measure what readout noise costs them (default false; not written out when false).
-    #[serde(skip_serializing_if = "is_false")]
-    pub diagnostic_exact_readouts: bool,
-    /// Simulator-only diagnostic, not a chip feature: a refresh leaves every re-programmed
-    /// device's drift clock and drift exponent as they were, to measure what restarting the
-    /// drift clocks costs (default false; not written out when false).
-    #[serde(skip_serializing_if = "is_false")]
-    pub diagnostic_keep_drift_clocks: bool,
+    /// Simulator-only diagnostic of refresh and drift compensation, not a chip feature, to
+    /// separate the causes of what a refresh costs (default `none`: the chip; not written out
+    /// then). See [`Diagnostic`].
+    #[serde(skip_serializing_if = "Diagnostic::is_none")]
+    pub diagnostic: Diagnostic,
 }
 
-fn is_false(v: &bool) -> bool {
-    !*v
+/// A simulator-only diagnostic of the countermeasures that read the weights out
+/// (`countermeasures.diagnostic`); none is a chip feature.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Diagnostic {
+    /// The chip as it is.
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    /// Refresh and drift compensation take the true weights (privileged reads, counted as
+    /// `oracle_reads`) instead of one-hot readouts: no readout noise.
+    #[serde(rename = "exact-readouts")]
+    ExactReadouts,
+    /// A refresh leaves every re-programmed device's drift clock and drift exponent as they
+    /// were: no restarted drift.
+    #[serde(rename = "kept-drift-clocks")]
+    KeptDriftClocks,
+    /// Both: neither readout noise nor restarted drift.
+    #[serde(rename = "exact-readouts+kept-drift-clocks")]
+    ExactReadoutsKeptDriftClocks,
+}
+
+impl Diagnostic {
+    /// Whether this is the chip as it is.
+    pub fn is_none(&self) -> bool {
+        *self == Diagnostic::None
+    }
+
+    /// The layers' diagnostics.
+    pub fn layers(self) -> crate::net::Diagnostics {
+        use Diagnostic::*;
+        crate::net::Diagnostics {
+            exact_readouts: matches!(self, ExactReadouts | ExactReadoutsKeptDriftClocks),
+            keep_drift_clocks: matches!(self, KeptDriftClocks | ExactReadoutsKeptDriftClocks),
+        }
+    }
 }
 
 impl Default for Countermeasures {
@@ -86,8 +114,7 @@ impl Default for Countermeasures {
             drift_compensation: false,
             compensate_every_steps: 0,
             refresh_every_s: f64::INFINITY,
-            diagnostic_exact_readouts: false,
-            diagnostic_keep_drift_clocks: false,
+            diagnostic: Diagnostic::None,
         }
     }
 }
@@ -121,11 +148,8 @@ impl Caretaker {
         cm: Countermeasures,
     ) -> Caretaker {
         let chip = learner.chip_mut();
-        if cm.diagnostic_exact_readouts || cm.diagnostic_keep_drift_clocks {
-            chip.set_diagnostics(crate::net::Diagnostics {
-                exact_readouts: cm.diagnostic_exact_readouts,
-                keep_drift_clocks: cm.diagnostic_keep_drift_clocks,
-            });
+        if !cm.diagnostic.is_none() {
+            chip.set_diagnostics(cm.diagnostic.layers());
         }
         if cm.drift_compensation {
             chip.calibrate_drift_reference();
