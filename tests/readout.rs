@@ -402,3 +402,69 @@ proptest! {
         }
     }
 }
+
+/// The chip's readout-based operations — refresh, drift compensation's reference and factor, a
+/// layer's readout (continual backprop, mirrors, L2, shrink-and-perturb, saving weights and
+/// deployment all take it) — read through `[readout]`: with `reads = 3` each costs exactly 3×
+/// the reads of one read, all of them readout reads; the `exact-readouts` diagnostic replaces
+/// them by oracle reads.
+#[test]
+fn every_readout_of_the_chip_goes_through_the_readout() {
+    use mortalsim::net::{Activation, Chip, Diagnostics, NetSpec};
+    let spec = NetSpec {
+        widths: vec![20, 8, 5],
+        activation: Activation::Relu,
+        layer_devices: Vec::new(),
+    };
+    let stock = Device::load("idealized").unwrap();
+    let thrice = stock
+        .edited("idealized+3", |s| s.readout.reads = 3)
+        .unwrap();
+    let cols = 20 + 8;
+    let delta = |chip: &mut Chip, op: &dyn Fn(&mut Chip)| {
+        let c0 = chip.counters();
+        op(chip);
+        let c = chip.counters();
+        (
+            c.reads - c0.reads,
+            c.readout_reads - c0.readout_reads,
+            c.oracle_reads - c0.oracle_reads,
+        )
+    };
+    let ops: [(&str, &dyn Fn(&mut Chip)); 4] = [
+        ("calibrate", &|c: &mut Chip| c.calibrate_drift_reference()),
+        ("compensate", &|c: &mut Chip| c.compensate_drift(true)),
+        ("refresh", &|c: &mut Chip| c.refresh()),
+        ("readout", &|c: &mut Chip| {
+            let _ = c.network_mut().layer(0).readout();
+        }),
+    ];
+    for (dev, n) in [(&stock, 1u64), (&thrice, 3)] {
+        let mut chip = Chip::new(&spec, Some(dev), 4);
+        for (name, op) in ops {
+            let (reads, readout_reads, oracle) = delta(&mut chip, op);
+            let expected = match name {
+                "readout" => n * 20,
+                // Refresh reads out, then re-takes the reference (calibrated above).
+                "refresh" => 2 * n * cols as u64,
+                _ => n * cols as u64,
+            };
+            assert_eq!(
+                (reads, readout_reads, oracle),
+                (expected, expected, 0),
+                "{name}, n = {n}"
+            );
+        }
+        chip.set_diagnostics(Diagnostics {
+            exact_readouts: true,
+            keep_drift_clocks: false,
+        });
+        let (reads, readout_reads, oracle) = delta(&mut chip, &|c: &mut Chip| c.refresh());
+        assert_eq!(
+            (reads, readout_reads),
+            (0, 0),
+            "exact readouts read nothing"
+        );
+        assert!(oracle > 0, "they are counted as oracle reads");
+    }
+}
