@@ -431,7 +431,9 @@ fn every_readout_of_the_chip_goes_through_the_readout() {
             c.oracle_reads - c0.oracle_reads,
         )
     };
-    let ops: [(&str, &dyn Fn(&mut Chip)); 4] = [
+    /// A named operation on the chip.
+    type Op<'a> = (&'a str, &'a dyn Fn(&mut Chip));
+    let ops: [Op; 4] = [
         ("calibrate", &|c: &mut Chip| c.calibrate_drift_reference()),
         ("compensate", &|c: &mut Chip| c.compensate_drift(true)),
         ("refresh", &|c: &mut Chip| c.refresh()),
