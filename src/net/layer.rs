@@ -862,15 +862,17 @@ impl Layer {
     /// Refresh of drifted cells: re-programs the layer's weights to what they should be and
     /// restarts the drift clock of every programmed cell. No-op on digital layers.
     ///
-    /// With R the readout of the stored weights (one-hot forward reads: noisy, quantised,
-    /// counted) and α = ref / max(mean|R|, 1e-4·ref) the global drift-compensation factor
-    /// measured now against the layer's drift reference ref (the same measurement as
+    /// With R the readout of the stored weights (one-hot reads through the device's
+    /// `[readout]`: repeated, in the periphery's readout mode; noisy, quantised, counted), or
+    /// the true weights under the `exact_readouts` diagnostic, and α = ref / max(mean|R|,
+    /// 1e-4·ref) the global drift-compensation factor measured now against the layer's drift reference ref (the same measurement as
     /// [`Layer::compensate_drift`]: mean |y| over the one-hot reads; α = 1 when no reference
     /// was taken), every cell is written (write-and-verify, counted) to W = α·R. Afterwards
     /// the drift reference, if one was taken, is re-taken (one-hot reads, counted), and the
     /// compensation factor is reset to α = 1: the new reference is today's weights, so α
-    /// re-measured now is 1. For a uniform power-law drift G = G_prog·((t − t_prog + t₀)/t₀)^(−ν) this restores the
-    /// programmed weights up to read and programming error. Only the global factor is undone:
+    /// re-measured now is 1. For a uniform power-law drift G = G_prog·((t − t_prog + t₀)/t₀)^(−ν)
+    /// this restores the programmed weights up to read and programming error (readout error
+    /// measured in the README's drift-training section: it dominates with the stock readout). Only the global factor is undone:
     /// with a per-cell spread of ν (or the PCM model's ν per conductance), each cell keeps its
     /// own deviation from the mean drift, read into R and written back.
     pub fn refresh(&mut self) {
