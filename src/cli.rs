@@ -721,6 +721,14 @@ fn show(d: &Device) -> Result<String> {
     }
     s.push('\n');
     s.push_str(&body);
+    if d.spec.readout.is_default() {
+        // Left out of the serialised file while default (its fingerprint stays as it was);
+        // shown here with its defaults all the same.
+        s.push_str(&format!(
+            "\n[readout]\n{}# adc_bits, out_bound: the periphery's\n",
+            toml::to_string(&d.spec.readout).context("cannot format the device")?
+        ));
+    }
     Ok(s)
 }
 

@@ -54,6 +54,20 @@ pub struct Counters {
     /// `digital_ops`. Not written out when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub buffer_ops: u64,
+    /// Vector reads of readouts (one-hot reads of the weights through the periphery's readout
+    /// mode, every repetition: [`super::Tile::read_one_hot`]); included in `reads`. Not written
+    /// out when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub readout_reads: u64,
+    /// Cells taking part in readout reads (included in `cells_read`): each conducts for the
+    /// readout's `integration_cycles`, priced on top of `cells_read`'s one cycle. Not written
+    /// out when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub readout_cells_read: u64,
+    /// ADC conversions of readout reads (included in `adc_conversions`), priced at the
+    /// readout's `adc_bits`. Not written out when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub readout_adc_conversions: u64,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -80,6 +94,9 @@ impl AddAssign for Counters {
         self.spare_remaps += o.spare_remaps;
         self.transfer_reads += o.transfer_reads;
         self.buffer_ops += o.buffer_ops;
+        self.readout_reads += o.readout_reads;
+        self.readout_cells_read += o.readout_cells_read;
+        self.readout_adc_conversions += o.readout_adc_conversions;
     }
 }
 
@@ -140,22 +157,43 @@ impl Counters {
         self.digital_ops += stats.digital_ops;
     }
 
-    /// Energy of these operations on `dev`'s table.
+    /// Counts the readout share of a read already counted by [`Counters::count_read`] (see
+    /// `readout_reads`).
+    pub fn count_readout(
+        &mut self,
+        stats: &super::periphery::ReadStats,
+        rows: usize,
+        cols: usize,
+        sensed: usize,
+    ) {
+        self.readout_reads += stats.vectors;
+        self.readout_cells_read += stats.vectors * (rows * cols) as u64;
+        self.readout_adc_conversions += stats.vectors * sensed as u64;
+    }
+
+    /// Energy of these operations on `dev`'s table. Readout reads (`[readout]`) pay their
+    /// integration cycles beyond the first on the array and their ADC at the readout's bits: the
+    /// extra terms are exactly 0 with the section's defaults.
     pub fn energy(&self, dev: &Device) -> Energy {
         let e = &dev.spec.energy;
         let p = &dev.spec.periphery;
-        let (dac, adc) = if p.perfect {
-            (0.0, 0.0)
+        let ro = &dev.spec.readout;
+        let (dac, adc, readout_adc) = if p.perfect {
+            (0.0, 0.0, 0.0)
         } else {
             (
                 per_conversion(e.dac_step_j, p.dac_bits),
                 per_conversion(e.adc_step_j, p.adc_bits),
+                per_conversion(e.adc_step_j, ro.adc_bits.unwrap_or(p.adc_bits)),
             )
         };
+        let extra_cycles = ro.integration_cycles - 1.0;
         Energy {
-            array_read_j: self.cells_read as f64 * e.read_cell_j,
+            array_read_j: self.cells_read as f64 * e.read_cell_j
+                + self.readout_cells_read as f64 * extra_cycles * e.read_cell_j,
             dac_j: self.dac_conversions as f64 * dac,
-            adc_j: self.adc_conversions as f64 * adc,
+            adc_j: self.adc_conversions as f64 * adc
+                + self.readout_adc_conversions as f64 * (readout_adc - adc),
             update_j: self.coincidences as f64 * e.pulse_j,
             program_j: self.programming_pulses as f64 * e.program_pulse_j,
             digital_j: self.digital_ops as f64 * e.digital_op_j,
@@ -166,7 +204,9 @@ impl Counters {
     /// digital work).
     pub fn latency_s(&self, dev: &Device) -> f64 {
         let t = &dev.spec.timing;
+        let extra_cycles = dev.spec.readout.integration_cycles - 1.0;
         self.reads as f64 * t.read_s
+            + self.readout_reads as f64 * extra_cycles * t.read_s
             + self.pulse_slots as f64 * t.pulse_s
             + self.programming_pulses as f64 * t.program_pulse_s
             + self.digital_ops as f64 * t.digital_op_s

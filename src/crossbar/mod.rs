@@ -251,6 +251,23 @@ impl Crossbar {
 
     /// Forward read of a batch (`x`: cols × batch) → rows × batch.
     pub fn read(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        self.read_with(x, Tile::read)
+    }
+
+    /// One-hot reads of a readout (`x`: cols × batch of one-hot columns) → rows × batch, each
+    /// tile through its readout mode with its repetitions ([`Tile::read_one_hot`]), partial
+    /// outputs summed as in [`Crossbar::read`].
+    pub fn read_one_hot(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        self.read_with(x, Tile::read_one_hot)
+    }
+
+    /// A batch read with `read` on every tile, partial outputs of tiles sharing rows summed
+    /// digitally (counted).
+    fn read_with(
+        &mut self,
+        x: &DMatrix<f32>,
+        read: fn(&mut Tile, &DMatrix<f32>) -> DMatrix<f32>,
+    ) -> DMatrix<f32> {
         assert_eq!(
             x.nrows(),
             self.cols,
@@ -259,8 +276,7 @@ impl Crossbar {
             self.cols
         );
         if self.tiles.len() == 1 && self.spares.is_none() {
-            let y = self.tiles[0].read(x);
-            return y;
+            return read(&mut self.tiles[0], x);
         }
         let nc = self.col_blocks.len();
         let xs: Vec<DMatrix<f32>> = self
@@ -272,7 +288,7 @@ impl Crossbar {
             .tiles
             .par_iter_mut()
             .enumerate()
-            .map(|(k, t)| t.read(&xs[k % nc]))
+            .map(|(k, t)| read(t, &xs[k % nc]))
             .collect();
         let mut y = DMatrix::zeros(self.rows, x.ncols());
         for (bi, &(r0, rl)) in self.row_blocks.iter().enumerate() {
@@ -490,13 +506,22 @@ impl Crossbar {
         self.maintain_spares(true);
     }
 
-    /// One-hot reads of the whole matrix: the weights as the chip can know them (noisy,
+    /// One-hot reads of the whole matrix ([`Tile::readout`]: repeated and through the readout
+    /// mode as the device's `[readout]` says): the weights as the chip can know them (noisy,
     /// quantised, counted). Returns rows × cols.
     pub fn readout(&mut self) -> DMatrix<f32> {
         let parts: Vec<DMatrix<f32>> = self.tiles.par_iter_mut().map(Tile::readout).collect();
         let w = self.logical(&parts);
         self.sync();
         w
+    }
+
+    /// Simulator-only diagnostic ([`Tile::set_keep_drift_clocks`]) on every tile: while on,
+    /// programming keeps the devices' drift clocks.
+    pub fn set_keep_drift_clocks(&mut self, on: bool) {
+        for t in &mut self.tiles {
+            t.set_keep_drift_clocks(on);
+        }
     }
 
     /// Assembles per-tile physical matrices (tile lines × tile columns) into the logical

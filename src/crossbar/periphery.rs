@@ -16,7 +16,7 @@
 //! With `perfect = true` only step 3 (and read noise, if the device has it) remains: the read is
 //! the exact float product.
 
-use crate::device::{BoundManagement, Device, NoiseManagement, ReadNoiseModel};
+use crate::device::{Bits, BoundManagement, Device, NoiseManagement, ReadNoiseModel};
 use crate::random::Normal;
 use nalgebra::DMatrix;
 use rand::Rng;
@@ -127,11 +127,33 @@ pub struct Scratch {
 }
 
 impl Io {
-    /// The chain of `dev`.
+    /// The chain of `dev` for forward products.
     pub fn new(dev: &Device) -> Io {
         let p = &dev.spec.periphery;
+        Io::with_converter(dev, p.adc_bits, p.out_bound, p.out_noise)
+    }
+
+    /// The chain of `dev` in its readout mode (`[readout]`): the readout's ADC bits and output
+    /// bound, and the output noise of an integration over k read cycles, `out_noise`/√k (see
+    /// [`crate::device::ReadoutSection`]). With the section's defaults it equals [`Io::new`].
+    pub fn readout(dev: &Device) -> Io {
+        let p = &dev.spec.periphery;
+        let ro = &dev.spec.readout;
+        Io::with_converter(
+            dev,
+            ro.adc_bits.unwrap_or(p.adc_bits),
+            ro.out_bound.unwrap_or(p.out_bound),
+            // √1 = 1 exactly: the default divides by 1 and keeps the forward noise bit for bit.
+            p.out_noise / ro.integration_cycles.sqrt(),
+        )
+    }
+
+    /// The chain of `dev` with the ADC `adc_bits` over ±`out_bound` and output noise
+    /// `out_noise` (the rest from the periphery).
+    fn with_converter(dev: &Device, adc_bits: Bits, out_bound: f64, out_noise: f64) -> Io {
+        let p = &dev.spec.periphery;
         let inp_bound = p.inp_bound as f32;
-        let out_bound = p.out_bound as f32;
+        let out_bound = out_bound as f32;
         Io {
             perfect: p.perfect,
             inp_bound,
@@ -142,13 +164,12 @@ impl Io {
                 .filter(|s| s.is_finite())
                 .map(|s| (s, 1.0 / s)),
             out_bound,
-            out_step: p
-                .adc_bits
+            out_step: adc_bits
                 .relative_step()
                 .map(|s| s * 2.0 * out_bound)
                 .filter(|s| s.is_finite())
                 .map(|s| (s, 1.0 / s)),
-            out_noise: p.out_noise as f32,
+            out_noise: out_noise as f32,
             nm: p.noise_management,
             nm_thres: p.nm_thres as f32,
             bm: p.bound_management,

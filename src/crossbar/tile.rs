@@ -95,6 +95,8 @@ pub struct Tile {
     /// sensed (free spares, retired lines) read as 0 in the array product, so their cells
     /// neither add to a unit's output nor trigger bound management, and their ADCs are idle.
     sensed: Vec<bool>,
+    /// Diagnostic ([`Tile::set_keep_drift_clocks`]): programming keeps the drift clocks.
+    keep_drift_clocks: bool,
 }
 
 std::thread_local! {
@@ -227,6 +229,7 @@ impl Tile {
             scratch: periphery::Scratch::default(),
             hazard_draws: 0,
             sensed: Vec::new(),
+            keep_drift_clocks: false,
         };
         tile.nu_max = tile.nu.iter().fold(0f32, |m, v| m.max(*v));
         tile.refresh_weights();
@@ -533,6 +536,40 @@ impl Tile {
     /// rows × batch. Goes through noise management, DAC, the array product, read noise, output
     /// noise and ADC, with bound management (see [`super::periphery`]).
     pub fn read(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        let io = periphery::Io::new(&self.dev);
+        self.read_through(x, &io, 1.0, false)
+    }
+
+    /// One-hot reads for a readout: the one-hot inputs `x` (cols × m) are read `[readout]
+    /// reads` times through the periphery's readout mode ([`periphery::Io::readout`]) and the
+    /// reads averaged (digitally, one operation per output value and read when there are
+    /// several). Each read is counted as a read and as a readout read, and advances the clock
+    /// by `integration_cycles` × `timing.read_s` per vector. With the `[readout]` defaults this
+    /// is [`Tile::read`], bit for bit.
+    pub fn read_one_hot(&mut self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        let dev = Arc::clone(&self.dev);
+        let ro = &dev.spec.readout;
+        let io = periphery::Io::readout(&dev);
+        let mut y = self.read_through(x, &io, ro.integration_cycles, true);
+        if ro.reads > 1 {
+            for _ in 1..ro.reads {
+                y += self.read_through(x, &io, ro.integration_cycles, true);
+            }
+            y /= ro.reads as f32;
+            self.counters.digital_ops += ro.reads as u64 * y.len() as u64;
+        }
+        y
+    }
+
+    /// One batched read through `io`, each vector integrating `cycles` read cycles; counted
+    /// (as a readout when `readout`).
+    fn read_through(
+        &mut self,
+        x: &DMatrix<f32>,
+        io: &periphery::Io,
+        cycles: f64,
+        readout: bool,
+    ) -> DMatrix<f32> {
         assert_eq!(
             x.nrows(),
             self.cols,
@@ -542,8 +579,6 @@ impl Tile {
         );
         let op = self.next_op();
         let mut rng = stream(self.seed, &[purpose::READ, op]);
-        let dev = Arc::clone(&self.dev);
-        let io = periphery::Io::new(&dev);
         let (y, stats) = io.read(
             &mut self.scratch,
             &self.weights,
@@ -556,12 +591,16 @@ impl Tile {
         let sensed = self.sensed_lines();
         self.counters
             .count_read(&stats, self.rows, self.cols, sensed);
-        self.now_s += stats.vectors as f64 * dev.spec.timing.read_s;
+        if readout {
+            self.counters
+                .count_readout(&stats, self.rows, self.cols, sensed);
+        }
+        self.now_s += stats.vectors as f64 * cycles * self.dev.spec.timing.read_s;
         y
     }
 
-    /// Reads the whole array with one-hot inputs: the weights as the chip can know them
-    /// (noisy and quantised like any read, and counted). Returns rows × cols.
+    /// Reads the whole array with one-hot inputs ([`Tile::read_one_hot`]): the weights as the
+    /// chip can know them (noisy and quantised like any read, and counted). Returns rows × cols.
     pub fn readout(&mut self) -> DMatrix<f32> {
         let mut w = DMatrix::zeros(self.rows, self.cols);
         let chunk = 256;
@@ -572,7 +611,7 @@ impl Tile {
             for q in 0..m {
                 x[(j0 + q, q)] = 1.0;
             }
-            let y = self.read(&x);
+            let y = self.read_one_hot(&x);
             w.columns_mut(j0, m).copy_from(&y);
             j0 += m;
         }
@@ -1002,6 +1041,13 @@ impl Tile {
     }
 
     fn program_device<R: Rng + ?Sized>(&mut self, k: usize, target: f32, rng: &mut R) {
+        // Diagnostic: the device's drift clock and exponent as they were.
+        let kept = self.keep_drift_clocks.then(|| {
+            (
+                self.cells.t_prog_s(k),
+                self.nu.get(k).copied().unwrap_or(0.0),
+            )
+        });
         let pr = &self.dev.spec.programming;
         let max_it = pr.max_iterations as u64;
         if self.cells.status[k] != Status::Alive {
@@ -1043,6 +1089,24 @@ impl Tile {
                 self.nu_max = self.nu_max.max(nu);
             }
         }
+        if let Some((t_prog_s, nu)) = kept {
+            // The value written now, as a device whose clock runs from t_prog_s holds it: it
+            // drifts on at that device's (slower) rate from here.
+            let f = drift::factor(self.now_s - t_prog_s, self.dev.spec.drift.t0_s, nu);
+            self.cells.w[k] = w / f;
+            self.cells.all_mut().clock_restart(k, t_prog_s);
+            if let Some(v) = self.nu.get_mut(k) {
+                *v = nu;
+            }
+        }
+    }
+
+    /// Simulator-only diagnostic, not a chip operation: while on, programming leaves each
+    /// device's drift clock and drift exponent as they were (the written value is stored so
+    /// that it reads as written now and drifts on at the old device's rate), to measure what
+    /// restarting the drift clocks costs a refresh. Off by default.
+    pub fn set_keep_drift_clocks(&mut self, on: bool) {
+        self.keep_drift_clocks = on;
     }
 
     /// One-sided pairs: reset and re-program a pair when both of its cells have climbed high

@@ -580,6 +580,30 @@ impl DeviceFile {
                 format!("must be a fraction in (0, 1], got {frac}"),
             );
         }
+        let ro = &self.readout;
+        if ro.reads == 0 {
+            c.fail(
+                "readout.reads",
+                "must be at least 1 read per column, got 0".into(),
+            );
+        }
+        if let Some(b) = ro.adc_bits {
+            c.bits("readout.adc_bits", b);
+        }
+        if let Some(b) = ro.out_bound {
+            c.positive_or_inf("readout.out_bound", b);
+        }
+        if c.finite("readout.integration_cycles", ro.integration_cycles)
+            && ro.integration_cycles < 1.0
+        {
+            c.fail(
+                "readout.integration_cycles",
+                format!(
+                    "must be ≥ 1 read cycle, got {}",
+                    short(ro.integration_cycles)
+                ),
+            );
+        }
         if !(1..=32).contains(&self.update.desired_bl) {
             c.fail(
                 "update.desired_bl",

@@ -222,6 +222,7 @@ defaults! {
     d_pulse_j: f64 = 3.3e-12;
     d_program_j: f64 = 3.3e-12;
     d_digital_j: f64 = 4.6e-12;
+    d_readout_reads: u32 = 1;
     d_nm: NoiseManagement = NoiseManagement::AbsMax;
     d_bm: BoundManagement = BoundManagement::Iterative;
     d_pulse_type: PulseType = PulseType::StochasticCompressed;
@@ -269,6 +270,11 @@ pub struct DeviceFile {
     /// DAC, ADC, output noise, noise and bound management, tile size.
     #[serde(default)]
     pub periphery: PeripherySection,
+    /// How the chip reads its own weights out (repeated one-hot reads, the periphery's readout
+    /// mode). Left out of the serialised file while it is the default, so that a device without
+    /// it keeps its fingerprint (run directories made before the section existed resume).
+    #[serde(default, skip_serializing_if = "ReadoutSection::is_default")]
+    pub readout: ReadoutSection,
     /// The pulse update.
     #[serde(default)]
     pub update: UpdateSection,
@@ -557,6 +563,54 @@ pub struct PeripherySection {
     pub spare_remap_failed_fraction: f64,
 }
 
+/// `[readout]`: how the chip reads its own weights out — the one-hot forward reads behind a
+/// refresh, a transposed copy, a spare-line copy, continual backprop's |w|, L2 and
+/// shrink-and-perturb, global drift compensation's reference reads and the readout before a
+/// deployment. Every column is read `reads` times and the reads are averaged, through the
+/// periphery in a readout mode with its own ADC (`adc_bits`, `out_bound`) and integration time
+/// (`integration_cycles`). The defaults are today's periphery: one read, the forward settings,
+/// bit for bit the reads of a device without this section.
+///
+/// Precedents in aihwkit 1.1.0: `TileWithPeriphery.read_weights(over_sampling = 10)` estimates
+/// the weights from 10 × inputs forward reads (least squares, `simulator/tiles/periphery.py`),
+/// and the transfer compounds read with their own `transfer_forward: IOParameters`
+/// (`simulator/configs/compounds.py`), i.e. a readout mode of the periphery.
+///
+/// Physics (documented choices): averaging n reads divides the variance of everything drawn
+/// per read — output noise and per-read cell read noise — by n (for PCM's 1/f read noise an
+/// optimistic bound: its slow part does not average out) and dithers the ADC step; each read is
+/// a full read (DAC, array, ADC; counted and priced as one). Integrating k read cycles collects
+/// k times the signal charge against √k times the white output noise, so the output noise
+/// falls to `out_noise`/√k, while the cells' read noise is left as it is (its 1/f part does not
+/// average over a longer window); one conversion of k cycles takes k × `timing.read_s` and
+/// k × the array's read energy, its ADC conversion priced at the readout's `adc_bits`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadoutSection {
+    /// One-hot reads of each column, averaged (≥ 1; default 1).
+    #[serde(default = "d_readout_reads")]
+    pub reads: u32,
+    /// ADC resolution of a readout (bits, or "ideal"); default: `periphery.adc_bits`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adc_bits: Option<Bits>,
+    /// Output bound (ADC range) of a readout, weight units for a one-hot input; default:
+    /// `periphery.out_bound`. A one-hot input's output is one weight, so a bound of a few weight
+    /// units loses nothing and makes the ADC step finer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_bound: Option<f64>,
+    /// Integration time of one readout conversion, in read cycles (`timing.read_s`), ≥ 1
+    /// (default 1): output noise `out_noise`/√k, time and array read energy × k.
+    #[serde(default = "d_one")]
+    pub integration_cycles: f64,
+}
+
+impl ReadoutSection {
+    /// Whether every field is at its default (today's readout).
+    pub fn is_default(&self) -> bool {
+        *self == ReadoutSection::default()
+    }
+}
+
 /// `[update]`: the stochastic pulse update (aihwkit UpdateParameters defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -659,6 +713,7 @@ default_from_empty_section!(
     LeakSection,
     FailureSection,
     PeripherySection,
+    ReadoutSection,
     UpdateSection,
     RefreshSection,
     TimingSection,

@@ -166,6 +166,24 @@ pub const DEVICE_RANGES: &[Plausible] = &[
         8192.0,
         "fabricated arrays: 64–4096 lines",
     ),
+    p(
+        "readout.reads",
+        1.0,
+        1024.0,
+        "each read costs a full read; aihwkit's read_weights uses 10",
+    ),
+    p(
+        "readout.out_bound",
+        0.1,
+        1e4,
+        "a one-hot read's output is one weight",
+    ),
+    p(
+        "readout.integration_cycles",
+        1.0,
+        1e4,
+        "1e4 cycles of 80 ns are 0.8 ms per column",
+    ),
     p("timing.read_s", 1e-10, 1e-3, "RPU spec: 80 ns"),
     p("timing.pulse_s", 1e-12, 1e-3, "RPU spec: 1 ns"),
     p(

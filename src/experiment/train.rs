@@ -64,6 +64,48 @@ pub struct Countermeasures {
     /// readout times the compensation factor (`Layer::refresh`), which restarts the cells'
     /// drift clocks (default ∞: never).
     pub refresh_every_s: f64,
+    /// Simulator-only diagnostic of refresh and drift compensation, not a chip feature, to
+    /// separate the causes of what a refresh costs (default `none`: the chip; not written out
+    /// then). See [`Diagnostic`].
+    #[serde(skip_serializing_if = "Diagnostic::is_none")]
+    pub diagnostic: Diagnostic,
+}
+
+/// A simulator-only diagnostic of the countermeasures that read the weights out
+/// (`countermeasures.diagnostic`); none is a chip feature.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Diagnostic {
+    /// The chip as it is.
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    /// Refresh and drift compensation take the true weights (privileged reads, counted as
+    /// `oracle_reads`) instead of one-hot readouts: no readout noise.
+    #[serde(rename = "exact-readouts")]
+    ExactReadouts,
+    /// A refresh leaves every re-programmed device's drift clock and drift exponent as they
+    /// were: no restarted drift.
+    #[serde(rename = "kept-drift-clocks")]
+    KeptDriftClocks,
+    /// Both: neither readout noise nor restarted drift.
+    #[serde(rename = "exact-readouts+kept-drift-clocks")]
+    ExactReadoutsKeptDriftClocks,
+}
+
+impl Diagnostic {
+    /// Whether this is the chip as it is.
+    pub fn is_none(&self) -> bool {
+        *self == Diagnostic::None
+    }
+
+    /// The layers' diagnostics.
+    pub fn layers(self) -> crate::net::Diagnostics {
+        use Diagnostic::*;
+        crate::net::Diagnostics {
+            exact_readouts: matches!(self, ExactReadouts | ExactReadoutsKeptDriftClocks),
+            keep_drift_clocks: matches!(self, KeptDriftClocks | ExactReadoutsKeptDriftClocks),
+        }
+    }
 }
 
 impl Default for Countermeasures {
@@ -72,6 +114,7 @@ impl Default for Countermeasures {
             drift_compensation: false,
             compensate_every_steps: 0,
             refresh_every_s: f64::INFINITY,
+            diagnostic: Diagnostic::None,
         }
     }
 }
@@ -105,6 +148,9 @@ impl Caretaker {
         cm: Countermeasures,
     ) -> Caretaker {
         let chip = learner.chip_mut();
+        if !cm.diagnostic.is_none() {
+            chip.set_diagnostics(cm.diagnostic.layers());
+        }
         if cm.drift_compensation {
             chip.calibrate_drift_reference();
         }

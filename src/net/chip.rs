@@ -487,6 +487,14 @@ impl Chip {
         }
     }
 
+    /// Sets the simulator-only diagnostics of refresh and drift compensation on every array
+    /// ([`super::Diagnostics`]; the default, all off, is the chip).
+    pub fn set_diagnostics(&mut self, d: super::Diagnostics) {
+        for l in self.arrays_mut() {
+            l.set_diagnostics(d);
+        }
+    }
+
     /// Refreshes every analog array of every role: re-programs its drifted weights from its
     /// compensated readout and restarts the drift clocks (see [`Layer::refresh`]).
     pub fn refresh(&mut self) {

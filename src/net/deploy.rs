@@ -181,7 +181,12 @@ impl DeployedLayer {
             Array::Statistical(a) => a.cols(),
             Array::Chip { xbar, .. } => xbar.cols(),
         };
-        let y = self.read_raw(&DMatrix::identity(cols, cols));
+        let e = DMatrix::identity(cols, cols);
+        // On the chip the reads go through its readout ([`Crossbar::read_one_hot`]).
+        let y = match &mut self.array {
+            Array::Chip { xbar, .. } => xbar.read_one_hot(&e),
+            _ => self.read_raw(&e),
+        };
         self.digital_ops += 2 * y.len() as u64;
         (y.iter().map(|v| v.abs() as f64).sum::<f64>() / y.len().max(1) as f64).max(1e-4)
     }

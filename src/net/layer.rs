@@ -59,6 +59,22 @@ pub struct Layer {
     transfer_reads: u64,
     /// Digital operations on update-scheme buffers (also in `digital_ops`).
     buffer_ops: u64,
+    /// Simulator-only diagnostics of refresh and drift compensation (all off: the chip).
+    diagnostics: Diagnostics,
+}
+
+/// Simulator-only diagnostics of the countermeasures that read the weights out (refresh,
+/// global drift compensation), to separate the causes of what a refresh costs. None is a chip
+/// feature; all are off by default (the chip as it is).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Diagnostics {
+    /// Refresh and drift compensation take the true weights (privileged reads, counted as
+    /// `oracle_reads`, impossible on this hardware) instead of one-hot readouts: no readout
+    /// noise.
+    pub exact_readouts: bool,
+    /// A refresh leaves the drift clock and drift exponent of every re-programmed device as they
+    /// were ([`crate::crossbar::Tile::set_keep_drift_clocks`]): no restarted drift.
+    pub keep_drift_clocks: bool,
 }
 
 /// The digital velocity buffers of one layer.
@@ -189,6 +205,7 @@ impl Layer {
             scheme: None,
             transfer_reads: 0,
             buffer_ops: 0,
+            diagnostics: Diagnostics::default(),
         }
     }
 
@@ -806,12 +823,17 @@ impl Layer {
         self.drift_scale
     }
 
-    /// Mean |y| over the reads of the identity (one read per input), or None on digital layers.
+    /// Mean |y| over the reads of the identity (one-hot reads of the readout, one per input), or
+    /// None on digital layers.
     fn one_hot_mean_abs(&mut self) -> Option<f64> {
         let Weights::Analog(xbar) = &mut self.weights else {
             return None;
         };
-        let y = xbar.read(&DMatrix::identity(xbar.cols(), xbar.cols()));
+        let y = if self.diagnostics.exact_readouts {
+            xbar.privileged_true_weights(&OracleKey::new())
+        } else {
+            xbar.read_one_hot(&DMatrix::identity(xbar.cols(), xbar.cols()))
+        };
         self.digital_ops += 2 * y.len() as u64;
         Some(y.iter().map(|v| v.abs() as f64).sum::<f64>() / y.len().max(1) as f64)
     }
@@ -880,18 +902,29 @@ impl Layer {
         }
     }
 
+    /// Sets the simulator-only diagnostics of the layer's countermeasures ([`Diagnostics`]);
+    /// the default (all off) is the chip.
+    pub fn set_diagnostics(&mut self, d: Diagnostics) {
+        if let Some(fast) = self.scheme_fast_mut() {
+            fast.set_diagnostics(d);
+        }
+        self.diagnostics = d;
+    }
+
     /// Refresh of drifted cells: re-programs the layer's weights to what they should be and
     /// restarts the drift clock of every programmed cell. No-op on digital layers.
     ///
-    /// With R the readout of the stored weights (one-hot forward reads: noisy, quantised,
-    /// counted) and α = ref / max(mean|R|, 1e-4·ref) the global drift-compensation factor
-    /// measured now against the layer's drift reference ref (the same measurement as
+    /// With R the readout of the stored weights (one-hot reads through the device's
+    /// `[readout]`: repeated, in the periphery's readout mode; noisy, quantised, counted), or
+    /// the true weights under the `exact_readouts` diagnostic, and α = ref / max(mean|R|,
+    /// 1e-4·ref) the global drift-compensation factor measured now against the layer's drift reference ref (the same measurement as
     /// [`Layer::compensate_drift`]: mean |y| over the one-hot reads; α = 1 when no reference
     /// was taken), every cell is written (write-and-verify, counted) to W = α·R. Afterwards
     /// the drift reference, if one was taken, is re-taken (one-hot reads, counted), and the
     /// compensation factor is reset to α = 1: the new reference is today's weights, so α
-    /// re-measured now is 1. For a uniform power-law drift G = G_prog·((t − t_prog + t₀)/t₀)^(−ν) this restores the
-    /// programmed weights up to read and programming error. Only the global factor is undone:
+    /// re-measured now is 1. For a uniform power-law drift G = G_prog·((t − t_prog + t₀)/t₀)^(−ν)
+    /// this restores the programmed weights up to read and programming error (readout error
+    /// measured in the README's drift-training section: it dominates with the stock readout). Only the global factor is undone:
     /// with a per-cell spread of ν (or the PCM model's ν per conductance), each cell keeps its
     /// own deviation from the mean drift, read into R and written back.
     pub fn refresh(&mut self) {
@@ -901,7 +934,11 @@ impl Layer {
         let Weights::Analog(xbar) = &mut self.weights else {
             return;
         };
-        let r = xbar.readout();
+        let r = if self.diagnostics.exact_readouts {
+            xbar.privileged_true_weights(&OracleKey::new())
+        } else {
+            xbar.readout()
+        };
         let n = r.len().max(1);
         let alpha = match self.drift_reference {
             Some(reference) => {
@@ -912,7 +949,10 @@ impl Layer {
         };
         // Mean |R| (2 per weight) and the scaling by α (1 per weight).
         self.digital_ops += 3 * r.len() as u64;
+        let keep = self.diagnostics.keep_drift_clocks;
+        xbar.set_keep_drift_clocks(keep);
         xbar.program_all(&(r * alpha));
+        xbar.set_keep_drift_clocks(false);
         if self.drift_reference.is_some() {
             self.calibrate_drift_reference();
         }

@@ -12,7 +12,7 @@ pub mod weights_file;
 
 pub use activation::Activation;
 pub use chip::{Chip, FailedDevices, Role, TileId};
-pub use layer::{torch_default_init, Forward, Layer, WeightInit, Weights};
+pub use layer::{torch_default_init, Diagnostics, Forward, Layer, WeightInit, Weights};
 pub use momentum::Momentum;
 pub use scheme::{SchemeName, SchemeOptions, UpdateScheme};
 pub use weights_file::{LayerWeights, NetworkWeights, WeightsError};
