@@ -325,11 +325,7 @@ pub fn net_and_batch() -> impl Strategy<Value = (NetSpec, DMatrix<f32>, Vec<usiz
             let x = DMatrix::from_fn(widths[0], n, |_, _| rng.random_range(0.0f32..1.0));
             let classes = *widths.last().unwrap();
             let y = (0..n).map(|_| rng.random_range(0..classes)).collect();
-            (
-                NetSpec::new(widths, activation),
-                x,
-                y,
-            )
+            (NetSpec::new(widths, activation), x, y)
         })
 }
 

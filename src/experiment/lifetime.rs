@@ -467,11 +467,9 @@ fn regression_lifetime(
     mut on_task: impl FnMut(&TaskReport),
 ) -> Result<Vec<TaskReport>, String> {
     let s = &cfg.stream;
-    let mut stream = SlowlyChangingRegression::new(
-        s.regression.clone(),
-        derive(cfg.seed, &[purpose::STREAM]),
-    )
-    .map_err(|m| format!("stream.regression: {m}"))?;
+    let mut stream =
+        SlowlyChangingRegression::new(s.regression.clone(), derive(cfg.seed, &[purpose::STREAM]))
+            .map_err(|m| format!("stream.regression: {m}"))?;
     let per_task = s
         .samples_per_task
         .unwrap_or(s.regression.change_every as usize);
@@ -490,7 +488,11 @@ fn regression_lifetime(
             left -= n;
             let (x, y) = stream.next_batch(n);
             let y = DMatrix::from_vec(1, n, y);
-            Some(learner.step_regression(&x, &y, cfg.lr).map(|loss| (n, loss)))
+            Some(
+                learner
+                    .step_regression(&x, &y, cfg.lr)
+                    .map(|loss| (n, loss)),
+            )
         })?;
         seen += p.samples as u64;
         let secs = start.elapsed().as_secs_f64();

@@ -3,7 +3,9 @@
 //! (weight modifiers, clipping and output noise, see [`super::hwa`]).
 
 use super::hwa::HwaConfig;
-use super::{apply_updates, backprop_deltas, output_error, check_regression_targets, Learner, Targets};
+use super::{
+    apply_updates, backprop_deltas, check_regression_targets, output_error, Learner, Targets,
+};
 use crate::net::{Chip, Forward, NetSpec};
 use crate::random::{derive, normal, purpose, stream};
 use nalgebra::DMatrix;
@@ -119,7 +121,12 @@ impl Learner for BpDigital {
         self.train_on(x, Targets::Classes(labels), lr)
     }
 
-    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+    fn step_regression(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &DMatrix<f32>,
+        lr: f32,
+    ) -> Result<f32, String> {
         check_regression_targets(self.chip.network(), x, y)?;
         Ok(self.train_on(x, Targets::Values(y), lr))
     }

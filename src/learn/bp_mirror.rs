@@ -24,7 +24,7 @@
 //! of an address map (write row j of Wᵀ from column j of W), which the chip's controller can do:
 //! it reaches no weight the chip could not read forward.
 
-use super::{output_error, check_regression_targets, Learner, Targets, Options};
+use super::{check_regression_targets, output_error, Learner, Options, Targets};
 use crate::device::Device;
 use crate::net::{Activation, Chip, NetSpec, Role, TileId};
 use crate::random::derive;
@@ -263,7 +263,12 @@ impl Learner for BpMirror {
         self.train_on(x, Targets::Classes(labels), lr)
     }
 
-    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+    fn step_regression(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &DMatrix<f32>,
+        lr: f32,
+    ) -> Result<f32, String> {
         check_regression_targets(self.chip.network(), x, y)?;
         Ok(self.train_on(x, Targets::Values(y), lr))
     }

@@ -3,7 +3,9 @@
 //! apparent weights, which this hardware cannot read: every use is counted as an oracle read.
 //! It is the reference for what backprop could do if a transpose were free.
 
-use super::{apply_updates, backprop_deltas, output_error, check_regression_targets, Learner, Targets};
+use super::{
+    apply_updates, backprop_deltas, check_regression_targets, output_error, Learner, Targets,
+};
 use crate::crossbar::OracleKey;
 use crate::device::Device;
 use crate::net::{Chip, NetSpec};
@@ -46,7 +48,12 @@ impl Learner for BpOracle {
         self.train_on(x, Targets::Classes(labels), lr)
     }
 
-    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+    fn step_regression(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &DMatrix<f32>,
+        lr: f32,
+    ) -> Result<f32, String> {
         check_regression_targets(self.chip.network(), x, y)?;
         Ok(self.train_on(x, Targets::Values(y), lr))
     }

@@ -900,7 +900,12 @@ impl Learner for Continual {
 
     /// As [`Continual::step`], with the inner learner's regression step; an inner rule without
     /// a regression head gives its error and nothing is recorded.
-    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+    fn step_regression(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &DMatrix<f32>,
+        lr: f32,
+    ) -> Result<f32, String> {
         self.state.before_step(self.inner.network());
         match self.inner.step_regression(x, y, lr) {
             Ok(loss) => {

@@ -5,7 +5,10 @@
 //! ([`Options::activity_l2`]). The output layer receives the exact gradient;
 //! no transposed read and no sequential backward pass are needed.
 
-use super::{add_activity_penalty, apply_updates, feedback_layers, output_error, check_regression_targets, Learner, Targets, Options};
+use super::{
+    add_activity_penalty, apply_updates, check_regression_targets, feedback_layers, output_error,
+    Learner, Options, Targets,
+};
 use crate::device::Device;
 use crate::net::{Chip, NetSpec, TileId};
 use nalgebra::DMatrix;
@@ -63,7 +66,12 @@ impl Learner for Dfa {
         self.train_on(x, Targets::Classes(labels), lr)
     }
 
-    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+    fn step_regression(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &DMatrix<f32>,
+        lr: f32,
+    ) -> Result<f32, String> {
         check_regression_targets(self.chip.network(), x, y)?;
         Ok(self.train_on(x, Targets::Values(y), lr))
     }

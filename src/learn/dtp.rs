@@ -28,7 +28,7 @@
 //! difference does not cancel: DTP pays for its inverses in noise as well as in reads.
 
 use super::registry::{BuildArgs, Entry, Recommended};
-use super::{apply_updates, output_error, check_regression_targets, Learner, Targets};
+use super::{apply_updates, check_regression_targets, output_error, Learner, Targets};
 use crate::device::Device;
 use crate::net::{Chip, NetSpec, Role, TileId};
 use crate::random::{derive, stream, Normal};
@@ -289,7 +289,12 @@ impl Learner for Dtp {
         self.train_on(x, Targets::Classes(labels), lr)
     }
 
-    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+    fn step_regression(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &DMatrix<f32>,
+        lr: f32,
+    ) -> Result<f32, String> {
         check_regression_targets(self.chip.network(), x, y)?;
         Ok(self.train_on(x, Targets::Values(y), lr))
     }

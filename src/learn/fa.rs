@@ -7,8 +7,8 @@
 //! penalty ([`Options::activity_l2`]) joins each hidden layer's signal.
 
 use super::{
-    add_activity_penalty, apply_updates, chain_deltas, feedback_layers, output_error, check_regression_targets, Learner, Targets,
-    Options,
+    add_activity_penalty, apply_updates, chain_deltas, check_regression_targets, feedback_layers,
+    output_error, Learner, Options, Targets,
 };
 use crate::device::Device;
 use crate::net::{Chip, NetSpec, TileId};
@@ -65,7 +65,12 @@ impl Learner for Fa {
         self.train_on(x, Targets::Classes(labels), lr)
     }
 
-    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+    fn step_regression(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &DMatrix<f32>,
+        lr: f32,
+    ) -> Result<f32, String> {
         check_regression_targets(self.chip.network(), x, y)?;
         Ok(self.train_on(x, Targets::Values(y), lr))
     }

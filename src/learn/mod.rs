@@ -51,7 +51,12 @@ pub trait Learner {
     /// squared error of the batch before the step. A rule without a regression head (the
     /// default; Forward-Forward, whose goodness needs classes) returns an error and does not
     /// step.
-    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+    fn step_regression(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &DMatrix<f32>,
+        lr: f32,
+    ) -> Result<f32, String> {
         let _ = (x, y, lr);
         Err("this learning rule has no regression head (it needs class labels)".into())
     }

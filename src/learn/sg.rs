@@ -30,7 +30,9 @@
 //! exact device (property 12 of the reference notes); the modules still learn.
 
 use super::bp_mirror::Mirrors;
-use super::{add_activity_penalty, output_error, check_regression_targets, Learner, Targets, Options};
+use super::{
+    add_activity_penalty, check_regression_targets, output_error, Learner, Options, Targets,
+};
 use crate::device::Device;
 use crate::net::{Activation, Chip, NetSpec, Role, TileId};
 use crate::random::derive;
@@ -223,7 +225,12 @@ impl Learner for Sg {
         self.train_on(x, Targets::Classes(labels), lr)
     }
 
-    fn step_regression(&mut self, x: &DMatrix<f32>, y: &DMatrix<f32>, lr: f32) -> Result<f32, String> {
+    fn step_regression(
+        &mut self,
+        x: &DMatrix<f32>,
+        y: &DMatrix<f32>,
+        lr: f32,
+    ) -> Result<f32, String> {
         check_regression_targets(self.chip.network(), x, y)?;
         Ok(self.train_on(x, Targets::Values(y), lr))
     }

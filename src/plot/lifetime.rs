@@ -219,6 +219,9 @@ struct AccuracySpec {
     desc: &'static str,
     /// Whether the failed-cell fraction goes on a right-hand axis.
     failed: bool,
+    /// Whether the metric is a fraction drawn in percent (accuracies); otherwise it is drawn
+    /// as it is on an axis fitted to it (the online squared error).
+    percent: bool,
 }
 
 /// Accuracy-like curves against the task: one panel per key of `keys`, bands of ±1 s.d.; with
@@ -235,7 +238,9 @@ fn accuracy_figure(
         title,
         desc,
         failed,
+        percent,
     } = spec;
+    let scale = if percent { 100.0 } else { 1.0 };
     let curves = run.per_task(|m| m == metric);
     if curves.is_empty() {
         return None;
@@ -245,13 +250,15 @@ fn accuracy_figure(
         .filter(|(k, _)| keys.contains(&PanelKey::of(k)))
         .collect();
     let x = task_axis(curves.values().flatten().map(|(t, _)| t));
-    let y = accuracy_axis(
-        curves
-            .values()
-            .flatten()
-            .flat_map(|(_, s)| [100.0 * (s.mean - s.std), 100.0 * (s.mean + s.std)]),
-        desc,
-    );
+    let spread = curves
+        .values()
+        .flatten()
+        .flat_map(|(_, s)| [scale * (s.mean - s.std), scale * (s.mean + s.std)]);
+    let y = if percent {
+        accuracy_axis(spread, desc)
+    } else {
+        value_axis(spread.collect(), 0.05, f64::INFINITY, desc)
+    };
     let failed_curves = if failed {
         failed_per_panel(run)
     } else {
@@ -272,7 +279,7 @@ fn accuracy_figure(
     };
     let mut panels = Vec::new();
     for key in keys {
-        let items = curve_items(&curves, key, colours, 100.0, true);
+        let items = curve_items(&curves, key, colours, scale, true);
         if items.is_empty() {
             continue;
         }
@@ -364,6 +371,7 @@ pub fn lifetime(run: &Run, colours: &[RGBColor], keys: &[PanelKey]) -> Option<Fi
             title: "Accuracy on the current task over the lifetime",
             desc: "accuracy on the current task (%)",
             failed: true,
+            percent: true,
         },
     )
 }
@@ -381,6 +389,26 @@ pub fn first_task(run: &Run, colours: &[RGBColor], keys: &[PanelKey]) -> Option<
             title: "Accuracy on the first task over the lifetime",
             desc: "accuracy on the first task (%)",
             failed: false,
+            percent: true,
+        },
+    )
+}
+
+/// `online_error`: the online squared error of a regression stream per task (the mean over the
+/// task's examples, each measured before its step: Dohare et al.'s measure), with the failed-cell
+/// fraction on a right-hand axis; one panel per key of `keys`.
+pub fn online_error(run: &Run, colours: &[RGBColor], keys: &[PanelKey]) -> Option<Figure> {
+    accuracy_figure(
+        run,
+        colours,
+        keys,
+        AccuracySpec {
+            metric: "train_loss",
+            name: "online_error",
+            title: "Online squared error over the lifetime",
+            desc: "online squared error per task",
+            failed: true,
+            percent: false,
         },
     )
 }
@@ -558,14 +586,19 @@ pub fn plasticity(run: &Run, colours: &[RGBColor], keys: &[PanelKey]) -> Vec<Fig
     figs
 }
 
-/// The figures of a run's stream points, in order (`lifetime`, `first_task`, `plasticity…`),
+/// The figures of a run's stream points, in order (`lifetime`, `first_task` — or `online_error`
+/// for a regression stream — then `plasticity…`),
 /// and notes for the summary.
 pub fn stream_figures(run: &Run, colours: &[RGBColor]) -> (Vec<Figure>, Vec<String>) {
     let mut notes = Vec::new();
     let keys = panel_keys(run, &mut notes);
     let mut figs = Vec::new();
-    figs.extend(lifetime(run, colours, &keys));
-    figs.extend(first_task(run, colours, &keys));
+    if run.stream_is_regression() {
+        figs.extend(online_error(run, colours, &keys));
+    } else {
+        figs.extend(lifetime(run, colours, &keys));
+        figs.extend(first_task(run, colours, &keys));
+    }
     figs.extend(plasticity(run, colours, &keys));
     (figs, notes)
 }

@@ -517,6 +517,17 @@ impl Run {
             .collect()
     }
 
+    /// Whether the stream points learn a regression stream: no finite accuracy on any task, a
+    /// training loss (the online squared error) on some.
+    pub fn stream_is_regression(&self) -> bool {
+        let finite = |name: &str| {
+            self.metrics
+                .iter()
+                .any(|m| m.metric == name && m.value.is_finite())
+        };
+        !self.stream_groups.is_empty() && !finite("test_accuracy") && finite("train_loss")
+    }
+
     /// Whether any `metrics.csv` row has this metric.
     pub fn has_metric(&self, metric: &str) -> bool {
         self.metrics.iter().any(|m| m.metric == metric)

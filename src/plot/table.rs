@@ -88,11 +88,30 @@ fn at_task(seeds: Option<&BTreeMap<String, BTreeMap<u32, f64>>>, task: u32) -> O
 /// current task after tasks 1, 10 and the last (%), the mean accuracy over all tasks (%), the
 /// accuracy on the first task at the end (%), the failed cells at the end (%) and the units
 /// replaced by the end. Every number comes from the per-task rows of `metrics.csv`, mean ±
-/// sample standard deviation over the seeds that reached that task.
+/// sample standard deviation over the seeds that reached that task. A regression stream
+/// ([`Run::stream_is_regression`]) has the online squared error in place of the accuracy and no
+/// first-task column.
 pub fn lifetime_tables(run: &Run) -> String {
     let mut out = String::new();
     let metric = |name: &'static str| run.per_seed_task(move |m| m == name);
-    let acc = metric("test_accuracy");
+    let regression = run.stream_is_regression();
+    let (acc, scale, digits, unit, what) = if regression {
+        (
+            metric("train_loss"),
+            1.0,
+            3,
+            "",
+            "Online squared error (mean over the task's examples, each before its step)",
+        )
+    } else {
+        (
+            metric("test_accuracy"),
+            100.0,
+            2,
+            " (%)",
+            "Accuracy on the current task",
+        )
+    };
     let first = metric("first_task_accuracy");
     let failed = metric("failed_fraction");
     let replaced = metric("replacements");
@@ -117,12 +136,17 @@ pub fn lifetime_tables(run: &Run) -> String {
         let _ = writeln!(out, "\n## Lifetime on {}\n", escape(&key.title(run)));
         let _ = writeln!(
             out,
-            "Accuracy on the current task after tasks {}; mean over the {last} tasks; accuracy on the first task, failed cells and units replaced after task {last}. Mean ± standard deviation over seeds; (n = k) when fewer seeds reached the task.\n",
+            "{what} after tasks {}; mean over the {last} tasks; {}failed cells and units replaced after task {last}. Mean ± standard deviation over seeds; (n = k) when fewer seeds reached the task.\n",
             tasks
                 .iter()
                 .map(u32::to_string)
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if regression {
+                ""
+            } else {
+                "accuracy on the first task, "
+            }
         );
         out.push_str("| learner |");
         if let Some(a) = axis {
@@ -134,12 +158,14 @@ pub fn lifetime_tables(run: &Run) -> String {
         }
         out.push_str(" seeds |");
         for t in &tasks {
-            let _ = write!(out, " task {t} (%) |");
+            let _ = write!(out, " task {t}{unit} |");
         }
-        out.push_str(
-            " mean over tasks (%) | first task at end (%) | failed cells at end (%) | replaced at end |\n|---|",
-        );
-        let columns = usize::from(axis.is_some()) + 1 + tasks.len() + 4;
+        let _ = write!(out, " mean over tasks{unit} |");
+        if !regression {
+            out.push_str(" first task at end (%) |");
+        }
+        out.push_str(" failed cells at end (%) | replaced at end |\n|---|");
+        let columns = usize::from(axis.is_some()) + 1 + tasks.len() + 3 + usize::from(!regression);
         out.push_str(&"---|".repeat(columns));
         out.push('\n');
         for k in groups {
@@ -174,7 +200,7 @@ pub fn lifetime_tables(run: &Run) -> String {
                 let _ = write!(
                     out,
                     " {} |",
-                    stats_cell(at_task(acc.get(k), t), 100.0, 2, seeds)
+                    stats_cell(at_task(acc.get(k), t), scale, digits, seeds)
                 );
             }
             // Mean over tasks: seeds that reached the last task with every accuracy finite.
@@ -187,12 +213,18 @@ pub fn lifetime_tables(run: &Run) -> String {
                     f64::NAN
                 }
             });
-            let _ = write!(out, " {} |", stats_cell(Stats::of(means), 100.0, 2, seeds));
             let _ = write!(
                 out,
                 " {} |",
-                stats_cell(at_task(first.get(k), last), 100.0, 2, seeds)
+                stats_cell(Stats::of(means), scale, digits, seeds)
             );
+            if !regression {
+                let _ = write!(
+                    out,
+                    " {} |",
+                    stats_cell(at_task(first.get(k), last), 100.0, 2, seeds)
+                );
+            }
             let _ = write!(
                 out,
                 " {} |",
